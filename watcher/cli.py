@@ -1,0 +1,206 @@
+"""The ``watcher`` command line: parse options, call the library, turn errors into messages and exit codes.
+
+Exit codes: 0 every watch succeeded; 1 some watch failed (the others still ran);
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, store
+from .config import Config, load_config
+from .errors import ConfigError, WatcherError
+from .http import ApiClient, redact
+
+DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    # httpx logs every URL at INFO; URLs can carry API keys.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class State:
+    def __init__(self, config_path: Path, db_path: Path, db_explicit: bool) -> None:
+        self.config_path = config_path
+        self.db_path = db_path
+        self.db_explicit = db_explicit
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def open_db(self, path: Path | None = None) -> Any:
+        return store.open_db(path or self.db_path)
+
+
+def _fail(exc: WatcherError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="watcher")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="WATCHER_CONFIG",
+    default="queries.yaml",
+    show_default=True,
+    help="The watches file (env WATCHER_CONFIG).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    envvar="WATCHER_DB",
+    default=None,
+    help="The SQLite database (env WATCHER_DB; default ./watcher.db).",
+)
+@click.option("-v", "--verbose", count=True, help="-v for progress, -vv for debugging.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, db_path: Path | None, verbose: int) -> None:
+    """Watch USAspending for DHS awards to the vendors you follow, with full change history."""
+    _setup_logging(verbose)
+    ctx.obj = State(config_path, db_path or Path("watcher.db"), db_path is not None)
+
+
+@cli.command()
+@click.pass_obj
+def init(state: State) -> None:
+    """Create or migrate the database and load the seed maps (vendors, resellers, agencies)."""
+    try:
+        config = state.config()
+        db = state.open_db()
+        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+    except WatcherError as exc:
+        _fail(exc)
+    click.echo(f"database ready: {state.db_path}")
+
+
+@cli.command()
+@click.pass_obj
+def check(state: State) -> None:
+    """Validate the config and seeds without touching the network."""
+    try:
+        config = state.config()
+    except ConfigError as exc:
+        _fail(exc)
+    from .sources.usaspending import plan
+
+    click.echo(f"{state.config_path}: ok, {len(config.watches)} watch(es)")
+    for w in config.watches.values():
+        agencies = ", ".join(a.abbreviation or a.name for a in w.agencies)
+        click.echo(f"  {w.name}: {agencies} x {', '.join(w.vendors) or '-'}; keywords: {', '.join(w.keywords) or '-'}")
+        click.echo(f"    {len(plan(w))} search walks per poll, lookback {w.lookback_days} days")
+
+
+def _usaspending_client(config: Config) -> ApiClient:
+    url = os.environ.get("WATCHER_USASPENDING_URL", DEFAULT_USASPENDING_URL)
+    if url.startswith("http://") and not url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise ConfigError(
+            f"WATCHER_USASPENDING_URL={url}: use https (USAspending turns POSTs to http:// into GETs, answered 405)"
+        )
+    s = config.settings.usaspending
+    return ApiClient(url, timeout=s.timeout_seconds, attempts=s.attempts, min_interval=s.min_interval_seconds)
+
+
+@cli.command()
+@click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
+@click.option("--source", type=click.Choice(["usaspending"]), default=None, help="Only this source.")
+@click.pass_obj
+def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
+    """Fetch, diff and store once."""
+    from .pipeline import run_all
+
+    try:
+        config = state.config()
+        unknown = [w for w in watches if w not in config.watches]
+        if unknown:
+            raise ConfigError(
+                f"{state.config_path}: no watch named {', '.join(unknown)} (have: {', '.join(config.watches)})"
+            )
+        db = state.open_db()
+        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+        with _usaspending_client(config) as client:
+            results = run_all(db, config, client, watch_names=list(watches) or None)
+    except WatcherError as exc:
+        _fail(exc)
+    failed = 0
+    for r in results:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
+        if r.status == "ok":
+            click.echo(f"{r.watch} / {r.source}: {r.records} awards, {r.requests} requests, {kinds}")
+        else:
+            failed += 1
+            click.echo(f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(state: State, as_json: bool) -> None:
+    """Last runs, errors and table sizes."""
+    from . import status as status_mod
+
+    if not state.db_path.exists():
+        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher init` or `watcher poll`"))
+    db = state.open_db()
+    data = status_mod.report(db, state.db_path)
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else status_mod.render(data))
+
+
+@cli.command()
+@click.pass_obj
+def demo(state: State) -> None:
+    """A full offline pass over real ICE/CBP records (seeds/ice) replayed on 127.0.0.1.
+
+    Writes ./demo.db unless --db is given; needs no network.
+    """
+    from .config import default_seeds_dir
+    from .demo import run_demo
+
+    db_path = state.db_path if state.db_explicit else Path("demo.db")
+    try:
+        config = state.config()
+        seeds = Path(config.settings.seeds_dir) if config.settings.seeds_dir else default_seeds_dir()
+        if not (seeds / "ice").exists():
+            seeds = default_seeds_dir()
+        db = state.open_db(db_path)
+        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+        results = run_demo(db, config, seeds, echo=click.echo)
+    except WatcherError as exc:
+        _fail(exc)
+    from . import status as status_mod
+
+    click.echo("")
+    click.echo(status_mod.render(status_mod.report(db, db_path)))
+    click.echo(
+        f'\nExplore it:  sqlite3 {db_path} "SELECT kind, entity_key, diff FROM changes ORDER BY id DESC LIMIT 10"'
+        f"\n             watcher --db {db_path} status"
+    )
+    sys.exit(1 if any(r.status != "ok" for r in results) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

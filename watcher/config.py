@@ -1,0 +1,270 @@
+"""Load and validate queries.yaml and the seed files into typed, resolved watches.
+
+Unknown keys and bad values are errors that name the file, the line and the key:
+the people editing queries.yaml are researchers, not programmers.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import yamlpos
+from .errors import ConfigError
+
+AwardType = Literal["contracts", "idvs"]
+AgencyRole = Literal["awarding", "funding"]
+SourceName = Literal["usaspending"]
+
+#: USAspending award type codes per group; one group per spending_by_award request.
+AWARD_TYPE_CODES: dict[str, list[str]] = {
+    "contracts": ["A", "B", "C", "D"],
+    "idvs": ["IDV_A", "IDV_B", "IDV_B_A", "IDV_B_B", "IDV_B_C", "IDV_C", "IDV_D", "IDV_E"],
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- seeds
+
+
+class Agency(Strict):
+    name: str = Field(min_length=1)
+    tier: Literal["toptier", "subtier"] = "subtier"
+    abbreviation: str | None = None
+    code: str | None = None
+    toptier_name: str | None = None
+
+
+class Evidenced(Strict):
+    uei: str = Field(pattern=r"^[A-Z0-9]{12}$")
+    name: str | None = None
+    evidence: str = Field(min_length=1)
+
+
+class Vendor(Strict):
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    ueis: list[Evidenced] = Field(default_factory=list)
+    parent_ueis: list[Evidenced] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+
+    @field_validator("mentions")
+    @classmethod
+    def _three_chars(cls, v: list[str]) -> list[str]:
+        short = [m for m in v if len(m.strip()) < 3]
+        if short:
+            raise ValueError(f"mentions must be at least 3 characters (USAspending rule): {short}")
+        return v
+
+
+class Reseller(Strict):
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    ueis: list[Evidenced] = Field(default_factory=list)
+    vendors: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+
+
+class AgencySeeds(Strict):
+    agencies: dict[str, Agency]
+
+
+class VendorSeeds(Strict):
+    vendors: dict[str, Vendor]
+    resellers: dict[str, Reseller] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- queries.yaml
+
+
+class InlineVendor(Vendor):
+    key: str | None = None
+
+
+class WatchSpec(Strict):
+    description: str = ""
+    agencies: list[str | Agency] = Field(min_length=1)
+    agency_roles: list[AgencyRole] = Field(default=["awarding", "funding"], min_length=1)
+    vendors: list[str | InlineVendor] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    award_types: list[AwardType] = Field(default=["contracts", "idvs"], min_length=1)
+    lookback_days: int = Field(default=30, ge=1, le=3650)
+    min_amount: Decimal = Field(default=Decimal(0))
+    sources: list[SourceName] = Field(default=["usaspending"], min_length=1)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keyword_len(cls, v: list[str]) -> list[str]:
+        short = [k for k in v if len(k.strip()) < 3]
+        if short:
+            raise ValueError(f"keywords must be at least 3 characters (USAspending rule): {short}")
+        return v
+
+
+class UsaspendingSettings(Strict):
+    page_size: int = Field(default=100, ge=1, le=100)
+    max_detail_fetches: int = Field(default=500, ge=0)
+    min_interval_seconds: float = Field(default=0.5, ge=0)
+    timeout_seconds: float = Field(default=60, gt=0)
+    attempts: int = Field(default=4, ge=1, le=10)
+
+
+class Settings(Strict):
+    usaspending: UsaspendingSettings = UsaspendingSettings()
+    seeds_dir: str | None = None
+
+
+class QueriesFile(Strict):
+    settings: Settings = Settings()
+    watches: dict[str, WatchSpec] = Field(min_length=1)
+
+    @field_validator("watches")
+    @classmethod
+    def _names(cls, v: dict[str, WatchSpec]) -> dict[str, WatchSpec]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                raise ValueError(f"watch name {name!r} must be letters, digits, '-', '_' or '.'")
+        return v
+
+
+# ---------------------------------------------------------------- resolved config
+
+
+class Watch(BaseModel):
+    """A watch with its agency and vendor keys resolved against the seeds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    agencies: tuple[Agency, ...]
+    agency_roles: tuple[str, ...]
+    vendors: dict[str, Vendor]
+    keywords: tuple[str, ...]
+    award_types: tuple[str, ...]
+    lookback_days: int
+    min_amount: Decimal
+    sources: tuple[str, ...]
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    path: Path
+    settings: Settings
+    watches: dict[str, Watch]
+    agencies: dict[str, Agency]
+    vendors: dict[str, Vendor]
+    resellers: dict[str, Reseller]
+
+
+def _validate(model: type[BaseModel], doc: yamlpos.Located) -> Any:
+    if doc.data is None:
+        raise doc.error((), "the file is empty")
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+        raise doc.error(loc, msg + suffix) from None
+
+
+def default_seeds_dir() -> Path:
+    """The seeds shipped with the package (wheel) or next to it (source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "seeds", here.parent / "seeds"):
+        if (candidate / "vendors.yaml").exists():
+            return candidate
+    raise ConfigError(f"no seeds directory found next to {here}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def load_config(path: Path) -> Config:
+    """Parse queries.yaml and the seeds it names; resolve every key or raise ConfigError."""
+    doc = yamlpos.load(path)
+    spec: QueriesFile = _validate(QueriesFile, doc)
+    seeds = Path(spec.settings.seeds_dir) if spec.settings.seeds_dir else None
+    if seeds is not None and not seeds.is_absolute():
+        seeds = path.parent / seeds
+    if seeds is None:
+        seeds = path.parent / "seeds" if (path.parent / "seeds/vendors.yaml").exists() else None
+    seeds = seeds or default_seeds_dir()
+    agency_doc = yamlpos.load(seeds / "agencies.yaml")
+    vendor_doc = yamlpos.load(seeds / "vendors.yaml")
+    agencies: AgencySeeds = _validate(AgencySeeds, agency_doc)
+    vendor_seeds: VendorSeeds = _validate(VendorSeeds, vendor_doc)
+    for key, reseller in vendor_seeds.resellers.items():
+        for i, vkey in enumerate(reseller.vendors):
+            if vkey not in vendor_seeds.vendors:
+                raise vendor_doc.error(("resellers", key, "vendors", i), f"unknown vendor {vkey!r}")
+
+    by_name = {a.name: a for a in agencies.agencies.values()}
+    watches: dict[str, Watch] = {}
+    for wname, w in spec.watches.items():
+        resolved_agencies: list[Agency] = []
+        for i, a in enumerate(w.agencies):
+            if isinstance(a, Agency):
+                resolved_agencies.append(a)
+            elif a in agencies.agencies:
+                resolved_agencies.append(agencies.agencies[a])
+            elif a in by_name:
+                resolved_agencies.append(by_name[a])
+            else:
+                known = ", ".join(agencies.agencies)
+                raise doc.error(
+                    ("watches", wname, "agencies", i),
+                    f"unknown agency {a!r}; use a key from {seeds / 'agencies.yaml'} ({known}) "
+                    "or {name: <exact USAspending agency name>, tier: subtier|toptier}",
+                )
+        vendors: dict[str, Vendor] = {}
+        for i, v in enumerate(w.vendors):
+            if isinstance(v, InlineVendor):
+                key = v.key or _slug(v.name)
+                vendors[key] = Vendor(**v.model_dump(exclude={"key"}))
+            elif v in vendor_seeds.vendors:
+                vendors[v] = vendor_seeds.vendors[v]
+            else:
+                known = ", ".join(vendor_seeds.vendors)
+                raise doc.error(
+                    ("watches", wname, "vendors", i),
+                    f"unknown vendor {v!r}; use a key from {seeds / 'vendors.yaml'} ({known}) "
+                    "or an inline {name, aliases, ueis, mentions}",
+                )
+        if not vendors and not w.keywords:
+            raise doc.error(("watches", wname), "a watch needs at least one vendor or keyword")
+        watches[wname] = Watch(
+            name=wname,
+            description=w.description,
+            agencies=tuple(resolved_agencies),
+            agency_roles=tuple(dict.fromkeys(w.agency_roles)),
+            vendors=vendors,
+            keywords=tuple(w.keywords),
+            award_types=tuple(dict.fromkeys(w.award_types)),
+            lookback_days=w.lookback_days,
+            min_amount=w.min_amount,
+            sources=tuple(dict.fromkeys(w.sources)),
+        )
+    return Config(
+        path=path,
+        settings=spec.settings,
+        watches=watches,
+        agencies=dict(agencies.agencies),
+        vendors=dict(vendor_seeds.vendors),
+        resellers=dict(vendor_seeds.resellers),
+    )

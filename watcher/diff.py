@@ -1,0 +1,109 @@
+"""Pure change detection: compare a stored row with a freshly normalized record.
+
+Only fields that carry meaning are compared; volatile ones (the last-modified stamp,
+our own bookkeeping) never produce a change. Amounts compare as exact decimals, so a
+value read back from SQLite equals the same value parsed from the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from .models import (
+    AWARD_CHANGED,
+    NEW_AWARD,
+    NEW_TRANSACTION,
+    TRANSACTION_CHANGED,
+    Award,
+    Change,
+    Transaction,
+)
+
+CENT = Decimal("0.01")
+
+#: Fields that change without the award changing in substance.
+VOLATILE_AWARD_FIELDS = frozenset({"award_key", "last_modified_date", "source_url", "fingerprint"})
+VOLATILE_TRANSACTION_FIELDS = frozenset({"transaction_key", "award_key"})
+AWARD_FIELDS = tuple(f for f in Award.__slots__ if f not in VOLATILE_AWARD_FIELDS)  # type: ignore[attr-defined]
+TRANSACTION_FIELDS = tuple(
+    f
+    for f in Transaction.__slots__
+    if f not in VOLATILE_TRANSACTION_FIELDS  # type: ignore[attr-defined]
+)
+
+
+def canonical(value: Any) -> Any:
+    """A comparable form: numbers as normalized Decimal, blank strings as None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal):
+        return value.normalize() if value else Decimal(0)
+    if isinstance(value, int | float):
+        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        return d.normalize() if d else Decimal(0)
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """How a value is written into ``changes.diff``: exact amounts as decimal strings."""
+    value = canonical(value)
+    if isinstance(value, Decimal):
+        cents = value.quantize(CENT)
+        return format(cents if cents == value else value, "f")  # "4612529.60", not "4612529.6"
+    return value
+
+
+def field_diff(old: dict[str, Any], new: dict[str, Any], fields: Iterable[str]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every compared field whose canonical value differs."""
+    out: dict[str, list[Any]] = {}
+    for f in fields:
+        a, b = canonical(old.get(f)), canonical(new.get(f))
+        if a != b:
+            out[f] = [json_value(a), json_value(b)]
+    return out
+
+
+def _delta(old: Any, new: Any) -> Decimal | None:
+    a, b = canonical(old), canonical(new)
+    if isinstance(b, Decimal) and a != b:
+        return b - (a if isinstance(a, Decimal) else Decimal(0))
+    return None
+
+
+def diff_award(old: dict[str, Any] | None, new: Award, fields: Iterable[str] = AWARD_FIELDS) -> Change | None:
+    """``new_award`` for an unseen award, ``award_changed`` with the field diff, or None."""
+    row = new.to_row()
+    if old is None:
+        return Change(NEW_AWARD, new.award_key, new.award_key, amount_delta=canonical(new.total_obligation))
+    diff = field_diff(old, row, fields)
+    if not diff:
+        return None
+    return Change(
+        AWARD_CHANGED,
+        new.award_key,
+        new.award_key,
+        diff=diff,
+        amount_delta=_delta(old.get("total_obligation"), new.total_obligation),
+    )
+
+
+def diff_transaction(old: dict[str, Any] | None, new: Transaction) -> Change | None:
+    """``new_transaction`` for an unseen contract action, ``transaction_changed``, or None."""
+    if old is None:
+        return Change(NEW_TRANSACTION, new.transaction_key, new.award_key, amount_delta=canonical(new.obligation))
+    diff = field_diff(old, new.to_row(), TRANSACTION_FIELDS)
+    if not diff:
+        return None
+    return Change(
+        TRANSACTION_CHANGED,
+        new.transaction_key,
+        new.award_key,
+        diff=diff,
+        amount_delta=_delta(old.get("obligation"), new.obligation),
+    )

@@ -1,0 +1,153 @@
+"""One polite HTTP client: explicit timeouts, paced requests, retries on 429/5xx, secrets redacted.
+
+Every request the watcher sends goes through ``ApiClient``, which counts them (the
+``runs.requests`` column and the benchmarks rely on that count) and parses JSON with
+exact decimals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import stamina
+
+from . import __version__
+from .errors import RetryableSourceError, SourceError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"watcher/{__version__} (open-source DHS procurement watcher; python-httpx)"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRY_AFTER = 300.0
+_SECRET_PARAMS = re.compile(r"(?i)((?:api_key|apikey|api-key|password|token)=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    """Remove secrets (query-string keys and any secret value in the environment) from text."""
+    text = _SECRET_PARAMS.sub(r"\1REDACTED", text)
+    for name in ("SAM_API_KEY", "WATCHER_SMTP_PASSWORD"):
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "REDACTED")
+    return text
+
+
+def parse_json(content: bytes, what: str) -> Any:
+    """JSON with every non-integer number as an exact Decimal (never a float)."""
+    try:
+        return json.loads(content, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        snippet = content[:200].decode("utf-8", "replace").strip()
+        raise SourceError(f"{what}: response is not JSON: {snippet!r}") from None
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            delta = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+        return min(max(delta, 0.0), MAX_RETRY_AFTER)
+
+
+def _retry_hook(exc: Exception) -> bool | float:
+    if isinstance(exc, RetryableSourceError):
+        return exc.retry_after if exc.retry_after is not None else True
+    return False
+
+
+def _error_detail(resp: httpx.Response) -> str:
+    try:
+        body = json.loads(resp.content)
+    except ValueError:
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", resp.text)).strip()
+        return text[:200] or "(empty body)"
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error", "errorMessage"):
+            if key in body:
+                return str(body[key])[:500]
+    return json.dumps(body)[:500]
+
+
+class ApiClient:
+    """A paced, retrying JSON client for one API host."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 60.0,
+        attempts: int = 4,
+        min_interval: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.attempts = attempts
+        self.min_interval = min_interval
+        self.requests = 0
+        self._last = 0.0
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            transport=transport or httpx.HTTPTransport(retries=1),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _pace(self) -> None:
+        wait = self._last + self.min_interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last = time.monotonic()
+
+    def request_json(
+        self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """Send one logical request (retried on 429/502/503/504/timeouts, once on 500)."""
+        what = f"{method} {path}"
+        for attempt in stamina.retry_context(
+            on=_retry_hook, attempts=self.attempts, timeout=None, wait_initial=1.0, wait_max=60.0
+        ):
+            with attempt:
+                return self._once(method, path, json_body, params, what, attempt.num)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, method: str, path: str, json_body: Any, params: dict[str, Any] | None, what: str, num: int) -> Any:
+        self._pace()
+        self.requests += 1
+        try:
+            resp = self.client.request(method, path, json=json_body, params=params)
+        except httpx.TimeoutException as exc:
+            raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise RetryableSourceError(redact(f"{what}: connection failed: {exc}")) from None
+        status = resp.status_code
+        if status in RETRY_STATUSES or (status == 500 and num == 1):
+            log.warning("%s: HTTP %s (attempt %s), will retry", what, status, num)
+            raise RetryableSourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"), _retry_after(resp))
+        if status >= 400 or status in (301, 302, 303, 307, 308):
+            raise SourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"))
+        return parse_json(resp.content, what)

@@ -1,0 +1,132 @@
+"""Vendor resolution: decide, with evidence, why an award belongs to a watch (pure functions).
+
+A vendor matches an award through its recipient UEI, its recipient name (an alias),
+its parent (UEI or alias), or a mention of the vendor's products in a description
+(the award's or any of its transactions'). Mentions are matched as whole words, so
+"AWS" never fires inside "LAWS". When the recipient is a known reseller of the
+vendor, the evidence says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .config import Reseller, Vendor, Watch
+from .models import Award, Match
+
+_NON_WORD = re.compile(r"[^A-Z0-9]+")
+
+
+def normalize_name(name: str | None) -> str:
+    """Upper case, punctuation to spaces, whitespace collapsed: 'Palantir USG, Inc.' -> 'PALANTIR USG INC'."""
+    return _NON_WORD.sub(" ", (name or "").upper()).strip()
+
+
+def _phrase_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
+    parts = sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True)
+    if not parts:
+        return None
+    alts = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in parts)
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class VendorMatcher:
+    """One vendor's compiled patterns."""
+
+    key: str
+    vendor: Vendor
+    aliases: tuple[str, ...]
+    ueis: frozenset[str]
+    parent_ueis: frozenset[str]
+    mention_re: re.Pattern[str] | None
+
+    def alias_of(self, name: str | None) -> str | None:
+        norm = normalize_name(name)
+        for alias in self.aliases:
+            if norm == alias or norm.startswith(alias + " "):
+                return alias
+        return None
+
+
+def compile_vendor(key: str, vendor: Vendor) -> VendorMatcher:
+    return VendorMatcher(
+        key=key,
+        vendor=vendor,
+        aliases=tuple(normalize_name(a) for a in [vendor.name.upper(), *vendor.aliases]),
+        ueis=frozenset(u.uei for u in vendor.ueis),
+        parent_ueis=frozenset(u.uei for u in [*vendor.ueis, *vendor.parent_ueis]),
+        mention_re=_phrase_pattern(vendor.mentions),
+    )
+
+
+def _snippet(text: str, m: re.Match[str], width: int = 60) -> str:
+    start, end = max(0, m.start() - width), min(len(text), m.end() + width)
+    return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Everything needed to match awards for one watch, compiled once per run."""
+
+    watch: Watch
+    vendors: tuple[VendorMatcher, ...]
+    resellers: tuple[tuple[str, Reseller, tuple[str, ...]], ...]
+    keyword_re: re.Pattern[str] | None
+
+    def reseller_of(self, recipient: str | None, vendor_key: str) -> str | None:
+        norm = normalize_name(recipient)
+        for _key, reseller, aliases in self.resellers:
+            if vendor_key in reseller.vendors and any(norm == a or norm.startswith(a + " ") for a in aliases):
+                return reseller.name
+        return None
+
+    def match(self, award: Award, texts: Iterable[str | None] = ()) -> list[Match]:
+        """Every reason the award belongs to the watch; empty when it does not."""
+        amount = award.total_obligation if award.total_obligation is not None else Decimal(0)
+        if amount < self.watch.min_amount:
+            return []
+        descriptions = [t for t in (award.description, *texts) if t]
+        found: list[Match] = []
+        for vm in self.vendors:
+            if award.recipient_uei and award.recipient_uei in vm.ueis:
+                found.append(Match(vm.key, "uei", f"recipient UEI {award.recipient_uei} ({award.recipient_name})"))
+            alias = vm.alias_of(award.recipient_name)
+            if alias:
+                evidence = f"recipient {award.recipient_name!r} is {vm.vendor.name} (alias {alias!r})"
+                found.append(Match(vm.key, "recipient", evidence))
+            if award.parent_uei and award.parent_uei in vm.parent_ueis:
+                found.append(Match(vm.key, "parent", f"parent UEI {award.parent_uei} ({award.parent_name})"))
+            elif (p_alias := vm.alias_of(award.parent_name)) and not alias:
+                found.append(
+                    Match(vm.key, "parent", f"parent {award.parent_name!r} is {vm.vendor.name} (alias {p_alias!r})")
+                )
+            if vm.mention_re is not None:
+                for text in descriptions:
+                    m = vm.mention_re.search(text)
+                    if m:
+                        evidence = f"mentions {m.group(0)!r}: {_snippet(text, m)}"
+                        reseller = self.reseller_of(award.recipient_name, vm.key)
+                        if reseller:
+                            evidence += f" (recipient is {reseller}, a known {vm.vendor.name} reseller)"
+                        found.append(Match(vm.key, "mention", evidence))
+                        break
+        if self.keyword_re is not None:
+            for text in descriptions:
+                m = self.keyword_re.search(text)
+                if m:
+                    found.append(Match("", "keyword", f"mentions {m.group(0)!r}: {_snippet(text, m)}"))
+                    break
+        return found
+
+
+def build_matcher(watch: Watch, resellers: dict[str, Reseller]) -> Matcher:
+    return Matcher(
+        watch=watch,
+        vendors=tuple(compile_vendor(k, v) for k, v in watch.vendors.items()),
+        resellers=tuple((k, r, tuple(normalize_name(a) for a in [r.name, *r.aliases])) for k, r in resellers.items()),
+        keyword_re=_phrase_pattern(watch.keywords),
+    )

@@ -1,0 +1,164 @@
+"""USAspending API v2: the watch's search walks (cursor-paged), award details and transactions.
+
+The request matrix follows the API's rules (see shared/api/usaspending.md): one award
+type group per request, awarding and funding agencies in separate requests (they are
+ANDed if combined), ``recipient_search_text`` for recipients and ``keywords`` for
+mentions, a ``last_modified_date`` lookback window, and cursor paging with the cursor
+echoed verbatim. A "filters ... not used" message means the API ignored part of our
+query, so it is an error, never a silent widening.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from ..config import AWARD_TYPE_CODES, Watch
+from ..errors import SourceError
+from ..http import ApiClient
+from ..normalize import SEARCH_FIELDS
+
+log = logging.getLogger(__name__)
+
+SEARCH_PATH = "/api/v2/search/spending_by_award/"
+TRANSACTIONS_PATH = "/api/v2/transactions/"
+MAX_PAGES = 5000  # 500,000 rows: far beyond any watch; stops a cursor that never ends
+TRANSACTION_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search walk: an award group, an agency role and a search mode."""
+
+    group: str  # contracts | idvs
+    role: str  # awarding | funding
+    mode: str  # recipient | keyword
+    terms: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.group}/{self.role}/{self.mode}"
+
+
+def plan(watch: Watch) -> list[Query]:
+    """Every search walk a watch needs; duplicates across walks are merged by the pipeline."""
+    recipient_terms: list[str] = []
+    mention_terms: list[str] = []
+    for vendor in watch.vendors.values():
+        recipient_terms += [vendor.name, *vendor.aliases, *(u.uei for u in vendor.ueis)]
+        recipient_terms += [u.uei for u in vendor.parent_ueis]
+        mention_terms += vendor.mentions
+    mention_terms += watch.keywords
+    # The API upper-cases every term, so terms that differ only in case are one term.
+    recipient_terms = list({t.strip().upper(): t.strip() for t in recipient_terms if t.strip()}.values())
+    mention_terms = list({t.strip().upper(): t.strip() for t in mention_terms if len(t.strip()) >= 3}.values())
+    queries = []
+    for group in watch.award_types:
+        for role in watch.agency_roles:
+            if recipient_terms:
+                queries.append(Query(group, role, "recipient", tuple(recipient_terms)))
+            if mention_terms:
+                queries.append(Query(group, role, "keyword", tuple(mention_terms)))
+    return queries
+
+
+def search_body(watch: Watch, query: Query, today: date, page_size: int) -> dict[str, Any]:
+    """The spending_by_award request for the first page of a walk."""
+    agencies = []
+    for a in watch.agencies:
+        obj = {"type": query.role, "tier": a.tier, "name": a.name}
+        if a.tier == "subtier" and a.toptier_name:
+            obj["toptier_name"] = a.toptier_name
+        agencies.append(obj)
+    start = today - timedelta(days=watch.lookback_days)
+    filters: dict[str, Any] = {
+        "award_type_codes": AWARD_TYPE_CODES[query.group],
+        "agencies": agencies,
+        # end_date is tomorrow: if a stored value ever carries a time, today is still in.
+        "time_period": [
+            {
+                "start_date": max(start, date(2007, 10, 1)).isoformat(),
+                "end_date": (today + timedelta(days=1)).isoformat(),
+                "date_type": "last_modified_date",
+            }
+        ],
+    }
+    if query.mode == "recipient":
+        filters["recipient_search_text"] = list(query.terms)
+    else:
+        filters["keywords"] = list(query.terms)
+    return {
+        "filters": filters,
+        "fields": SEARCH_FIELDS[query.group],
+        "sort": "Last Modified Date",
+        "order": "desc",
+        "limit": page_size,
+        "page": 1,
+    }
+
+
+def check_messages(payload: dict[str, Any], what: str) -> None:
+    for message in payload.get("messages") or []:
+        if "not used" in str(message):
+            raise SourceError(f"{what}: the API ignored part of the query: {message}")
+
+
+def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[dict[str, Any]]]:
+    """Yield each page's results, following the search_after cursor until hasNext is false."""
+    body = dict(body)
+    seen_cursors: set[tuple[Any, Any]] = set()
+    for page in range(1, MAX_PAGES + 1):
+        payload = client.request_json("POST", SEARCH_PATH, json_body=body)
+        what = f"spending_by_award {label} page {page}"
+        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+            raise SourceError(f"{what}: response has no results list")
+        meta = payload.get("page_metadata")
+        if not isinstance(meta, dict) or "hasNext" not in meta:
+            raise SourceError(f"{what}: response has no page_metadata.hasNext")
+        check_messages(payload, what)
+        yield payload["results"]
+        if not meta["hasNext"]:
+            return
+        cursor = (meta.get("last_record_unique_id"), meta.get("last_record_sort_value"))
+        if cursor[0] is None or cursor[1] in (None, "None"):
+            raise SourceError(f"{what}: hasNext is true but the cursor is missing")
+        if cursor in seen_cursors:
+            raise SourceError(f"{what}: the cursor did not advance ({cursor!r})")
+        seen_cursors.add(cursor)
+        # Echo the cursor exactly as received: the sort value is an opaque string.
+        body["last_record_unique_id"], body["last_record_sort_value"] = cursor
+    raise SourceError(f"spending_by_award {label}: more than {MAX_PAGES} pages; narrow the watch")
+
+
+def fetch_detail(client: ApiClient, award_key: str) -> dict[str, Any]:
+    payload = client.request_json("GET", f"/api/v2/awards/{quote(award_key, safe='')}/")
+    if not isinstance(payload, dict):
+        raise SourceError(f"award {award_key}: detail is not an object")
+    return payload
+
+
+def fetch_transactions(client: ApiClient, award_key: str) -> list[dict[str, Any]]:
+    """Every contract action of an award (usually one page of up to 5000)."""
+    rows: list[dict[str, Any]] = []
+    for page in range(1, 1000):
+        payload = client.request_json(
+            "POST",
+            TRANSACTIONS_PATH,
+            json_body={
+                "award_id": award_key,
+                "page": page,
+                "limit": TRANSACTION_PAGE,
+                "sort": "action_date",
+                "order": "desc",
+            },
+        )
+        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+            raise SourceError(f"transactions of {award_key}: response has no results list")
+        rows += payload["results"]
+        if not (payload.get("page_metadata") or {}).get("hasNext"):
+            return rows
+    raise SourceError(f"transactions of {award_key}: too many pages")

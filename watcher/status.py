@@ -1,0 +1,58 @@
+"""What ``watcher status`` reports: the last run of every watch and source, errors, and table sizes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+
+def report(db: Database, db_path: str | Path) -> dict[str, Any]:
+    last_runs = list(
+        db.query(
+            """
+            SELECT r.* FROM runs r
+            JOIN (SELECT watch, source, max(id) AS id FROM runs GROUP BY watch, source) m ON m.id = r.id
+            ORDER BY r.watch, r.source
+            """
+        )
+    )
+    for run in last_runs:
+        ok = db.execute(
+            "SELECT max(finished_at) FROM runs WHERE watch=? AND source=? AND status='ok'",
+            [run["watch"], run["source"]],
+        ).fetchone()[0]
+        run["last_success_at"] = ok
+        run["consecutive_failures"] = db.execute(
+            "SELECT count(*) FROM runs WHERE watch=? AND source=? AND status='error' AND id > "
+            "coalesce((SELECT max(id) FROM runs WHERE watch=? AND source=? AND status='ok'), 0)",
+            [run["watch"], run["source"], run["watch"], run["source"]],
+        ).fetchone()[0]
+    counts = {t: db.table(t).count for t in ("awards", "transactions", "changes", "matches", "runs")}
+    kinds = {r["kind"]: r["n"] for r in db.query("SELECT kind, count(*) AS n FROM changes GROUP BY kind ORDER BY kind")}
+    size = os.path.getsize(db_path) if Path(db_path).exists() else 0
+    return {"database": str(db_path), "size_bytes": size, "tables": counts, "changes_by_kind": kinds, "runs": last_runs}
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"database: {data['database']} ({data['size_bytes'] / 1e6:.1f} MB)"]
+    t = data["tables"]
+    lines.append(
+        f"  {t['awards']} awards, {t['transactions']} transactions, {t['changes']} changes, {t['matches']} matches"
+    )
+    if data["changes_by_kind"]:
+        lines.append("  changes: " + ", ".join(f"{k} {n}" for k, n in data["changes_by_kind"].items()))
+    if not data["runs"]:
+        lines.append("no runs yet: run `watcher poll`")
+    for r in data["runs"]:
+        lines.append(
+            f"{r['watch']} / {r['source']}: last run {r['started_at']} {r['status'].upper()}"
+            f" ({r['requests']} requests, {r['records']} records, {r['changes']} changes)"
+        )
+        lines.append(f"    last success: {r['last_success_at'] or 'never'}")
+        if r["status"] != "ok":
+            lines.append(f"    error: {r['error']}")
+            lines.append(f"    consecutive failures: {r['consecutive_failures']}")
+    return "\n".join(lines)
