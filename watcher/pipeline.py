@@ -113,6 +113,10 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[s
     if not awards:
         return
     existing = store.get_awards(ctx.db, [a.award_key for a in awards])
+    new_keys = [a.award_key for a in awards if a.award_key not in existing]
+    rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
+    # A search hit we already turned down, and that has not changed since, costs no request.
+    awards = [a for a in awards if rejected.get(a.award_key) != a.fingerprint]
     unchanged = [a for a in awards if (old := existing.get(a.award_key)) and old["fingerprint"] == a.fingerprint]
     store.touch_awards(ctx.db, [a.award_key for a in unchanged], ctx.now)
     _ensure_matches(ctx, unchanged, existing)
@@ -132,16 +136,17 @@ def _process_award(ctx: _Ctx, award: Award, old: dict[str, Any] | None) -> list[
     """A new or changed award: enrich, match, diff, store. Returns its changes."""
     txs = []
     if ctx.fetch_details:
-        for name, value in detail_fields(usaspending.fetch_detail(ctx.client, award.award_key)).items():
-            setattr(award, name, value)
-        txs = [
-            transaction_from_api(r, award.award_key)
-            for r in usaspending.fetch_transactions(ctx.client, award.award_key)
-        ]
-        txs = list({t.transaction_key: t for t in txs}.values())
+        # Transactions first: a mention may be only in a modification's description.
+        rows = usaspending.fetch_transactions(ctx.client, award.award_key)
+        txs = list({t.transaction_key: t for t in (transaction_from_api(r, award.award_key) for r in rows)}.values())
     matches = ctx.matcher.match(award, (t.description for t in txs))
     if not matches and old is None:
-        return []  # a search hit that is not about our vendors (e.g. a prefix over-match)
+        # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
+        store.save_rejected(ctx.db, ctx.watch.name, award.award_key, award.fingerprint, ctx.now)
+        return []
+    if ctx.fetch_details:
+        for name, value in detail_fields(usaspending.fetch_detail(ctx.client, award.award_key)).items():
+            setattr(award, name, value)
     previously_enriched = old is not None and old.get("enriched_at") is not None
     fields = AWARD_FIELDS if ctx.fetch_details and previously_enriched else SEARCH_ONLY_FIELDS
     changes = []

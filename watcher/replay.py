@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -102,6 +103,8 @@ class UsaspendingReplay:
         self.requests: list[tuple[str, str, Any]] = []
         self.log_bodies = True
         self._counts: dict[str, int] = {}
+        #: Tests may rewrite each search response (to repeat a row, add a message, drift a field...).
+        self.on_search: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
         self._server: ThreadingHTTPServer | None = None
         self.set_awards(awards or [])
 
@@ -178,6 +181,8 @@ class UsaspendingReplay:
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
                 body = self._json(raw)
                 out = self.search(body) if path.rstrip("/").endswith("award") else self.count(body)
+                if self.on_search is not None and path.rstrip("/").endswith("award"):
+                    out = self.on_search(body, out)
             elif path == "/api/v2/transactions/":
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})

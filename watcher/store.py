@@ -85,6 +85,15 @@ def m001_initial(db: Database) -> None:
     db.table("transactions").enable_fts(["description"], create_triggers=True)
 
 
+@migrations()
+def m002_rejected(db: Database) -> None:
+    """Search hits our matcher turned down, so an unchanged one is not fetched again."""
+    db.table("rejected").create(
+        {"watch": str, "award_key": str, "fingerprint": str, "rejected_at": str},
+        pk=("watch", "award_key"),
+    )
+
+
 def _db_value(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
@@ -184,7 +193,27 @@ def get_transactions(db: Database, award_key: str) -> dict[str, dict[str, Any]]:
     return {r[0]: dict(zip(cols, r, strict=True)) for r in cur}
 
 
+def get_rejected(db: Database, watch: str, keys: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        for key, fp in db.execute(
+            f"SELECT award_key, fingerprint FROM rejected WHERE watch=? AND award_key IN ({marks})", [watch, *chunk]
+        ):
+            out[key] = fp
+    return out
+
+
 # ---------------------------------------------------------------- writes (inside a run)
+
+
+def save_rejected(db: Database, watch: str, award_key: str, fingerprint: str | None, now: str) -> None:
+    db.execute(
+        "INSERT INTO rejected (watch, award_key, fingerprint, rejected_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(watch, award_key) DO UPDATE SET"
+        " fingerprint=excluded.fingerprint, rejected_at=excluded.rejected_at",
+        [watch, award_key, fingerprint, now],
+    )
 
 
 def save_award(db: Database, award: Award, existing: dict[str, Any] | None, now: str, enriched: bool) -> None:
