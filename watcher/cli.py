@@ -171,16 +171,23 @@ def status(state: State, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--replace", is_flag=True, help="Overwrite an existing database given with --db.")
 @click.pass_obj
-def demo(state: State) -> None:
+def demo(state: State, replace: bool) -> None:
     """A full offline pass over real ICE/CBP records (seeds/ice) replayed on 127.0.0.1.
 
-    Writes ./demo.db unless --db is given; needs no network.
+    Writes a fresh ./demo.db (or the --db path, which must not exist unless --replace
+    is given); needs no network.
     """
     from .config import default_seeds_dir
     from .demo import run_demo
 
     db_path = state.db_path if state.db_explicit else Path("demo.db")
+    if db_path.exists():
+        if state.db_explicit and not replace:
+            _fail(ConfigError(f"{db_path} exists; the demo writes a fresh database (pass --replace to overwrite it)"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     try:
         config = state.config()
         seeds = Path(config.settings.seeds_dir) if config.settings.seeds_dir else default_seeds_dir()

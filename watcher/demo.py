@@ -41,7 +41,7 @@ def run_demo(db: Database, config: Config, seeds: Path, echo: Callable[[str], No
     ):
         for snap in snapshots(seeds):
             replay.set_awards(dataset(seeds, snap))
-            for r in run_all(db, config, client, today=snap.day):
+            for r in run_all(db, config, client, today=snap.day, now=f"{snap.day}T12:00:00Z"):
                 results.append(r)
                 kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
                 status = "ok" if r.status == "ok" else f"ERROR: {r.error}"

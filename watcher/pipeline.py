@@ -9,6 +9,7 @@ always on record.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -66,12 +67,19 @@ def run_watch(
     client: ApiClient,
     *,
     today: date | None = None,
+    now: str | None = None,
     fetch_details: bool = True,
 ) -> RunResult:
-    """Poll USAspending for one watch; never raises for source errors (they go to ``runs``)."""
-    run_id = store.start_run(db, watch.name, "usaspending")
+    """Poll USAspending for one watch; never raises for source errors (they go to ``runs``).
+
+    ``today`` sets the lookback window and ``now`` the recorded timestamps; both default
+    to the clock (the demo replays recorded days by setting them).
+    """
+    started, simulated = time.monotonic(), now is not None
+    now = now or store.utcnow()
+    run_id = store.start_run(db, watch.name, "usaspending", now)
     result = RunResult(watch.name, "usaspending", run_id)
-    ctx = _Ctx(db, client, watch, build_matcher(watch, config.resellers), run_id, store.utcnow(), fetch_details, result)
+    ctx = _Ctx(db, client, watch, build_matcher(watch, config.resellers), run_id, now, fetch_details, result)
     today = today or datetime.now(UTC).date()
     page_size = config.settings.usaspending.page_size
     before = client.requests
@@ -98,6 +106,8 @@ def run_watch(
         records=result.records,
         changes=result.changes,
         error=result.error,
+        duration=round(time.monotonic() - started, 3),
+        finished=now if simulated else None,
     )
     return result
 
@@ -203,6 +213,7 @@ def run_all(
     *,
     watch_names: list[str] | None = None,
     today: date | None = None,
+    now: str | None = None,
     fetch_details: bool = True,
 ) -> list[RunResult]:
     """Every selected watch in turn; one failing watch never stops the others."""
@@ -212,5 +223,5 @@ def run_all(
         if watch_names and name not in watch_names:
             continue
         if "usaspending" in watch.sources:
-            results.append(run_watch(db, config, watch, client, today=today, fetch_details=fetch_details))
+            results.append(run_watch(db, config, watch, client, today=today, now=now, fetch_details=fetch_details))
     return results

@@ -125,11 +125,11 @@ def write_transaction(db: Database) -> Iterator[Database]:
 # ---------------------------------------------------------------- runs
 
 
-def start_run(db: Database, watch: str, source: str) -> int:
+def start_run(db: Database, watch: str, source: str, now: str | None = None) -> int:
     cur = db.execute(
         "INSERT INTO runs (started_at, watch, source, status, requests, pages, records, changes)"
         " VALUES (?, ?, ?, 'running', 0, 0, 0, 0)",
-        [utcnow(), watch, source],
+        [now or utcnow(), watch, source],
     )
     return int(cur.lastrowid or 0)
 
@@ -144,12 +144,10 @@ def finish_run(
     records: int = 0,
     changes: int = 0,
     error: str | None = None,
+    duration: float = 0.0,
+    finished: str | None = None,
 ) -> None:
-    started = db.execute("SELECT started_at FROM runs WHERE id = ?", [run_id]).fetchone()[0]
-    finished = utcnow()
-    duration = (
-        datetime.fromisoformat(finished.replace("Z", "+00:00")) - datetime.fromisoformat(started.replace("Z", "+00:00"))
-    ).total_seconds()
+    finished = finished or utcnow()
     db.execute(
         "UPDATE runs SET finished_at=?, duration_seconds=?, status=?, requests=?, pages=?,"
         " records=?, changes=?, error=? WHERE id=?",

@@ -1,0 +1,79 @@
+"""`watcher demo`: the offline pass over real ICE records reproduces the real Palantir timeline."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watcher.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cwd = tmp_path_factory.mktemp("demo")
+    old = os.getcwd()
+    os.chdir(cwd)  # the demo writes ./demo.db by default
+    try:
+        result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "demo"])
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 0, result.output
+    assert "2026-08-22  dhs-big-tech" in result.output
+    return cwd / "demo.db"
+
+
+def changes_on(db: Path, day: str) -> set[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return set(
+            conn.execute(
+                "SELECT c.kind, c.entity_key FROM changes c JOIN runs r ON r.id = c.run_id WHERE r.started_at LIKE ?",
+                [day + "%"],
+            )
+        )
+
+
+def test_palantir_orders_appear_when_the_real_snapshots_first_showed_them(demo_db: Path) -> None:
+    # shared/api/ice_data.md section 4.3: the first snapshot containing each Palantir action
+    assert ("new_transaction", "CONT_TX_7012_4730_70CTD022FR0000170_P00015_GS35F0086U_0") in changes_on(
+        demo_db, "2026-04-20"
+    )
+    assert ("new_award", "CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001") in changes_on(demo_db, "2026-05-05")
+    assert ("new_award", "CONT_AWD_70CTD026FC0000018_7012_70RTAC26A00000001_7001") in changes_on(demo_db, "2026-07-08")
+    assert {
+        ("new_transaction", "CONT_TX_7012_7001_70CTD026FC0000018_P00001_70RTAC26A00000001_0"),
+        ("new_transaction", "CONT_TX_7012_7001_70CTD026FC0000012_P00001_70RTAC26A00000001_0"),
+    } <= changes_on(demo_db, "2026-08-21")
+
+
+def test_demo_database_is_explorable(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db) as conn:
+        assert conn.execute("SELECT count(*) FROM runs WHERE status != 'ok'").fetchone() == (0,)
+        (awards,) = conn.execute("SELECT count(*) FROM awards").fetchone()
+        assert awards > 100
+        # reseller awards that mention AWS are matched to Amazon, with the reseller named in the evidence
+        evidence = conn.execute(
+            "SELECT evidence FROM matches WHERE entity_key = ? AND vendor = 'amazon'",
+            ["CONT_AWD_70CTD025FC0000024_7012_70CTD022A00000004_7012"],
+        ).fetchone()[0]
+        assert "AMAZON WEB SERVICES" in evidence and "Four Points" in evidence
+        hits = conn.execute(
+            "SELECT award_key FROM awards_fts JOIN awards ON awards.rowid = awards_fts.rowid"
+            " WHERE awards_fts MATCH 'palantir'"
+        ).fetchall()
+        assert len(hits) >= 5
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        seeds = conn.execute("SELECT count(*) FROM vendors").fetchone()[0]
+        assert seeds >= 3
+
+
+def test_demo_refuses_to_overwrite_an_explicit_database(tmp_path: Path) -> None:
+    db = tmp_path / "mine.db"
+    db.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "demo"])
+    assert result.exit_code == 2 and "--replace" in result.output
