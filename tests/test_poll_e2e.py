@@ -310,3 +310,29 @@ def test_interrupted_run_leaves_nothing_and_rerun_matches_clean_run(env, tmp_pat
     assert sorted(q(db, "SELECT kind, entity_key FROM changes")) == sorted(
         [("new_award", PAL), ("new_award", FOUR), ("new_award", MSFT)]
     )
+
+
+def test_full_text_index_follows_new_and_changed_awards(env) -> None:
+    poll, db, replay = env
+    poll()
+    award = replay.awards[MSFT]
+    award.row["Description"] = "MICROSOFT AZURE GOVERNMENT TENANT"
+    award.row["Last Modified Date"] = day(1)
+    replay.set_awards(list(replay.awards.values()))
+    poll()
+
+    def search(term: str) -> list[str]:
+        return [
+            r[0]
+            for r in q(
+                db,
+                "SELECT a.award_key FROM awards_fts JOIN awards a ON a.rowid = awards_fts.rowid WHERE awards_fts MATCH ?",
+                term,
+            )
+        ]
+
+    assert search("tenant") == [MSFT]
+    assert search("premier") == []  # the old description left the index
+    assert search("palantir") == [PAL]
+    with sqlite3.connect(db) as conn:  # raises if the index and the table disagree
+        conn.execute("INSERT INTO awards_fts(awards_fts, rank) VALUES ('integrity-check', 1)")

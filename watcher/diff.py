@@ -78,10 +78,9 @@ def _delta(old: Any, new: Any) -> Decimal | None:
 
 def diff_award(old: dict[str, Any] | None, new: Award, fields: Iterable[str] = AWARD_FIELDS) -> Change | None:
     """``new_award`` for an unseen award, ``award_changed`` with the field diff, or None."""
-    row = new.to_row()
     if old is None:
         return Change(NEW_AWARD, new.award_key, new.award_key, amount_delta=canonical(new.total_obligation))
-    diff = field_diff(old, row, fields)
+    diff = field_diff(old, new.to_row(), fields)
     if not diff:
         return None
     return Change(

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -100,6 +101,7 @@ class ApiClient:
         self.min_interval = min_interval
         self.requests = 0
         self._last = 0.0
+        self._lock = threading.Lock()  # one request at a time, whichever thread asks
         self.client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -136,14 +138,19 @@ class ApiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self, method: str, path: str, json_body: Any, params: dict[str, Any] | None, what: str, num: int) -> Any:
-        self._pace()
-        self.requests += 1
-        try:
-            resp = self.client.request(method, path, json=json_body, params=params)
-        except httpx.TimeoutException as exc:
-            raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise RetryableSourceError(redact(f"{what}: connection failed: {exc}")) from None
+        with self._lock:
+            self._pace()
+            self.requests += 1
+            try:
+                resp = self.client.request(method, path, json=json_body, params=params)
+            except httpx.TimeoutException as exc:
+                raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                raise RetryableSourceError(redact(f"{what}: connection failed: {exc}")) from None
+        return self._check(resp, what, num)
+
+    @staticmethod
+    def _check(resp: httpx.Response, what: str, num: int) -> Any:
         status = resp.status_code
         if status in RETRY_STATUSES or (status == 500 and num == 1):
             log.warning("%s: HTTP %s (attempt %s), will retry", what, status, num)

@@ -44,8 +44,10 @@ class VendorMatcher:
     parent_ueis: frozenset[str]
     mention_re: re.Pattern[str] | None
 
-    def alias_of(self, name: str | None) -> str | None:
-        norm = normalize_name(name)
+    def alias_of(self, norm: str) -> str | None:
+        """The alias that a normalized name starts with (whole words), if any."""
+        if not norm:
+            return None
         for alias in self.aliases:
             if norm == alias or norm.startswith(alias + " "):
                 return alias
@@ -77,8 +79,8 @@ class Matcher:
     resellers: tuple[tuple[str, Reseller, tuple[str, ...]], ...]
     keyword_re: re.Pattern[str] | None
 
-    def reseller_of(self, recipient: str | None, vendor_key: str) -> str | None:
-        norm = normalize_name(recipient)
+    def reseller_of(self, norm: str, vendor_key: str) -> str | None:
+        """The known reseller of ``vendor_key`` that a normalized recipient name is, if any."""
         for _key, reseller, aliases in self.resellers:
             if vendor_key in reseller.vendors and any(norm == a or norm.startswith(a + " ") for a in aliases):
                 return reseller.name
@@ -90,17 +92,18 @@ class Matcher:
         if amount < self.watch.min_amount:
             return []
         descriptions = [t for t in (award.description, *texts) if t]
+        recipient, parent = normalize_name(award.recipient_name), normalize_name(award.parent_name)
         found: list[Match] = []
         for vm in self.vendors:
             if award.recipient_uei and award.recipient_uei in vm.ueis:
                 found.append(Match(vm.key, "uei", f"recipient UEI {award.recipient_uei} ({award.recipient_name})"))
-            alias = vm.alias_of(award.recipient_name)
+            alias = vm.alias_of(recipient)
             if alias:
                 evidence = f"recipient {award.recipient_name!r} is {vm.vendor.name} (alias {alias!r})"
                 found.append(Match(vm.key, "recipient", evidence))
             if award.parent_uei and award.parent_uei in vm.parent_ueis:
                 found.append(Match(vm.key, "parent", f"parent UEI {award.parent_uei} ({award.parent_name})"))
-            elif (p_alias := vm.alias_of(award.parent_name)) and not alias:
+            elif (p_alias := vm.alias_of(parent)) and not alias:
                 found.append(
                     Match(vm.key, "parent", f"parent {award.parent_name!r} is {vm.vendor.name} (alias {p_alias!r})")
                 )
@@ -109,7 +112,7 @@ class Matcher:
                     m = vm.mention_re.search(text)
                     if m:
                         evidence = f"mentions {m.group(0)!r}: {_snippet(text, m)}"
-                        reseller = self.reseller_of(award.recipient_name, vm.key)
+                        reseller = self.reseller_of(recipient, vm.key)
                         if reseller:
                             evidence += f" (recipient is {reseller}, a known {vm.vendor.name} reseller)"
                         found.append(Match(vm.key, "mention", evidence))

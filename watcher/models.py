@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +47,8 @@ class Award:
     fingerprint: str | None = None  # hash of the search row, to skip unchanged awards cheaply
 
     def to_row(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: that deep-copies every value, and this runs per award on the hot path.
+        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -64,7 +65,8 @@ class Transaction:
     description: str | None = None
 
     def to_row(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: that deep-copies every value, and this runs per award on the hot path.
+        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ Amounts arrive as JSON numbers; they are parsed as Decimal from the response tex
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -85,9 +84,13 @@ def _text(value: Any) -> str | None:
 
 
 def fingerprint(row: dict[str, Any]) -> str:
-    """A stable hash of a search row: equal rows mean the award has not changed."""
-    canon = json.dumps(row, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha1(canon.encode()).hexdigest()  # noqa: S324 - identity, not security
+    """A hash of a search row as received: equal rows mean the award has not changed.
+
+    ``repr`` keeps the API's own key order, which its serializer fixes; were that order
+    ever to change, each award would be re-read once (costing requests, never a false
+    change: changes come from the field diff, not from this hash).
+    """
+    return hashlib.sha1(repr(row).encode()).hexdigest()  # noqa: S324 - identity, not security
 
 
 def parse_award_key(key: str) -> dict[str, str | None]:
@@ -108,7 +111,7 @@ def parse_award_key(key: str) -> dict[str, str | None]:
     return {"piid": None, "agency": None, "parent_piid": None, "parent_agency": None}
 
 
-def award_from_search(row: dict[str, Any], group: str) -> Award:
+def award_from_search(row: dict[str, Any], group: str, row_fingerprint: str | None = None) -> Award:
     """Normalize one spending_by_award result row; missing requested fields are a shape error."""
     missing = [f for f in SEARCH_FIELDS[group] if f not in row]
     if missing:
@@ -142,7 +145,7 @@ def award_from_search(row: dict[str, Any], group: str) -> Award:
         psc_code=_text(psc.get("code")) if isinstance(psc, dict) else None,
         psc_description=_text(psc.get("description")) if isinstance(psc, dict) else None,
         source_url=USASPENDING_AWARD_URL.format(key=key),
-        fingerprint=fingerprint(row),
+        fingerprint=row_fingerprint or fingerprint(row),
     )
 
 

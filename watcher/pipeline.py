@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,8 +23,8 @@ from .diff import AWARD_FIELDS, diff_award, diff_transaction
 from .errors import WatcherError
 from .http import ApiClient, redact
 from .match import Matcher, build_matcher
-from .models import NEW_TRANSACTION, Award, Change
-from .normalize import DETAIL_FIELDS, award_from_search, detail_fields, transaction_from_api
+from .models import NEW_TRANSACTION, Award, Change, Match, Transaction
+from .normalize import DETAIL_FIELDS, award_from_search, detail_fields, fingerprint, transaction_from_api
 from .sources import usaspending
 
 log = logging.getLogger(__name__)
@@ -91,6 +90,7 @@ def run_watch(
                 for rows in usaspending.walk(client, body, f"{watch.name} {query.label}"):
                     result.pages += 1
                     _process_page(ctx, rows, query.group, seen)
+            store.index_awards_fts(db)
             result.records = len(seen)
     except (WatcherError, httpx.HTTPError) as exc:
         result.status, result.error = "error", redact(str(exc))
@@ -112,39 +112,59 @@ def run_watch(
     return result
 
 
+@dataclass
+class _PageWrites:
+    """Everything a page produces, written with one statement per table at the end of the page."""
+
+    awards: list[tuple[Award, dict[str, Any] | None]] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+    matches: dict[str, list[Match]] = field(default_factory=dict)
+    rejected: list[Award] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
 def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[str]) -> None:
-    awards: list[Award] = []
+    # Cheap first pass on the raw rows: an award whose row is byte-for-byte what we stored
+    # last time (same fingerprint) needs no normalizing, no request and no write.
+    keyed: list[tuple[str, dict[str, Any], str]] = []
     for row in rows:
-        award = award_from_search(row, group)
-        if award.award_key in seen:  # the same award from another walk, or a repeated row
+        raw_key = row.get("generated_internal_id")
+        key = raw_key.upper() if isinstance(raw_key, str) else ""
+        if key and key in seen:  # another walk's award, or a row repeated across pages
             continue
-        seen.add(award.award_key)
-        awards.append(award)
-    if not awards:
+        seen.add(key)
+        keyed.append((key, row, fingerprint(row)))
+    if not keyed:
         return
-    existing = store.get_awards(ctx.db, [a.award_key for a in awards])
-    new_keys = [a.award_key for a in awards if a.award_key not in existing]
+    stored = store.get_fingerprints(ctx.db, [k for k, _, _ in keyed])
+    unchanged = [k for k, _, fp in keyed if stored.get(k) == fp]
+    store.touch_awards(ctx.db, unchanged, ctx.now)
+    writes = _PageWrites()
+    _ensure_matches(ctx, unchanged, writes)
+    fresh = [(k, row, fp) for k, row, fp in keyed if stored.get(k) != fp]
+    new_keys = [k for k, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
-    # A search hit we already turned down, and that has not changed since, costs no request.
-    awards = [a for a in awards if rejected.get(a.award_key) != a.fingerprint]
-    unchanged = [a for a in awards if (old := existing.get(a.award_key)) and old["fingerprint"] == a.fingerprint]
-    store.touch_awards(ctx.db, [a.award_key for a in unchanged], ctx.now)
-    _ensure_matches(ctx, unchanged, existing)
-    changes: list[Change] = []
-    for award in awards:
-        old = existing.get(award.award_key)
-        if old is None or old["fingerprint"] != award.fingerprint:
-            changes += _process_award(ctx, award, old)
-    if changes:
-        store.save_changes(ctx.db, changes, ctx.run_id, ctx.now)
-        ctx.result.changes += len(changes)
-        for c in changes:
+    # A search hit we already turned down, and that has not changed since, costs no request either.
+    fresh = [(k, row, fp) for k, row, fp in fresh if rejected.get(k) != fp]
+    existing = store.get_awards(ctx.db, [k for k, _, _ in fresh if k in stored])
+    for _, row, fp in fresh:
+        award = award_from_search(row, group, fp)
+        _process_award(ctx, award, existing.get(award.award_key), writes)
+    store.save_awards(ctx.db, writes.awards, ctx.now, enriched=ctx.fetch_details)
+    store.save_transactions(ctx.db, writes.transactions, ctx.now)
+    new_awards = frozenset(a.award_key for a, old in writes.awards if old is None)
+    store.replace_matches(ctx.db, ctx.watch.name, writes.matches, ctx.now, new=new_awards)
+    store.save_rejected(ctx.db, ctx.watch.name, [(a.award_key, a.fingerprint) for a in writes.rejected], ctx.now)
+    if writes.changes:
+        store.save_changes(ctx.db, writes.changes, ctx.run_id, ctx.now)
+        ctx.result.changes += len(writes.changes)
+        for c in writes.changes:
             ctx.result.kinds[c.kind] = ctx.result.kinds.get(c.kind, 0) + 1
 
 
-def _process_award(ctx: _Ctx, award: Award, old: dict[str, Any] | None) -> list[Change]:
-    """A new or changed award: enrich, match, diff, store. Returns its changes."""
-    txs = []
+def _process_award(ctx: _Ctx, award: Award, old: dict[str, Any] | None, writes: _PageWrites) -> None:
+    """A new or changed award: enrich, match, diff; its rows and changes go into ``writes``."""
+    txs: list[Transaction] = []
     if ctx.fetch_details:
         # Transactions first: a mention may be only in a modification's description.
         rows = usaspending.fetch_transactions(ctx.client, award.award_key)
@@ -152,33 +172,30 @@ def _process_award(ctx: _Ctx, award: Award, old: dict[str, Any] | None) -> list[
     matches = ctx.matcher.match(award, (t.description for t in txs))
     if not matches and old is None:
         # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
-        store.save_rejected(ctx.db, ctx.watch.name, award.award_key, award.fingerprint, ctx.now)
-        return []
+        writes.rejected.append(award)
+        return
     if ctx.fetch_details:
         for name, value in detail_fields(usaspending.fetch_detail(ctx.client, award.award_key)).items():
             setattr(award, name, value)
     previously_enriched = old is not None and old.get("enriched_at") is not None
     fields = AWARD_FIELDS if ctx.fetch_details and previously_enriched else SEARCH_ONLY_FIELDS
-    changes = []
     change = diff_award(old, award, fields)
     if change:
-        changes.append(change)
-    store.save_award(ctx.db, award, old, ctx.now, enriched=ctx.fetch_details)
+        writes.changes.append(change)
+    writes.awards.append((award, old))
     if txs:
         known = store.get_transactions(ctx.db, award.award_key) if old else {}
         for tx in txs:
             tx_change = diff_transaction(known.get(tx.transaction_key), tx)
             # An award's history arrives with it: only actions on a known award are news.
             if tx_change and not (tx_change.kind == NEW_TRANSACTION and not previously_enriched):
-                changes.append(tx_change)
-        store.save_transactions(ctx.db, txs, ctx.now)
-    store.replace_matches(ctx.db, ctx.watch.name, award.award_key, matches, ctx.now)
-    return changes
+                writes.changes.append(tx_change)
+        writes.transactions += txs
+    writes.matches[award.award_key] = matches
 
 
-def _ensure_matches(ctx: _Ctx, awards: Iterable[Award], existing: dict[str, dict[str, Any]]) -> None:
+def _ensure_matches(ctx: _Ctx, keys: list[str], writes: _PageWrites) -> None:
     """Unchanged awards stored by another watch still need this watch's matches (no HTTP)."""
-    keys = [a.award_key for a in awards]
     if not keys:
         return
     marks = ",".join("?" * len(keys))
@@ -192,6 +209,7 @@ def _ensure_matches(ctx: _Ctx, awards: Iterable[Award], existing: dict[str, dict
     missing = [k for k in keys if k not in have]
     if not missing:
         return
+    existing = store.get_awards(ctx.db, missing)
     marks = ",".join("?" * len(missing))
     texts: dict[str, list[str]] = {}
     for key, desc in ctx.db.execute(
@@ -200,10 +218,10 @@ def _ensure_matches(ctx: _Ctx, awards: Iterable[Award], existing: dict[str, dict
         texts.setdefault(key, []).append(desc)
     for key in missing:
         row = existing[key]
-        stored = Award(**{f: row.get(f) for f in Award.__slots__})  # type: ignore[attr-defined]
-        matches = ctx.matcher.match(stored, texts.get(key, []))
+        award = Award(**{f: row.get(f) for f in Award.__slots__})  # type: ignore[attr-defined]
+        matches = ctx.matcher.match(award, texts.get(key, []))
         if matches:
-            store.replace_matches(ctx.db, ctx.watch.name, key, matches, ctx.now)
+            writes.matches[key] = matches
 
 
 def run_all(

@@ -51,6 +51,10 @@ TIME_PERIOD_MESSAGE = (
 )
 
 
+#: Cursor lookups: id(sorted hit list) -> (that list, internal_id -> position).
+_POSITIONS: dict[int, tuple[list[Any], dict[int, int]]] = {}
+
+
 class ApiError(Exception):
     def __init__(self, status: int, body: Any, content_type: str = "application/json") -> None:
         super().__init__(status)
@@ -64,6 +68,13 @@ def _dumps(obj: Any) -> bytes:
         raise TypeError(type(o))
 
     return json.dumps(obj, default=default).encode()
+
+
+@dataclass
+class _Encoded:
+    """Result rows already encoded as JSON (a page is mostly rows, and rows rarely change)."""
+
+    parts: list[bytes]
 
 
 @dataclass
@@ -99,6 +110,7 @@ class UsaspendingReplay:
         self._lock = threading.Lock()
         self._awards: dict[str, ReplayAward] = {}
         self._cache: dict[str, tuple[list[tuple[Any, ...]], list[ReplayAward]]] = {}
+        self._rows: dict[tuple[int, tuple[str, ...]], bytes] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, Any]] = []
         self.log_bodies = True
@@ -113,6 +125,7 @@ class UsaspendingReplay:
         with self._lock:
             self._awards = {a.key.upper(): a for a in awards}
             self._cache.clear()
+            self._rows.clear()
 
     @property
     def awards(self) -> dict[str, ReplayAward]:
@@ -181,7 +194,12 @@ class UsaspendingReplay:
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
                 body = self._json(raw)
                 out = self.search(body) if path.rstrip("/").endswith("award") else self.count(body)
-                if self.on_search is not None and path.rstrip("/").endswith("award"):
+                if isinstance(out.get("results"), _Encoded):
+                    parts = out["results"].parts
+                    if self.on_search is None:  # fast path: splice the pre-encoded rows in
+                        page = _dumps({**out, "results": "__ROWS__"})
+                        return 200, page.replace(b'"__ROWS__"', b"[" + b",".join(parts) + b"]"), "application/json"
+                    out["results"] = [json.loads(p, parse_float=Decimal) for p in parts]
                     out = self.on_search(body, out)
             elif path == "/api/v2/transactions/":
                 if method != "POST":
@@ -365,9 +383,11 @@ class UsaspendingReplay:
     ) -> int:
         """search_after: the index just past the cursor record (or past its sort value if it left)."""
         last_id = int(body["last_record_unique_id"])
-        for i, a in enumerate(hits):
-            if int(a.row["internal_id"]) == last_id:
-                return i + 1
+        positions = _POSITIONS.get(id(hits))
+        if positions is None or positions[0] is not hits:
+            positions = _POSITIONS[id(hits)] = (hits, {int(a.row["internal_id"]): i for i, a in enumerate(hits)})
+        if last_id in positions[1]:
+            return positions[1][last_id] + 1
         raw = str(body["last_record_sort_value"])
         value: Any = int(raw) if sort == "Last Modified Date" else Decimal(raw) if sort == "Award Amount" else raw
         for i, k in enumerate(keys):
@@ -396,16 +416,7 @@ class UsaspendingReplay:
         chunk = hits[start : start + limit + 1]
         has_next = len(chunk) > limit
         chunk = chunk[:limit]
-        results = []
-        for a in chunk:
-            out = {"internal_id": a.row["internal_id"]}
-            for f in fields:
-                out[f] = a.row.get(f)
-            out["generated_internal_id"] = a.row["generated_internal_id"]
-            if "Awarding Agency" in fields:
-                out["awarding_agency_id"] = a.row.get("awarding_agency_id", 1173)
-                out["agency_slug"] = a.row.get("agency_slug", "department-of-homeland-security")
-            results.append(out)
+        results = _Encoded([self._encode_row(a, tuple(fields)) for a in chunk])
         last = chunk[-1] if chunk and has_next else None
         sort_value = None
         if last is not None:
@@ -423,6 +434,26 @@ class UsaspendingReplay:
             },
             "messages": messages,
         }
+
+    def prewarm(self, group: str, fields: list[str]) -> None:
+        """Encode every row of ``group`` for ``fields`` now, so serving pages costs little later."""
+        for a in self._awards.values():
+            if a.group == group:
+                self._encode_row(a, tuple(fields))
+
+    def _encode_row(self, a: ReplayAward, fields: tuple[str, ...]) -> bytes:
+        cache_key = (id(a), fields)
+        hit = self._rows.get(cache_key)
+        if hit is None:
+            out = {"internal_id": a.row["internal_id"]}
+            for f in fields:
+                out[f] = a.row.get(f)
+            out["generated_internal_id"] = a.row["generated_internal_id"]
+            if "Awarding Agency" in fields:
+                out["awarding_agency_id"] = a.row.get("awarding_agency_id", 1173)
+                out["agency_slug"] = a.row.get("agency_slug", "department-of-homeland-security")
+            hit = self._rows[cache_key] = _dumps(out)
+        return hit
 
     def count(self, body: dict[str, Any]) -> dict[str, Any]:
         filters = body.get("filters") or {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -108,30 +109,42 @@ def check_messages(payload: dict[str, Any], what: str) -> None:
 
 
 def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[dict[str, Any]]]:
-    """Yield each page's results, following the search_after cursor until hasNext is false."""
+    """Yield each page's results, following the search_after cursor until hasNext is false.
+
+    The next page is requested while the caller processes the current one (requests stay
+    one at a time: the client serializes them), so network time and database time overlap.
+    """
     body = dict(body)
     seen_cursors: set[tuple[Any, Any]] = set()
-    for page in range(1, MAX_PAGES + 1):
-        payload = client.request_json("POST", SEARCH_PATH, json_body=body)
-        what = f"spending_by_award {label} page {page}"
-        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-            raise SourceError(f"{what}: response has no results list")
-        meta = payload.get("page_metadata")
-        if not isinstance(meta, dict) or "hasNext" not in meta:
-            raise SourceError(f"{what}: response has no page_metadata.hasNext")
-        check_messages(payload, what)
-        yield payload["results"]
-        if not meta["hasNext"]:
-            return
-        cursor = (meta.get("last_record_unique_id"), meta.get("last_record_sort_value"))
-        if cursor[0] is None or cursor[1] in (None, "None"):
-            raise SourceError(f"{what}: hasNext is true but the cursor is missing")
-        if cursor in seen_cursors:
-            raise SourceError(f"{what}: the cursor did not advance ({cursor!r})")
-        seen_cursors.add(cursor)
-        # Echo the cursor exactly as received: the sort value is an opaque string.
-        body["last_record_unique_id"], body["last_record_sort_value"] = cursor
-    raise SourceError(f"spending_by_award {label}: more than {MAX_PAGES} pages; narrow the watch")
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-prefetch")
+    try:
+        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body))
+        for page in range(1, MAX_PAGES + 1):
+            payload = pending.result()
+            what = f"spending_by_award {label} page {page}"
+            if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+                raise SourceError(f"{what}: response has no results list")
+            meta = payload.get("page_metadata")
+            if not isinstance(meta, dict) or "hasNext" not in meta:
+                raise SourceError(f"{what}: response has no page_metadata.hasNext")
+            check_messages(payload, what)
+            has_next = bool(meta["hasNext"])
+            if has_next:
+                cursor = (meta.get("last_record_unique_id"), meta.get("last_record_sort_value"))
+                if cursor[0] is None or cursor[1] in (None, "None"):
+                    raise SourceError(f"{what}: hasNext is true but the cursor is missing")
+                if cursor in seen_cursors:
+                    raise SourceError(f"{what}: the cursor did not advance ({cursor!r})")
+                seen_cursors.add(cursor)
+                # Echo the cursor exactly as received: the sort value is an opaque string.
+                body["last_record_unique_id"], body["last_record_sort_value"] = cursor
+                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body))
+            yield payload["results"]
+            if not has_next:
+                return
+        raise SourceError(f"spending_by_award {label}: more than {MAX_PAGES} pages; narrow the watch")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def fetch_detail(client: ApiClient, award_key: str) -> dict[str, Any]:
