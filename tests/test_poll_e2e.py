@@ -326,7 +326,8 @@ def test_full_text_index_follows_new_and_changed_awards(env) -> None:
             r[0]
             for r in q(
                 db,
-                "SELECT a.award_key FROM awards_fts JOIN awards a ON a.rowid = awards_fts.rowid WHERE awards_fts MATCH ?",
+                "SELECT a.award_key FROM awards_fts JOIN awards a ON a.rowid = awards_fts.rowid"
+                " WHERE awards_fts MATCH ?",
                 term,
             )
         ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .config import Reseller, Vendor, Watch
@@ -78,6 +78,19 @@ class Matcher:
     vendors: tuple[VendorMatcher, ...]
     resellers: tuple[tuple[str, Reseller, tuple[str, ...]], ...]
     keyword_re: re.Pattern[str] | None
+    # name -> ({vendor: alias}, {vendor: reseller}); a few hundred distinct recipients cover a whole poll
+    _names: dict[str | None, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict, compare=False)
+
+    def _resolve(self, name: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        hit = self._names.get(name)
+        if hit is None:
+            norm = normalize_name(name)
+            aliases = {vm.key: a for vm in self.vendors if (a := vm.alias_of(norm))}
+            resellers = {vm.key: r for vm in self.vendors if (r := self.reseller_of(norm, vm.key))}
+            if len(self._names) > 50_000:
+                self._names.clear()
+            hit = self._names[name] = (aliases, resellers)
+        return hit
 
     def reseller_of(self, norm: str, vendor_key: str) -> str | None:
         """The known reseller of ``vendor_key`` that a normalized recipient name is, if any."""
@@ -92,18 +105,19 @@ class Matcher:
         if amount < self.watch.min_amount:
             return []
         descriptions = [t for t in (award.description, *texts) if t]
-        recipient, parent = normalize_name(award.recipient_name), normalize_name(award.parent_name)
+        recipient_aliases, resellers = self._resolve(award.recipient_name)
+        parent_aliases = self._resolve(award.parent_name)[0] if award.parent_name else {}
         found: list[Match] = []
         for vm in self.vendors:
             if award.recipient_uei and award.recipient_uei in vm.ueis:
                 found.append(Match(vm.key, "uei", f"recipient UEI {award.recipient_uei} ({award.recipient_name})"))
-            alias = vm.alias_of(recipient)
+            alias = recipient_aliases.get(vm.key)
             if alias:
                 evidence = f"recipient {award.recipient_name!r} is {vm.vendor.name} (alias {alias!r})"
                 found.append(Match(vm.key, "recipient", evidence))
             if award.parent_uei and award.parent_uei in vm.parent_ueis:
                 found.append(Match(vm.key, "parent", f"parent UEI {award.parent_uei} ({award.parent_name})"))
-            elif (p_alias := vm.alias_of(parent)) and not alias:
+            elif (p_alias := parent_aliases.get(vm.key)) and not alias:
                 found.append(
                     Match(vm.key, "parent", f"parent {award.parent_name!r} is {vm.vendor.name} (alias {p_alias!r})")
                 )
@@ -112,7 +126,7 @@ class Matcher:
                     m = vm.mention_re.search(text)
                     if m:
                         evidence = f"mentions {m.group(0)!r}: {_snippet(text, m)}"
-                        reseller = self.reseller_of(recipient, vm.key)
+                        reseller = resellers.get(vm.key)
                         if reseller:
                             evidence += f" (recipient is {reseller}, a known {vm.vendor.name} reseller)"
                         found.append(Match(vm.key, "mention", evidence))

@@ -8,8 +8,7 @@ Amounts arrive as JSON numbers; they are parsed as Decimal from the response tex
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -42,6 +41,7 @@ SEARCH_FIELDS = {
     "idvs": [*COMMON_FIELDS, "Last Date to Order"],
 }
 CATEGORY = {"contracts": "contract", "idvs": "idv"}
+_FIELD_SETS = {group: frozenset(fields) for group, fields in SEARCH_FIELDS.items()}
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -66,8 +66,11 @@ def to_date(value: Any) -> str | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return text
+    if len(text) == 10 and text[4] == "-":  # the common case, validated by the C parser
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text[:19], fmt).date().isoformat()
@@ -79,7 +82,7 @@ def to_date(value: Any) -> str | None:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     return text or None
 
 
@@ -113,8 +116,8 @@ def parse_award_key(key: str) -> dict[str, str | None]:
 
 def award_from_search(row: dict[str, Any], group: str, row_fingerprint: str | None = None) -> Award:
     """Normalize one spending_by_award result row; missing requested fields are a shape error."""
-    missing = [f for f in SEARCH_FIELDS[group] if f not in row]
-    if missing:
+    if not row.keys() >= _FIELD_SETS[group]:
+        missing = sorted(_FIELD_SETS[group] - row.keys())
         raise SourceError(f"spending_by_award row lacks requested fields {missing}")
     raw_key = row.get("generated_internal_id")
     if not isinstance(raw_key, str) or not raw_key.startswith(("CONT_AWD_", "CONT_IDV_")):

@@ -127,6 +127,7 @@ def open_db(path: str | Path) -> Database:
     # WAL + NORMAL: a crash of the process can never corrupt or half-apply a transaction;
     # only a power cut can lose the last committed ones (and the next poll refetches them).
     db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA temp_store = MEMORY")
     migrations.apply(db)
     return db
 
@@ -337,7 +338,7 @@ def save_changes(db: Database, changes: Sequence[Change], run_id: int, now: str)
                 c.kind,
                 c.entity_key,
                 c.award_key,
-                json.dumps(c.diff, ensure_ascii=False, sort_keys=True),
+                json.dumps(c.diff, ensure_ascii=False, sort_keys=True) if c.diff else "{}",
                 _db_value(c.amount_delta),
                 c.source,
             )
