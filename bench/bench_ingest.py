@@ -59,7 +59,6 @@ def worker(url: str, workdir: Path, enrich: bool) -> dict[str, object]:
         awards = db.table("awards").count
         out["ingest"] = {
             "awards": awards,
-            "rows_parsed": None,
             "pages": first.pages,
             "requests": first.requests,
             "seconds": round(t1 - t0, 2),

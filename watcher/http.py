@@ -126,18 +126,30 @@ class ApiClient:
         self._last = time.monotonic()
 
     def request_json(
-        self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        parse: bool = True,
     ) -> Any:
-        """Send one logical request (retried on 429/502/503/504/timeouts, once on 500)."""
+        """Send one logical request (retried on 429/502/503/504/timeouts, once on 500).
+
+        Returns the parsed JSON, or with ``parse=False`` the body's bytes (for the caller
+        to parse in another thread).
+        """
         what = f"{method} {path}"
         for attempt in stamina.retry_context(
             on=_retry_hook, attempts=self.attempts, timeout=None, wait_initial=1.0, wait_max=60.0
         ):
             with attempt:
-                return self._once(method, path, json_body, params, what, attempt.num)
+                return self._once(method, path, json_body, params, what, attempt.num, parse)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, method: str, path: str, json_body: Any, params: dict[str, Any] | None, what: str, num: int) -> Any:
+    def _once(
+        self, method: str, path: str, json_body: Any, params: dict[str, Any] | None, what: str, num: int, parse: bool
+    ) -> Any:
         with self._lock:
             self._pace()
             self.requests += 1
@@ -147,14 +159,14 @@ class ApiClient:
                 raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
                 raise RetryableSourceError(redact(f"{what}: connection failed: {exc}")) from None
-        return self._check(resp, what, num)
+        self._check(resp, what, num)
+        return parse_json(resp.content, what) if parse else resp.content
 
     @staticmethod
-    def _check(resp: httpx.Response, what: str, num: int) -> Any:
+    def _check(resp: httpx.Response, what: str, num: int) -> None:
         status = resp.status_code
         if status in RETRY_STATUSES or (status == 500 and num == 1):
             log.warning("%s: HTTP %s (attempt %s), will retry", what, status, num)
             raise RetryableSourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"), _retry_after(resp))
         if status >= 400 or status in (301, 302, 303, 307, 308):
             raise SourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"))
-        return parse_json(resp.content, what)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from ..config import AWARD_TYPE_CODES, Watch
 from ..errors import SourceError
-from ..http import ApiClient
+from ..http import ApiClient, parse_json
 from ..normalize import SEARCH_FIELDS
 
 log = logging.getLogger(__name__)
@@ -118,10 +118,10 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[d
     seen_cursors: set[tuple[Any, Any]] = set()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-prefetch")
     try:
-        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body))
+        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body), parse=False)
         for page in range(1, MAX_PAGES + 1):
-            payload = pending.result()
             what = f"spending_by_award {label} page {page}"
+            payload = parse_json(pending.result(), what)
             if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
                 raise SourceError(f"{what}: response has no results list")
             meta = payload.get("page_metadata")
@@ -138,7 +138,7 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[d
                 seen_cursors.add(cursor)
                 # Echo the cursor exactly as received: the sort value is an opaque string.
                 body["last_record_unique_id"], body["last_record_sort_value"] = cursor
-                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body))
+                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body), parse=False)
             yield payload["results"]
             if not has_next:
                 return
