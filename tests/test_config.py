@@ -69,8 +69,8 @@ BROKEN = {
     "short keyword": (
         "watches:\n  w:\n    agencies: [ice]\n    keywords: [AI]\n",
         4,
-        "watches.w.keywords",
-        "at least 3 characters",
+        "watches.w.keywords.0",
+        "'AI' is too short",
     ),
     "duplicate watch": (
         "watches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n  w:\n    agencies: [cbp]\n",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import yamlpos
 from .errors import ConfigError
@@ -25,6 +25,16 @@ AWARD_TYPE_CODES: dict[str, list[str]] = {
     "contracts": ["A", "B", "C", "D"],
     "idvs": ["IDV_A", "IDV_B", "IDV_B_A", "IDV_B_B", "IDV_B_C", "IDV_C", "IDV_D", "IDV_E"],
 }
+
+
+def _search_term(term: str) -> str:
+    if len(term.strip()) < 3:
+        raise ValueError(f"{term!r} is too short: USAspending rejects search terms under 3 characters")
+    return term
+
+
+#: A keyword or mention, sent to USAspending's ``keywords`` filter.
+SearchTerm = Annotated[str, AfterValidator(_search_term)]
 
 
 class Strict(BaseModel):
@@ -53,16 +63,8 @@ class Vendor(Strict):
     aliases: list[str] = Field(default_factory=list)
     ueis: list[Evidenced] = Field(default_factory=list)
     parent_ueis: list[Evidenced] = Field(default_factory=list)
-    mentions: list[str] = Field(default_factory=list)
+    mentions: list[SearchTerm] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list)
-
-    @field_validator("mentions")
-    @classmethod
-    def _three_chars(cls, v: list[str]) -> list[str]:
-        short = [m for m in v if len(m.strip()) < 3]
-        if short:
-            raise ValueError(f"mentions must be at least 3 characters (USAspending rule): {short}")
-        return v
 
 
 class Reseller(Strict):
@@ -94,24 +96,15 @@ class WatchSpec(Strict):
     agencies: list[str | Agency] = Field(min_length=1)
     agency_roles: list[AgencyRole] = Field(default=["awarding", "funding"], min_length=1)
     vendors: list[str | InlineVendor] = Field(default_factory=list)
-    keywords: list[str] = Field(default_factory=list)
+    keywords: list[SearchTerm] = Field(default_factory=list)
     award_types: list[AwardType] = Field(default=["contracts", "idvs"], min_length=1)
     lookback_days: int = Field(default=30, ge=1, le=3650)
     min_amount: Decimal = Field(default=Decimal(0))
     sources: list[SourceName] = Field(default=["usaspending"], min_length=1)
 
-    @field_validator("keywords")
-    @classmethod
-    def _keyword_len(cls, v: list[str]) -> list[str]:
-        short = [k for k in v if len(k.strip()) < 3]
-        if short:
-            raise ValueError(f"keywords must be at least 3 characters (USAspending rule): {short}")
-        return v
-
 
 class UsaspendingSettings(Strict):
     page_size: int = Field(default=100, ge=1, le=100)
-    max_detail_fetches: int = Field(default=500, ge=0)
     min_interval_seconds: float = Field(default=0.5, ge=0)
     timeout_seconds: float = Field(default=60, gt=0)
     attempts: int = Field(default=4, ge=1, le=10)
@@ -174,7 +167,7 @@ def _validate(model: type[BaseModel], doc: yamlpos.Located) -> Any:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         more = len(exc.errors()) - 1
