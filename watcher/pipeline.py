@@ -87,9 +87,17 @@ def run_watch(
             seen: set[str] = set()
             for query in usaspending.plan(watch):
                 body = usaspending.search_body(watch, query, today, page_size)
+                pages_before, changes_before = result.pages, result.changes
                 for rows in usaspending.walk(client, body, f"{watch.name} {query.label}"):
                     result.pages += 1
                     _process_page(ctx, rows, query.group, seen)
+                log.info(
+                    "watch %s: %s: %d page(s), %d change(s)",
+                    watch.name,
+                    query.label,
+                    result.pages - pages_before,
+                    result.changes - changes_before,
+                )
             store.index_awards_fts(db)
             result.records = len(seen)
     except (WatcherError, httpx.HTTPError) as exc:

@@ -32,7 +32,7 @@ def report(db: Database, db_path: str | Path) -> dict[str, Any]:
         ).fetchone()[0]
     counts = {t: db.table(t).count for t in ("awards", "transactions", "changes", "matches", "runs")}
     kinds = {r["kind"]: r["n"] for r in db.query("SELECT kind, count(*) AS n FROM changes GROUP BY kind ORDER BY kind")}
-    size = os.path.getsize(db_path) if Path(db_path).exists() else 0
+    size = sum(os.path.getsize(p) for p in (f"{db_path}", f"{db_path}-wal") if Path(p).exists())
     return {"database": str(db_path), "size_bytes": size, "tables": counts, "changes_by_kind": kinds, "runs": last_runs}
 
 

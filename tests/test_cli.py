@@ -1,0 +1,61 @@
+"""The thin CLI: init, status (text and JSON), usage errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from watcher.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_init_creates_a_wal_database_with_the_seed_maps(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "init"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"awards", "transactions", "changes", "matches", "runs", "vendors", "resellers", "agencies"} <= tables
+        assert conn.execute("SELECT name FROM vendors WHERE vendor='palantir'").fetchone() == ("Palantir Technologies",)
+    # running it again migrates nothing and keeps the data
+    again = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "init"])
+    assert again.exit_code == 0
+
+
+def test_status_reports_failures_truthfully(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "w.db"
+    monkeypatch.setenv("WATCHER_USASPENDING_URL", "http://127.0.0.1:9")
+    runner = CliRunner()
+    args = ["--config", str(ROOT / "queries.yaml"), "--db", str(db)]
+    assert runner.invoke(cli, [*args, "poll"]).exit_code == 1
+    text = runner.invoke(cli, [*args, "status"])
+    assert text.exit_code == 0
+    assert "dhs-big-tech / usaspending" in text.output and "ERROR" in text.output
+    assert "last success: never" in text.output and "consecutive failures: 1" in text.output
+    data = json.loads(runner.invoke(cli, [*args, "status", "--json"]).output)
+    (run,) = data["runs"]
+    assert run["status"] == "error" and "connection failed" in run["error"]
+    assert data["tables"]["awards"] == 0
+
+
+def test_status_without_a_database_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "status"])
+    assert result.exit_code == 2 and "no database yet" in result.output
+
+
+def test_unknown_watch_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(tmp_path / "w.db"), "poll", "--watch", "nope"]
+    )
+    assert result.exit_code == 2 and "no watch named nope" in result.output
+
+
+def test_plain_http_to_a_remote_api_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WATCHER_USASPENDING_URL", "http://api.usaspending.gov")
+    result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(tmp_path / "w.db"), "poll"])
+    assert result.exit_code == 2 and "use https" in result.output
