@@ -337,3 +337,19 @@ def test_full_text_index_follows_new_and_changed_awards(env) -> None:
     assert search("palantir") == [PAL]
     with sqlite3.connect(db) as conn:  # raises if the index and the table disagree
         conn.execute("INSERT INTO awards_fts(awards_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_edited_rules_rejudge_stored_awards_and_past_rejections(env, write_config) -> None:
+    poll, db, replay = env
+    poll()
+    assert q(db, "SELECT award_key FROM rejected") == [(NOISE,)]
+    # the watch now also follows the word SHELVING and no longer follows Microsoft
+    config = write_config(page_size=2)
+    text = config.read_text().replace("vendors: [amazon, palantir, microsoft]", "vendors: [amazon, palantir]")
+    config.write_text(text.replace("    lookback_days: 30\n", "    lookback_days: 30\n    keywords: [SHELVING]\n", 1))
+    assert poll().exit_code == 0
+    matched = dict(q(db, "SELECT entity_key, vendor || ':' || reason FROM matches"))
+    assert matched == {PAL: "palantir:recipient", FOUR: "amazon:mention", NOISE: ":keyword"}
+    assert q(db, "SELECT count(*) FROM rejected") == [(0,)]
+    assert ("new_award", NOISE) in q(db, "SELECT kind, entity_key FROM changes")
+    assert q(db, "SELECT count(*) FROM awards WHERE award_key = ?", MSFT) == [(1,)]  # kept: history is never deleted

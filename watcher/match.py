@@ -9,6 +9,8 @@ vendor, the evidence says so.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -138,6 +140,17 @@ class Matcher:
                     found.append(Match("", "keyword", f"mentions {m.group(0)!r}: {_snippet(text, m)}"))
                     break
         return found
+
+
+def signature(watch: Watch, resellers: dict[str, Reseller]) -> str:
+    """A hash of everything that decides matches: when it changes, stored verdicts are stale."""
+    rules = {
+        "vendors": {k: v.model_dump(mode="json") for k, v in watch.vendors.items()},
+        "keywords": list(watch.keywords),
+        "min_amount": str(watch.min_amount),
+        "resellers": {k: r.model_dump(mode="json", exclude={"evidence"}) for k, r in resellers.items()},
+    }
+    return hashlib.sha1(json.dumps(rules, sort_keys=True).encode()).hexdigest()  # noqa: S324
 
 
 def build_matcher(watch: Watch, resellers: dict[str, Reseller]) -> Matcher:

@@ -22,7 +22,7 @@ from .config import Config, Watch
 from .diff import AWARD_FIELDS, diff_award, diff_transaction
 from .errors import WatcherError
 from .http import ApiClient, redact
-from .match import Matcher, build_matcher
+from .match import Matcher, build_matcher, signature
 from .models import NEW_TRANSACTION, Award, Change, Match, Transaction
 from .normalize import DETAIL_FIELDS, award_from_search, detail_fields, fingerprint, transaction_from_api
 from .sources import usaspending
@@ -84,6 +84,14 @@ def run_watch(
     before = client.requests
     try:
         with store.write_transaction(db):
+            rules = signature(watch, config.resellers)
+            if store.rules_changed(db, watch.name, rules):
+                # The vendor map or the watch was edited: past verdicts were made under other rules.
+                store.set_rules(db, watch.name, rules, now)
+                _rejudge(
+                    ctx,
+                    [r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch=?", [watch.name])],
+                )
             seen: set[str] = set()
             for query in usaspending.plan(watch):
                 body = usaspending.search_body(watch, query, today, page_size)
@@ -203,7 +211,10 @@ def _process_award(ctx: _Ctx, award: Award, old: dict[str, Any] | None, writes: 
 
 
 def _ensure_matches(ctx: _Ctx, keys: list[str], writes: _PageWrites) -> None:
-    """Unchanged awards stored by another watch still need this watch's matches (no HTTP)."""
+    """Unchanged awards stored by another watch still need this watch's matches (no HTTP).
+
+    Only awards that match get a row: one this watch's rules reject stays out of it.
+    """
     if not keys:
         return
     marks = ",".join("?" * len(keys))
@@ -215,21 +226,35 @@ def _ensure_matches(ctx: _Ctx, keys: list[str], writes: _PageWrites) -> None:
         )
     }
     missing = [k for k in keys if k not in have]
-    if not missing:
-        return
-    existing = store.get_awards(ctx.db, missing)
-    marks = ",".join("?" * len(missing))
-    texts: dict[str, list[str]] = {}
-    for key, desc in ctx.db.execute(
-        f"SELECT award_key, description FROM transactions WHERE award_key IN ({marks})", missing
-    ):
-        texts.setdefault(key, []).append(desc)
-    for key in missing:
-        row = existing[key]
-        award = Award(**{f: row.get(f) for f in Award.__slots__})  # type: ignore[attr-defined]
-        matches = ctx.matcher.match(award, texts.get(key, []))
-        if matches:
-            writes.matches[key] = matches
+    if missing:
+        writes.matches.update(_judge_stored(ctx, missing))
+
+
+def _judge_stored(ctx: _Ctx, keys: list[str]) -> dict[str, list[Match]]:
+    """Match stored awards (with their stored transactions' descriptions) without any request."""
+    out: dict[str, list[Match]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        existing = store.get_awards(ctx.db, chunk)
+        marks = ",".join("?" * len(chunk))
+        texts: dict[str, list[str]] = {}
+        for key, desc in ctx.db.execute(
+            f"SELECT award_key, description FROM transactions WHERE award_key IN ({marks})", chunk
+        ):
+            texts.setdefault(key, []).append(desc)
+        for key, row in existing.items():
+            award = Award(**{f: row.get(f) for f in Award.__slots__})  # type: ignore[attr-defined]
+            out[key] = ctx.matcher.match(award, texts.get(key, []))
+    return out
+
+
+def _rejudge(ctx: _Ctx, keys: list[str]) -> None:
+    """Re-match every award this watch holds; those the new rules reject leave the watch."""
+    verdicts = _judge_stored(ctx, keys)
+    store.replace_matches(ctx.db, ctx.watch.name, verdicts, ctx.now)
+    left = sum(1 for m in verdicts.values() if not m)
+    if left:
+        log.info("watch %s: the edited rules no longer match %d stored award(s)", ctx.watch.name, left)
 
 
 def run_all(

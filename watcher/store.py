@@ -112,6 +112,12 @@ def m003_awards_fts_batched(db: Database) -> None:
     db.execute("INSERT INTO awards_fts(awards_fts) VALUES ('rebuild')")
 
 
+@migrations()
+def m004_watch_rules(db: Database) -> None:
+    """The match rules each watch last ran with, to notice an edited vendor map or watch."""
+    db.table("watch_rules").create({"watch": str, "signature": str, "updated_at": str}, pk="watch")
+
+
 def _db_value(value: Any) -> Any:
     return float(value) if type(value) is Decimal else value
 
@@ -234,7 +240,22 @@ def get_rejected(db: Database, watch: str, keys: Sequence[str]) -> dict[str, str
     return out
 
 
+def rules_changed(db: Database, watch: str, signature: str) -> bool:
+    row = db.execute("SELECT signature FROM watch_rules WHERE watch = ?", [watch]).fetchone()
+    return row is None or row[0] != signature
+
+
 # ---------------------------------------------------------------- writes (inside a run)
+
+
+def set_rules(db: Database, watch: str, signature: str, now: str) -> None:
+    """Record the rules a watch ran with; stale verdicts made under other rules are dropped."""
+    db.execute("DELETE FROM rejected WHERE watch = ?", [watch])
+    db.execute(
+        "INSERT INTO watch_rules (watch, signature, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(watch) DO UPDATE SET signature=excluded.signature, updated_at=excluded.updated_at",
+        [watch, signature, now],
+    )
 
 
 def save_rejected(db: Database, watch: str, rejected: Sequence[tuple[str, str | None]], now: str) -> None:
