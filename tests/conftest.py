@@ -94,3 +94,24 @@ def project_copy(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "queries.yaml", tmp_path / "queries.yaml")
     shutil.copytree(SEEDS, tmp_path / "seeds", ignore=shutil.ignore_patterns("ice"))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The database `watcher demo` leaves, built once per test session."""
+    import os
+
+    from click.testing import CliRunner
+
+    from watcher.cli import cli
+
+    cwd = tmp_path_factory.mktemp("demo")
+    old = os.getcwd()
+    os.chdir(cwd)  # the demo writes ./demo.db by default
+    try:
+        result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "demo"])
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 0, result.output
+    assert "2026-08-22  dhs-big-tech" in result.output
+    return cwd / "demo.db"

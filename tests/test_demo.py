@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from watcher.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("demo")
-    old = os.getcwd()
-    os.chdir(cwd)  # the demo writes ./demo.db by default
-    try:
-        result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "demo"])
-    finally:
-        os.chdir(old)
-    assert result.exit_code == 0, result.output
-    assert "2026-08-22  dhs-big-tech" in result.output
-    return cwd / "demo.db"
 
 
 def changes_on(db: Path, day: str) -> set[tuple[str, str]]:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ class State:
 
     def open_db(self, path: Path | None = None) -> Any:
         return store.open_db(path or self.db_path)
+
+
+def _json_default(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def _fail(exc: WatcherError) -> None:
@@ -207,6 +212,104 @@ def demo(state: State, replace: bool) -> None:
         f"\n             watcher --db {db_path} status"
     )
     sys.exit(1 if any(r.status != "ok" for r in results) else 0)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["markdown", "datasette"]), default="markdown", show_default=True)
+@click.pass_obj
+def schema(state: State, fmt: str) -> None:
+    """Print the database reference (docs/schema.md) or the Datasette metadata (datasette/metadata.json)."""
+    import tempfile
+
+    from . import schema_doc
+
+    if fmt == "datasette":
+        click.echo(schema_doc.datasette_json(), nl=False)
+        return
+    with tempfile.TemporaryDirectory() as tmp:  # the schema as the code creates it, whatever --db holds
+        click.echo(schema_doc.markdown(store.open_db(Path(tmp) / "schema.db")), nl=False)
+
+
+@cli.command()
+@click.argument("award")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--raw", is_flag=True, help="The API records kept for the award and its actions.")
+@click.pass_obj
+def history(state: State, award: str, as_json: bool, raw: bool) -> None:
+    """One award's full timeline: AWARD is its award_key or its PIID."""
+    from . import export as export_mod
+
+    if not state.db_path.exists():
+        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
+    db = state.open_db()
+    try:
+        if raw:
+            click.echo(json.dumps(export_mod.raw_records(db, award), indent=2, default=_json_default))
+            return
+        h = export_mod.history(db, award)
+    except WatcherError as exc:
+        _fail(exc)
+    click.echo(json.dumps(h, indent=2, default=_json_default) if as_json else export_mod.render_history(h))
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["awards", "transactions", "changes"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--watch", help="Only awards matched by this watch.")
+@click.option("--vendor", help="Only awards matched to this vendor key (e.g. palantir).")
+@click.option("--agency", help="Only this awarding or funding component (key, abbreviation or part of the name).")
+@click.option("--since", help="From this ISO date (last modified, action or detection date).")
+@click.option("--until", help="Up to this ISO date, inclusive.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), help="Write here instead of standard output.")
+@click.pass_obj
+def export(
+    state: State,
+    what: str,
+    fmt: str,
+    watch: str | None,
+    vendor: str | None,
+    agency: str | None,
+    since: str | None,
+    until: str | None,
+    out_path: Path | None,
+) -> None:
+    """Export awards, transactions or changes as CSV (spreadsheet-safe) or JSON."""
+    from . import export as export_mod
+
+    if not state.db_path.exists():
+        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
+    db = state.open_db()
+    filters = export_mod.Filters(watch=watch, vendor=vendor, agency=agency, since=since, until=until)
+    write = export_mod.write_csv if fmt == "csv" else export_mod.write_json
+    records = export_mod.rows(db, what, filters)
+    if out_path:
+        with out_path.open("w", encoding="utf-8", newline="") as fh:
+            n = write(records, fh)
+        click.echo(f"{n} {what} written to {out_path}", err=True)
+    else:
+        write(records, sys.stdout)
+
+
+@cli.command()
+@click.option("--port", type=int, default=8001, show_default=True)
+@click.pass_obj
+def ui(state: State, port: int) -> None:
+    """Open the database in Datasette, with descriptions and canned queries (pip install "watcher[ui]")."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from . import schema_doc
+
+    datasette = shutil.which("datasette") or str(Path(sys.executable).parent / "datasette")
+    if not Path(datasette).exists():
+        _fail(ConfigError('Datasette is not installed: pip install "watcher[ui]"'))
+    if not state.db_path.exists():
+        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        fh.write(schema_doc.datasette_json(state.db_path.stem))
+    cmd = [datasette, "serve", str(state.db_path), "-m", fh.name, "--port", str(port), "--host", "127.0.0.1"]
+    sys.exit(subprocess.call(cmd))  # noqa: S603 - our own paths and flags, no shell
 
 
 if __name__ == "__main__":  # pragma: no cover

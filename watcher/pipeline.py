@@ -137,6 +137,7 @@ class _PageWrites:
     matches: dict[str, list[Match]] = field(default_factory=dict)
     rejected: list[Award] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    provenance: list[tuple[str, str | None, bytes]] = field(default_factory=list)
 
 
 def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[str]) -> None:
@@ -165,12 +166,13 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[s
     existing = store.get_awards(ctx.db, [k for k, _, _ in fresh if k in stored])
     for _, row, fp in fresh:
         award = award_from_search(row, group, fp)
-        _process_award(ctx, award, existing.get(award.award_key), writes)
+        _process_award(ctx, award, existing.get(award.award_key), writes, row)
     store.save_awards(ctx.db, writes.awards, ctx.now, enriched=ctx.fetch_details)
     store.save_transactions(ctx.db, writes.transactions, ctx.now)
     new_awards = frozenset(a.award_key for a, old in writes.awards if old is None)
     store.replace_matches(ctx.db, ctx.watch.name, writes.matches, ctx.now, new=new_awards)
     store.save_rejected(ctx.db, ctx.watch.name, [(a.award_key, a.fingerprint) for a in writes.rejected], ctx.now)
+    store.save_provenance(ctx.db, "usaspending", writes.provenance, ctx.now)
     if writes.changes:
         store.save_changes(ctx.db, writes.changes, ctx.run_id, ctx.now)
         ctx.result.changes += len(writes.changes)
@@ -178,21 +180,28 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[s
             ctx.result.kinds[c.kind] = ctx.result.kinds.get(c.kind, 0) + 1
 
 
-def _process_award(ctx: _Ctx, award: Award, old: dict[str, Any] | None, writes: _PageWrites) -> None:
+def _process_award(
+    ctx: _Ctx, award: Award, old: dict[str, Any] | None, writes: _PageWrites, search_row: dict[str, Any]
+) -> None:
     """A new or changed award: enrich, match, diff; its rows and changes go into ``writes``."""
     txs: list[Transaction] = []
+    tx_rows: list[dict[str, Any]] = []
     if ctx.fetch_details:
         # Transactions first: a mention may be only in a modification's description.
-        rows = usaspending.fetch_transactions(ctx.client, award.award_key)
-        txs = list({t.transaction_key: t for t in (transaction_from_api(r, award.award_key) for r in rows)}.values())
+        tx_rows = usaspending.fetch_transactions(ctx.client, award.award_key)
+        txs = list({t.transaction_key: t for t in (transaction_from_api(r, award.award_key) for r in tx_rows)}.values())
     matches = ctx.matcher.match(award, (t.description for t in txs))
     if not matches and old is None:
         # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
         writes.rejected.append(award)
         return
+    raw: dict[str, Any] = {"spending_by_award": search_row}
     if ctx.fetch_details:
-        for name, value in detail_fields(usaspending.fetch_detail(ctx.client, award.award_key)).items():
+        raw["award"] = usaspending.fetch_detail(ctx.client, award.award_key)
+        for name, value in detail_fields(raw["award"]).items():
             setattr(award, name, value)
+    writes.provenance.append((award.award_key, award.source_url, store.raw_record(raw)))
+    writes.provenance += [(r["id"].upper(), award.source_url, store.raw_record(r)) for r in tx_rows]
     previously_enriched = old is not None and old.get("enriched_at") is not None
     fields = AWARD_FIELDS if ctx.fetch_details and previously_enriched else SEARCH_ONLY_FIELDS
     change = diff_award(old, award, fields)

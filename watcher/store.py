@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import operator
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -118,6 +119,65 @@ def m004_watch_rules(db: Database) -> None:
     db.table("watch_rules").create({"watch": str, "signature": str, "updated_at": str}, pk="watch")
 
 
+@migrations()
+def m005_provenance_and_notices(db: Database) -> None:
+    """Where each record came from (raw API record kept, compressed), and the SAM.gov notices table."""
+    db.table("provenance").create(
+        {"entity_key": str, "source": str, "first_seen_at": str, "last_seen_at": str, "url": str, "raw": bytes},
+        pk=("entity_key", "source"),
+    )
+    db.table("notices").create(
+        {
+            "notice_id": str,
+            "type": str,
+            "title": str,
+            "solicitation_number": str,
+            "agency_path": str,
+            "posted_date": str,
+            "award_number": str,
+            "award_amount": float,
+            "awardee_name": str,
+            "awardee_uei": str,
+            "award_key": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "source_url": str,
+        },
+        pk="notice_id",
+    )
+    db.table("notices").create_index(["award_key"])
+    db.table("notices").enable_fts(["title", "awardee_name", "solicitation_number"], create_triggers=True)
+
+
+@migrations()
+def m006_seed_tables(db: Database) -> None:
+    """The reviewed maps from seeds/, mirrored for joins (rows replaced by load_seeds)."""
+    db.table("vendors").create(
+        {"vendor": str, "name": str, "aliases": str, "ueis": str, "parent_ueis": str, "mentions": str, "evidence": str},
+        pk="vendor",
+        if_not_exists=True,
+    )
+    db.table("resellers").create(
+        {"reseller": str, "name": str, "aliases": str, "vendors": str, "evidence": str},
+        pk="reseller",
+        if_not_exists=True,
+    )
+    db.table("agencies").create(
+        {"agency": str, "name": str, "tier": str, "abbreviation": str, "code": str, "toptier_name": str},
+        pk="agency",
+        if_not_exists=True,
+    )
+
+
+def raw_record(record: Any) -> bytes:
+    """The API's record as JSON, zlib-compressed (amounts written back as the numbers the API sent)."""
+    return zlib.compress(json.dumps(record, default=float, separators=(",", ":")).encode(), 6)
+
+
+def read_raw(blob: bytes) -> Any:
+    return json.loads(zlib.decompress(blob), parse_float=Decimal)
+
+
 def _db_value(value: Any) -> Any:
     return float(value) if type(value) is Decimal else value
 
@@ -135,6 +195,9 @@ def open_db(path: str | Path) -> Database:
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA temp_store = MEMORY")
     migrations.apply(db)
+    from .views import ensure_views
+
+    ensure_views(db)
     return db
 
 
@@ -318,12 +381,28 @@ def index_awards_fts(db: Database) -> None:
     db.execute("DELETE FROM temp.fts_pending")
 
 
-def touch_awards(db: Database, keys: Sequence[str], now: str) -> int:
+def save_provenance(db: Database, source: str, records: Sequence[tuple[str, str | None, bytes]], now: str) -> None:
+    """(entity_key, url, raw) seen now from ``source``: first sighting kept, raw record replaced."""
+    if records:
+        db.conn.executemany(
+            "INSERT INTO provenance (entity_key, source, first_seen_at, last_seen_at, url, raw)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, source) DO UPDATE SET"
+            " last_seen_at=excluded.last_seen_at, url=excluded.url, raw=excluded.raw",
+            [(key, source, now, now, url, raw) for key, url, raw in records],
+        )
+
+
+def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usaspending") -> int:
     """Refresh ``last_seen_at`` at day resolution, so an unchanged re-poll writes nothing."""
     n = 0
     today = now[:10]
     for chunk in _chunks(keys):
         marks = ",".join("?" * len(chunk))
+        db.execute(
+            f"UPDATE provenance SET last_seen_at=? WHERE source=? AND entity_key IN ({marks})"
+            " AND substr(last_seen_at, 1, 10) < ?",
+            [now, source, *chunk, today],
+        )
         cur = db.execute(
             f"UPDATE awards SET last_seen_at=? WHERE award_key IN ({marks}) AND substr(last_seen_at, 1, 10) < ?",
             [now, *chunk, today],
@@ -401,9 +480,8 @@ def replace_matches(
 def load_seeds(db: Database, vendors: dict[str, Any], resellers: dict[str, Any], agencies: dict[str, Any]) -> None:
     """Mirror the reviewed vendor and agency maps into tables, so SQL can join on them."""
     with db.atomic():
-        db.execute("DROP TABLE IF EXISTS vendors")
-        db.execute("DROP TABLE IF EXISTS resellers")
-        db.execute("DROP TABLE IF EXISTS agencies")
+        for table in ("vendors", "resellers", "agencies"):
+            db.execute(f"DELETE FROM {table}")
         db.table("vendors").insert_all(
             (
                 {

@@ -1,0 +1,400 @@
+"""The database's documentation, kept next to the code: every table, view and column in plain words.
+
+``watcher schema`` renders it as Markdown (docs/schema.md) and as Datasette metadata
+(datasette/metadata.json); tests check that both files match and that every column of a
+freshly migrated database is described, so the reference never drifts from the schema.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+USD = "US dollars, exact to the cent"
+ISO_DATE = "ISO date (YYYY-MM-DD)"
+UTC = "UTC timestamp (ISO 8601)"
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "awards": (
+        "One row per award (a contract or an IDV), in its latest known state.",
+        {
+            "award_key": "USAspending's generated award id (generated_internal_id), upper case: "
+            "CONT_AWD_<PIID>_<agency>_<parent PIID>_<parent agency> or CONT_IDV_<PIID>_<agency>",
+            "piid": "The procurement instrument id (the contract number), e.g. 70CTD026FC0000012",
+            "category": "contract or idv",
+            "award_type": "USAspending's award type, e.g. DELIVERY ORDER, BPA CALL, DEFINITIVE CONTRACT",
+            "recipient_name": "The recipient (prime contractor) as USAspending names it",
+            "recipient_uei": "The recipient's 12-character SAM.gov Unique Entity ID",
+            "parent_name": "The recipient's ultimate parent company (from the award detail)",
+            "parent_uei": "The ultimate parent's UEI",
+            "awarding_agency": "The department that signed the award, e.g. Department of Homeland Security",
+            "awarding_subagency": "The component that signed it, e.g. U.S. Immigration and Customs Enforcement",
+            "funding_agency": "The department whose money pays for it",
+            "funding_subagency": "The component whose money pays for it",
+            "description": "The award's description (its base action's text)",
+            "total_obligation": f"Total obligated so far, {USD}",
+            "potential_value": f"Base and all options: the most the award can grow to, {USD}",
+            "start_date": f"Period of performance start, {ISO_DATE}",
+            "end_date": f"Current end of the period of performance, {ISO_DATE} (contracts)",
+            "potential_end_date": f"End if every option is exercised, {ISO_DATE}",
+            "last_date_to_order": f"Last date to place orders, {ISO_DATE} (IDVs)",
+            "parent_award_piid": "The PIID of the IDV or BPA this order was placed under, if any",
+            "naics_code": "Industry code (NAICS)",
+            "naics_description": "Industry (NAICS) description",
+            "psc_code": "Product or service code (PSC)",
+            "psc_description": "Product or service (PSC) description",
+            "last_modified_date": f"When FPDS last modified the award's latest action, {ISO_DATE}",
+            "source_url": "The award's page on usaspending.gov",
+            "fingerprint": "Hash of the search result row last stored; an identical row means nothing changed",
+            "first_seen_at": f"When the watcher first stored the award, {UTC}",
+            "last_seen_at": f"When a poll last returned the award, {UTC} (refreshed at most daily)",
+            "enriched_at": f"When its transactions and detail were last fetched, {UTC}; null if never",
+        },
+    ),
+    "transactions": (
+        "One row per contract action: the base award and each modification.",
+        {
+            "transaction_key": "USAspending's transaction id, CONT_TX_...",
+            "award_key": "The award it belongs to (awards.award_key)",
+            "modification_number": "0 for the base action, else the modification number (e.g. P00012)",
+            "action_date": f"Date the action was signed, {ISO_DATE}",
+            "action_type": "FPDS action type code (e.g. C = funding only action)",
+            "action_type_description": "FPDS action type in words",
+            "obligation": f"Money this action obligated (negative for a de-obligation), {USD}",
+            "description": "The action's description",
+            "first_seen_at": f"When the watcher first stored it, {UTC}",
+            "last_seen_at": f"When it was last fetched, {UTC}",
+        },
+    ),
+    "changes": (
+        "The append-only log of what the watcher detected, one row per event.",
+        {
+            "id": "Sequence number; later changes have larger ids",
+            "run_id": "The poll that detected it (runs.id)",
+            "detected_at": f"When it was detected, {UTC}",
+            "kind": "new_award, award_changed, new_transaction, transaction_changed, deleted, new_notice, "
+            "notice_changed",
+            "entity_key": "What changed: an award_key, transaction_key or notice_id",
+            "award_key": "The award concerned",
+            "diff": 'JSON {"field": [old, new]} for every field that changed (amounts as exact decimal strings); '
+            "{} for new records",
+            "amount_delta": f"Change in obligation ({USD}): the new award's total, the action's amount, "
+            "or new total minus old",
+            "source": "The API it came from: usaspending, sam_awards or sam_opportunities",
+        },
+    ),
+    "matches": (
+        "Why each award belongs to a watch, with the evidence (one row per watch, award, vendor and reason).",
+        {
+            "watch": "The watch's name in queries.yaml",
+            "entity_key": "The award (awards.award_key)",
+            "vendor": "The vendor's key in seeds/vendors.yaml; empty for a match on one of the watch's keywords",
+            "reason": "uei (recipient UEI), recipient (recipient name is an alias), parent (parent UEI or name), "
+            "mention (a description names the vendor's product), keyword (a watch keyword)",
+            "evidence": "The text that matched, quoted",
+            "matched_at": f"When this reason was first recorded, {UTC}",
+        },
+    ),
+    "runs": (
+        "One row per watch, source and poll: what ran, how it went, and what it cost.",
+        {
+            "id": "Sequence number",
+            "started_at": f"Start, {UTC}",
+            "finished_at": f"End, {UTC}",
+            "duration_seconds": "Wall-clock duration in seconds",
+            "watch": "The watch's name",
+            "source": "usaspending, sam_awards or sam_opportunities",
+            "status": "ok, error, or running (in progress, or interrupted: then marked error at the next poll)",
+            "requests": "HTTP requests sent, retries included",
+            "pages": "Search result pages read",
+            "records": "Distinct awards the searches returned",
+            "changes": "Changes recorded (0 when the run failed: nothing of a failed run is kept)",
+            "error": "What went wrong, in words (secrets removed)",
+        },
+    ),
+    "provenance": (
+        "Where each record came from: per source, when it was first and last seen, the official link, "
+        "and the raw API record.",
+        {
+            "entity_key": "An award_key, transaction_key or notice_id",
+            "source": "The API: usaspending, sam_awards or sam_opportunities",
+            "first_seen_at": f"First time this source returned it, {UTC}",
+            "last_seen_at": f"Last time this source returned it, {UTC} (refreshed at most daily)",
+            "url": "The official page for the record",
+            "raw": "The record exactly as the API sent it (JSON, zlib-compressed); "
+            "`watcher history KEY --raw` prints it",
+        },
+    ),
+    "notices": (
+        "SAM.gov notices (award notices, solicitations, sources sought, justifications). Filled by the SAM.gov "
+        "sources; empty when they are not configured.",
+        {
+            "notice_id": "SAM.gov noticeId",
+            "type": "Notice type (e.g. Award Notice, Solicitation, Sources Sought, Justification)",
+            "title": "Notice title",
+            "solicitation_number": "Solicitation number",
+            "agency_path": "The full agency path (fullParentPathName)",
+            "posted_date": f"Date posted, {ISO_DATE}",
+            "award_number": "For award notices: the award (contract) number",
+            "award_amount": f"For award notices: the amount, {USD}",
+            "awardee_name": "For award notices: the awardee",
+            "awardee_uei": "For award notices: the awardee's UEI",
+            "award_key": "The award it is linked to (awards.award_key), when its award number matches a PIID",
+            "first_seen_at": f"First seen, {UTC}",
+            "last_seen_at": f"Last seen, {UTC}",
+            "source_url": "The notice on sam.gov",
+        },
+    ),
+    "rejected": (
+        "Search results the matcher turned down (e.g. a keyword that matched inside another word); kept so "
+        "an unchanged one costs no request again.",
+        {
+            "watch": "The watch",
+            "award_key": "The award that was turned down",
+            "fingerprint": "Hash of the search row when it was turned down",
+            "rejected_at": f"When, {UTC}",
+        },
+    ),
+    "watch_rules": (
+        "The match rules each watch last ran with; an edit to the vendor map or the watch re-judges its awards.",
+        {
+            "watch": "The watch",
+            "signature": "Hash of the watch's vendors, keywords, minimum amount and the reseller map",
+            "updated_at": f"When the rules last changed, {UTC}",
+        },
+    ),
+    "vendors": (
+        "The reviewed vendor map (seeds/vendors.yaml), reloaded by `watcher init` and every poll.",
+        {
+            "vendor": "The vendor's key",
+            "name": "Display name",
+            "aliases": "JSON list of recipient-name forms",
+            "ueis": "JSON list of UEIs a real record shows for the vendor",
+            "parent_ueis": "JSON list of ultimate-parent UEIs",
+            "mentions": "JSON list of words that name the vendor's products in descriptions",
+            "evidence": "JSON list of the records that justify the entry",
+        },
+    ),
+    "resellers": (
+        "Known resellers (seeds/vendors.yaml) and the vendors real records show them carrying.",
+        {
+            "reseller": "The reseller's key",
+            "name": "Display name",
+            "aliases": "JSON list of recipient-name forms",
+            "vendors": "JSON list of vendor keys it was seen selling",
+            "evidence": "JSON list of the records that show it",
+        },
+    ),
+    "agencies": (
+        "Agencies the watches can name (seeds/agencies.yaml), with USAspending's exact names.",
+        {
+            "agency": "The agency's key",
+            "name": "Exact USAspending name",
+            "tier": "toptier (a department) or subtier (a component)",
+            "abbreviation": "Abbreviation, e.g. ICE",
+            "code": "Agency code (subtier code, or CGAC code for a department)",
+            "toptier_name": "The department a component belongs to",
+        },
+    ),
+}
+
+VIEWS: dict[str, tuple[str, dict[str, str]]] = {
+    "award_vendors": (
+        "Each award with each vendor it matched, the reasons and the watches.",
+        {
+            "award_key": "The award",
+            "vendor": "The vendor's key",
+            "reasons": "Comma-separated reasons",
+            "watches": "Comma-separated watches",
+        },
+    ),
+    "change_fields": (
+        "Field-by-field history: one row per changed field of every change (changes.diff exploded).",
+        {
+            "change_id": "changes.id",
+            "detected_at": f"When, {UTC}",
+            "kind": "The change kind",
+            "source": "The API",
+            "entity_key": "What changed",
+            "award_key": "The award",
+            "field": "The field that changed",
+            "old_value": "Its value before",
+            "new_value": "Its value after",
+        },
+    ),
+    "recent_changes": (
+        "Every change, newest first, with the award's PIID, recipient, vendors, agency and amounts.",
+        {
+            "change_id": "changes.id",
+            "detected_at": f"When, {UTC}",
+            "kind": "The change kind",
+            "entity_key": "What changed",
+            "award_key": "The award",
+            "piid": "The award's PIID",
+            "recipient_name": "The recipient",
+            "vendors": "Matched vendors, comma-separated",
+            "awarding_subagency": "The awarding component",
+            "amount_delta": f"Change in obligation, {USD}",
+            "total_obligation": f"The award's total now, {USD}",
+            "diff": "JSON {field: [old, new]}",
+            "source_url": "The award on usaspending.gov",
+        },
+    ),
+    "obligations_by_vendor_fy": (
+        "Money obligated per vendor, federal fiscal year (October to September) and awarding component, "
+        "summed over the contract actions stored.",
+        {
+            "vendor": "The vendor's key",
+            "fiscal_year": "Federal fiscal year (FY2026 = 2025-10-01..2026-09-30)",
+            "awarding_subagency": "The awarding component",
+            "awards": "Awards with actions that year",
+            "transactions": "Contract actions that year",
+            "obligated": f"Sum of the actions' obligations, {USD}",
+        },
+    ),
+    "reseller_awards": (
+        "Awards bought through someone else: a vendor is mentioned, but the recipient is not that vendor.",
+        {
+            "award_key": "The award",
+            "piid": "Its PIID",
+            "vendor": "The vendor mentioned",
+            "recipient_name": "Who was paid (a reseller or integrator)",
+            "awarding_subagency": "The awarding component",
+            "total_obligation": f"Total obligated, {USD}",
+            "description": "The award's description",
+            "evidence": "The mention that matched",
+            "source_url": "The award on usaspending.gov",
+        },
+    ),
+    "notice_awards": (
+        "SAM.gov notices linked to the awards they announce.",
+        {
+            "notice_id": "SAM.gov noticeId",
+            "type": "Notice type",
+            "title": "Notice title",
+            "posted_date": f"Posted, {ISO_DATE}",
+            "award_number": "Award number in the notice",
+            "award_amount": f"Amount in the notice, {USD}",
+            "awardee_name": "Awardee in the notice",
+            "award_key": "The linked award",
+            "piid": "Its PIID",
+            "recipient_name": "Its recipient",
+            "total_obligation": f"Its total obligated, {USD}",
+            "notice_url": "The notice on sam.gov",
+            "source_url": "The award on usaspending.gov",
+        },
+    ),
+}
+
+#: Canned queries: the researchers' common questions, with named parameters.
+QUERIES: dict[str, dict[str, str]] = {
+    "reseller_obligations_by_fy": {
+        "title": "Awards that mention a vendor but went to a reseller, with obligations by fiscal year",
+        "description": "E.g. every ICE award that mentions Amazon Web Services but was paid to a reseller. "
+        "vendor: a key from the vendors table (amazon, palantir, microsoft); agency: part of the awarding "
+        "component's name (e.g. Immigration).",
+        "sql": """SELECT r.piid, r.recipient_name, r.awarding_subagency,
+  (CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10)) AS fiscal_year,
+  count(*) AS actions, round(sum(t.obligation), 2) AS obligated, r.description, r.source_url
+FROM reseller_awards r JOIN transactions t ON t.award_key = r.award_key
+WHERE r.vendor = :vendor AND r.awarding_subagency LIKE '%' || :agency || '%'
+GROUP BY r.award_key, fiscal_year ORDER BY r.piid, fiscal_year""",
+    },
+    "vendor_changes": {
+        "title": "Everything that changed for a vendor since a date",
+        "description": "New awards, modifications and changed fields for one vendor, newest first. "
+        "since: an ISO date, e.g. 2026-08-01.",
+        "sql": """SELECT detected_at, kind, piid, recipient_name, awarding_subagency, amount_delta, total_obligation,
+  diff, source_url
+FROM recent_changes WHERE vendors LIKE '%' || :vendor || '%' AND detected_at >= :since
+ORDER BY change_id DESC""",
+    },
+    "vendor_obligations_by_fy": {
+        "title": "Money obligated to a vendor by fiscal year and component",
+        "description": "Direct and through resellers, summed over the contract actions stored.",
+        "sql": """SELECT fiscal_year, awarding_subagency, awards, transactions, obligated
+FROM obligations_by_vendor_fy WHERE vendor = :vendor ORDER BY fiscal_year, awarding_subagency""",
+    },
+}
+
+HIDDEN_PREFIXES = ("_sqlite", "sqlite_")
+
+
+def documented_objects(db: Database) -> dict[str, list[str]]:
+    """Every table and view a user sees (FTS internals excluded), with its columns."""
+    out: dict[str, list[str]] = {}
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"):
+        if name.startswith(HIDDEN_PREFIXES) or "_fts" in name:
+            continue
+        out[name] = [r[1] for r in db.execute(f"PRAGMA table_info([{name}])")]
+    return out
+
+
+def undocumented(db: Database) -> list[str]:
+    """Tables, views and columns the database has but this module does not describe, or vice versa."""
+    problems = []
+    docs = {**TABLES, **VIEWS}
+    actual = documented_objects(db)
+    for name, cols in actual.items():
+        if name not in docs:
+            problems.append(f"{name}: not described")
+            continue
+        described = docs[name][1]
+        problems += [f"{name}.{c}: not described" for c in cols if c not in described]
+        problems += [f"{name}.{c}: described but not in the database" for c in described if c not in cols]
+    problems += [f"{name}: described but not in the database" for name in docs if name not in actual]
+    return problems
+
+
+def _types(db: Database, name: str) -> dict[str, str]:
+    return {r[1]: (r[2] or "").upper() for r in db.execute(f"PRAGMA table_info([{name}])")}
+
+
+def markdown(db: Database) -> str:
+    """The schema reference (docs/schema.md)."""
+    lines = [
+        "# Database reference",
+        "",
+        "Generated by `watcher schema` from the schema and `watcher/schema_doc.py`; a test fails if this",
+        "file and the code disagree. SQLite in WAL mode: open it read-only while the watcher writes.",
+        "",
+        "Full-text search: `awards_fts` (piid, recipient_name, parent_name, description), `transactions_fts`",
+        "(description) and `notices_fts` (title, awardee_name, solicitation_number), e.g.",
+        "`SELECT a.* FROM awards_fts JOIN awards a ON a.rowid = awards_fts.rowid`",
+        "`WHERE awards_fts MATCH 'rekognition'`.",
+        "",
+    ]
+    for section, objects in (("Tables", TABLES), ("Views", VIEWS)):
+        lines += [f"## {section}", ""]
+        for name, (about, cols) in objects.items():
+            types = _types(db, name)
+            lines += [f"### `{name}`", "", about, "", "| column | type | meaning |", "|---|---|---|"]
+            lines += [f"| `{c}` | {types.get(c, '') or '-'} | {text} |" for c, text in cols.items()]
+            lines.append("")
+    lines += ["## Canned queries", "", "Also shipped as Datasette canned queries (`watcher ui`).", ""]
+    for name, q in QUERIES.items():
+        lines += [f"### {q['title']} (`{name}`)", "", q["description"], "", "```sql", q["sql"], "```", ""]
+    return "\n".join(lines)
+
+
+def datasette_metadata(database_name: str = "watcher") -> dict[str, Any]:
+    """Datasette metadata: title, licence, sources, descriptions, canned queries."""
+    tables: dict[str, Any] = {
+        name: {"description": about, "columns": cols} for name, (about, cols) in {**TABLES, **VIEWS}.items()
+    }
+    return {
+        "title": "watcher: DHS procurement for the vendors watchdogs follow",
+        "description": "Awards, modifications and changes from USAspending.gov (and SAM.gov when configured) "
+        "for ICE, CBP, USCIS and DHS headquarters, with why each award matched.",
+        "license": "Public domain (U.S. government data)",
+        "license_url": "https://www.usaspending.gov/about",
+        "source": "USAspending.gov API v2",
+        "source_url": "https://api.usaspending.gov",
+        "databases": {database_name: {"tables": tables, "queries": QUERIES}},
+    }
+
+
+def datasette_json(database_name: str = "watcher") -> str:
+    return json.dumps(datasette_metadata(database_name), indent=2, sort_keys=True) + "\n"

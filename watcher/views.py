@@ -1,0 +1,63 @@
+"""SQL views for researchers' common questions, (re)created on every open so they never go stale."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+#: The fiscal year of an ISO date: FY2026 runs from 2025-10-01 to 2026-09-30.
+FISCAL_YEAR = "(CAST(substr({d}, 1, 4) AS INTEGER) + (CAST(substr({d}, 6, 2) AS INTEGER) >= 10))"
+
+VIEWS: dict[str, str] = {
+    "award_vendors": """
+        SELECT entity_key AS award_key, vendor,
+               group_concat(DISTINCT reason) AS reasons, group_concat(DISTINCT watch) AS watches
+        FROM matches WHERE vendor != '' GROUP BY entity_key, vendor
+    """,
+    "change_fields": """
+        SELECT c.id AS change_id, c.detected_at, c.kind, c.source, c.entity_key, c.award_key,
+               f.key AS field, json_extract(f.value, '$[0]') AS old_value, json_extract(f.value, '$[1]') AS new_value
+        FROM changes c, json_each(c.diff) f
+    """,
+    "recent_changes": """
+        SELECT c.id AS change_id, c.detected_at, c.kind, c.entity_key, c.award_key, a.piid, a.recipient_name,
+               (SELECT group_concat(vendor, ', ') FROM award_vendors v WHERE v.award_key = c.award_key) AS vendors,
+               a.awarding_subagency, c.amount_delta, a.total_obligation, c.diff, a.source_url
+        FROM changes c LEFT JOIN awards a ON a.award_key = c.award_key
+        ORDER BY c.id DESC
+    """,
+    "obligations_by_vendor_fy": f"""
+        SELECT v.vendor, {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
+               count(DISTINCT t.award_key) AS awards, count(*) AS transactions,
+               round(sum(t.obligation), 2) AS obligated
+        FROM transactions t
+        JOIN awards a ON a.award_key = t.award_key
+        JOIN award_vendors v ON v.award_key = t.award_key
+        GROUP BY v.vendor, fiscal_year, a.awarding_subagency
+    """,
+    "reseller_awards": """
+        SELECT a.award_key, a.piid, v.vendor, a.recipient_name, a.awarding_subagency, a.total_obligation,
+               a.description, m.evidence, a.source_url
+        FROM award_vendors v
+        JOIN awards a ON a.award_key = v.award_key
+        JOIN matches m ON m.entity_key = v.award_key AND m.vendor = v.vendor AND m.reason = 'mention'
+        WHERE NOT EXISTS (
+            SELECT 1 FROM matches d WHERE d.entity_key = v.award_key AND d.vendor = v.vendor
+            AND d.reason IN ('recipient', 'uei', 'parent')
+        )
+        GROUP BY a.award_key, v.vendor
+    """,
+    "notice_awards": """
+        SELECT n.notice_id, n.type, n.title, n.posted_date, n.award_number, n.award_amount, n.awardee_name,
+               a.award_key, a.piid, a.recipient_name, a.total_obligation, n.source_url AS notice_url, a.source_url
+        FROM notices n JOIN awards a ON a.award_key = n.award_key
+    """,
+}
+
+
+def ensure_views(db: Database) -> None:
+    """Create every view, replacing older definitions (views hold no data)."""
+    with db.atomic():
+        for name in reversed(list(VIEWS)):  # dependants first
+            db.execute(f"DROP VIEW IF EXISTS {name}")
+        for name, sql in VIEWS.items():
+            db.execute(f"CREATE VIEW {name} AS {sql.strip()}")
