@@ -92,8 +92,9 @@ def test_provenance_keeps_the_raw_record(demo_db: Path) -> None:
     assert result.exit_code == 0
     records = json.loads(result.output)
     award = next(r for r in records if r["entity_key"].startswith("CONT_AWD_"))
-    assert award["record"]["spending_by_award"]["Award Amount"] == 86271599.3
-    assert award["record"]["award"]["generated_unique_award_id"] == award["entity_key"]
+    search_row, detail = award["records"]
+    assert search_row["Award Amount"] == 86271599.3 and search_row["generated_internal_id"] == award["entity_key"]
+    assert detail["generated_unique_award_id"] == award["entity_key"]
     assert any(r["entity_key"].endswith("_P00001_70RTAC26A00000001_0") for r in records)
     with sqlite3.connect(demo_db) as conn:
         first, last, url = conn.execute(

@@ -159,12 +159,12 @@ def raw_records(db: Database, award: str) -> list[dict[str, Any]]:
 
     key = resolve_award(db, award)
     out = []
-    for entity, source, blob in db.execute(
-        "SELECT entity_key, source, raw FROM provenance WHERE entity_key = ? OR entity_key IN "
+    for entity, source, refs in db.execute(
+        "SELECT entity_key, source, raw_refs FROM provenance WHERE entity_key = ? OR entity_key IN "
         "(SELECT transaction_key FROM transactions WHERE award_key = ?) ORDER BY entity_key",
         [key, key],
     ):
-        out.append({"entity_key": entity, "source": source, "record": read_raw(blob)})
+        out.append({"entity_key": entity, "source": source, "records": read_raw(db, refs)})
     return out
 
 

@@ -96,9 +96,9 @@ def run_watch(
             for query in usaspending.plan(watch):
                 body = usaspending.search_body(watch, query, today, page_size)
                 pages_before, changes_before = result.pages, result.changes
-                for rows in usaspending.walk(client, body, f"{watch.name} {query.label}"):
+                for rows, raw in usaspending.walk(client, body, f"{watch.name} {query.label}"):
                     result.pages += 1
-                    _process_page(ctx, rows, query.group, seen)
+                    _process_page(ctx, rows, raw, query.group, seen)
                 log.info(
                     "watch %s: %s: %d page(s), %d change(s)",
                     watch.name,
@@ -137,36 +137,37 @@ class _PageWrites:
     matches: dict[str, list[Match]] = field(default_factory=dict)
     rejected: list[Award] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
-    provenance: list[tuple[str, str | None, bytes]] = field(default_factory=list)
+    # (entity_key, official url, [(response, index in its results or None)])
+    provenance: list[tuple[str, str | None, list[tuple[usaspending.Raw, int | None]]]] = field(default_factory=list)
 
 
-def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[str]) -> None:
+def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, group: str, seen: set[str]) -> None:
     # Cheap first pass on the raw rows: an award whose row is byte-for-byte what we stored
     # last time (same fingerprint) needs no normalizing, no request and no write.
-    keyed: list[tuple[str, dict[str, Any], str]] = []
-    for row in rows:
+    keyed: list[tuple[str, dict[str, Any], str, int]] = []
+    for index, row in enumerate(rows):
         raw_key = row.get("generated_internal_id")
         key = raw_key.upper() if isinstance(raw_key, str) else ""
         if key and key in seen:  # another walk's award, or a row repeated across pages
             continue
         seen.add(key)
-        keyed.append((key, row, fingerprint(row)))
+        keyed.append((key, row, fingerprint(row), index))
     if not keyed:
         return
-    stored = store.get_fingerprints(ctx.db, [k for k, _, _ in keyed])
-    unchanged = [k for k, _, fp in keyed if stored.get(k) == fp]
+    stored = store.get_fingerprints(ctx.db, [k for k, _, _, _ in keyed])
+    unchanged = [k for k, _, fp, _ in keyed if stored.get(k) == fp]
     store.touch_awards(ctx.db, unchanged, ctx.now)
     writes = _PageWrites()
     _ensure_matches(ctx, unchanged, writes)
-    fresh = [(k, row, fp) for k, row, fp in keyed if stored.get(k) != fp]
-    new_keys = [k for k, _, _ in fresh if k not in stored]
+    fresh = [item for item in keyed if stored.get(item[0]) != item[2]]
+    new_keys = [k for k, _, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
     # A search hit we already turned down, and that has not changed since, costs no request either.
-    fresh = [(k, row, fp) for k, row, fp in fresh if rejected.get(k) != fp]
-    existing = store.get_awards(ctx.db, [k for k, _, _ in fresh if k in stored])
-    for _, row, fp in fresh:
+    fresh = [item for item in fresh if rejected.get(item[0]) != item[2]]
+    existing = store.get_awards(ctx.db, [k for k, _, _, _ in fresh if k in stored])
+    for _, row, fp, index in fresh:
         award = award_from_search(row, group, fp)
-        _process_award(ctx, award, existing.get(award.award_key), writes, row)
+        _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
     store.save_awards(ctx.db, writes.awards, ctx.now, enriched=ctx.fetch_details)
     store.save_transactions(ctx.db, writes.transactions, ctx.now)
     new_awards = frozenset(a.award_key for a, old in writes.awards if old is None)
@@ -181,27 +182,33 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], group: str, seen: set[s
 
 
 def _process_award(
-    ctx: _Ctx, award: Award, old: dict[str, Any] | None, writes: _PageWrites, search_row: dict[str, Any]
+    ctx: _Ctx,
+    award: Award,
+    old: dict[str, Any] | None,
+    writes: _PageWrites,
+    search_ref: tuple[usaspending.Raw, int | None],
 ) -> None:
     """A new or changed award: enrich, match, diff; its rows and changes go into ``writes``."""
     txs: list[Transaction] = []
-    tx_rows: list[dict[str, Any]] = []
+    tx_rows: list[tuple[dict[str, Any], usaspending.Raw, int]] = []
     if ctx.fetch_details:
         # Transactions first: a mention may be only in a modification's description.
         tx_rows = usaspending.fetch_transactions(ctx.client, award.award_key)
-        txs = list({t.transaction_key: t for t in (transaction_from_api(r, award.award_key) for r in tx_rows)}.values())
+        parsed = (transaction_from_api(r, award.award_key) for r, _, _ in tx_rows)
+        txs = list({t.transaction_key: t for t in parsed}.values())
     matches = ctx.matcher.match(award, (t.description for t in txs))
     if not matches and old is None:
         # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
         writes.rejected.append(award)
         return
-    raw: dict[str, Any] = {"spending_by_award": search_row}
+    refs = [search_ref]
     if ctx.fetch_details:
-        raw["award"] = usaspending.fetch_detail(ctx.client, award.award_key)
-        for name, value in detail_fields(raw["award"]).items():
+        detail, detail_raw = usaspending.fetch_detail(ctx.client, award.award_key)
+        refs.append((detail_raw, None))
+        for name, value in detail_fields(detail).items():
             setattr(award, name, value)
-    writes.provenance.append((award.award_key, award.source_url, store.raw_record(raw)))
-    writes.provenance += [(r["id"].upper(), award.source_url, store.raw_record(r)) for r in tx_rows]
+    writes.provenance.append((award.award_key, award.source_url, refs))
+    writes.provenance += [(str(r["id"]).upper(), award.source_url, [(raw, i)]) for r, raw, i in tx_rows]
     previously_enriched = old is not None and old.get("enriched_at") is not None
     fields = AWARD_FIELDS if ctx.fetch_details and previously_enriched else SEARCH_ONLY_FIELDS
     change = diff_award(old, award, fields)

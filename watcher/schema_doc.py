@@ -123,8 +123,21 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "first_seen_at": f"First time this source returned it, {UTC}",
             "last_seen_at": f"Last time this source returned it, {UTC} (refreshed at most daily)",
             "url": "The official page for the record",
-            "raw": "The record exactly as the API sent it (JSON, zlib-compressed); "
-            "`watcher history KEY --raw` prints it",
+            "raw_refs": "JSON list of [responses.id, index]: the API responses that carried the record (the "
+            "search row at that index of the results, or the whole detail response when the index is null); "
+            "`watcher history KEY --raw` prints them",
+        },
+    ),
+    "responses": (
+        "API responses kept byte for byte (zlib-compressed) because they carried a new or changed record.",
+        {
+            "id": "Sequence number (provenance.raw_refs points here)",
+            "source": "The API",
+            "method": "GET or POST",
+            "path": "The endpoint",
+            "request": "The JSON body sent, for POSTs",
+            "received_at": f"When it was received, {UTC}",
+            "content": "The response body exactly as received, zlib-compressed",
         },
     ),
     "notices": (

@@ -122,8 +122,12 @@ def m004_watch_rules(db: Database) -> None:
 @migrations()
 def m005_provenance_and_notices(db: Database) -> None:
     """Where each record came from (raw API record kept, compressed), and the SAM.gov notices table."""
+    db.table("responses").create(
+        {"id": int, "source": str, "method": str, "path": str, "request": str, "received_at": str, "content": bytes},
+        pk="id",
+    )
     db.table("provenance").create(
-        {"entity_key": str, "source": str, "first_seen_at": str, "last_seen_at": str, "url": str, "raw": bytes},
+        {"entity_key": str, "source": str, "first_seen_at": str, "last_seen_at": str, "url": str, "raw_refs": str},
         pk=("entity_key", "source"),
     )
     db.table("notices").create(
@@ -169,13 +173,33 @@ def m006_seed_tables(db: Database) -> None:
     )
 
 
-def raw_record(record: Any) -> bytes:
-    """The API's record as JSON, zlib-compressed (amounts written back as the numbers the API sent)."""
-    return zlib.compress(json.dumps(record, default=float, separators=(",", ":")).encode(), 6)
+def save_responses(db: Database, source: str, raws: Sequence[Any], now: str) -> dict[int, int]:
+    """Keep API responses byte for byte (zlib-compressed); returns id(raw) -> responses.id."""
+    ids: dict[int, int] = {}
+    for raw in raws:
+        cur = db.execute(
+            "INSERT INTO responses (source, method, path, request, received_at, content) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                source,
+                raw.method,
+                raw.path,
+                json.dumps(raw.request, default=float) if raw.request else None,
+                now,
+                zlib.compress(raw.content, 6),
+            ],
+        )
+        ids[id(raw)] = int(cur.lastrowid or 0)
+    return ids
 
 
-def read_raw(blob: bytes) -> Any:
-    return json.loads(zlib.decompress(blob), parse_float=Decimal)
+def read_raw(db: Database, refs: str) -> list[Any]:
+    """The records a provenance row points at: ``[[response id, index or null], ...]``."""
+    out = []
+    for response_id, index in json.loads(refs):
+        (content,) = db.execute("SELECT content FROM responses WHERE id = ?", [response_id]).fetchone()
+        body = json.loads(zlib.decompress(content), parse_float=Decimal)
+        out.append(body if index is None else body["results"][index])
+    return out
 
 
 def _db_value(value: Any) -> Any:
@@ -381,15 +405,27 @@ def index_awards_fts(db: Database) -> None:
     db.execute("DELETE FROM temp.fts_pending")
 
 
-def save_provenance(db: Database, source: str, records: Sequence[tuple[str, str | None, bytes]], now: str) -> None:
-    """(entity_key, url, raw) seen now from ``source``: first sighting kept, raw record replaced."""
-    if records:
-        db.conn.executemany(
-            "INSERT INTO provenance (entity_key, source, first_seen_at, last_seen_at, url, raw)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, source) DO UPDATE SET"
-            " last_seen_at=excluded.last_seen_at, url=excluded.url, raw=excluded.raw",
-            [(key, source, now, now, url, raw) for key, url, raw in records],
-        )
+def save_provenance(
+    db: Database, source: str, records: Sequence[tuple[str, str | None, list[tuple[Any, int | None]]]], now: str
+) -> None:
+    """(entity_key, url, [(raw response, index in its results or None)]) seen now from ``source``.
+
+    The responses are stored once each; the first sighting is kept and the raw references
+    are replaced by the newest ones.
+    """
+    if not records:
+        return
+    distinct = list({id(raw): raw for _, _, refs in records for raw, _ in refs}.values())
+    ids = save_responses(db, source, distinct, now)
+    db.conn.executemany(
+        "INSERT INTO provenance (entity_key, source, first_seen_at, last_seen_at, url, raw_refs)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, source) DO UPDATE SET"
+        " last_seen_at=excluded.last_seen_at, url=excluded.url, raw_refs=excluded.raw_refs",
+        [
+            (key, source, now, now, url, json.dumps([[ids[id(raw)], index] for raw, index in refs]))
+            for key, url, refs in records
+        ],
+    )
 
 
 def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usaspending") -> int:

@@ -31,6 +31,16 @@ MAX_PAGES = 5000  # 500,000 rows: far beyond any watch; stops a cursor that neve
 TRANSACTION_PAGE = 5000
 
 
+@dataclass(frozen=True, eq=False)
+class Raw:
+    """One API response exactly as received, kept as the provenance of what it contained."""
+
+    method: str
+    path: str
+    request: dict[str, Any] | None
+    content: bytes
+
+
 @dataclass(frozen=True)
 class Query:
     """One search walk: an award group, an agency role and a search mode."""
@@ -108,7 +118,7 @@ def check_messages(payload: dict[str, Any], what: str) -> None:
             raise SourceError(f"{what}: the API ignored part of the query: {message}")
 
 
-def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[dict[str, Any]]]:
+def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[tuple[list[dict[str, Any]], Raw]]:
     """Yield each page's results, following the search_after cursor until hasNext is false.
 
     The next page is requested while the caller processes the current one (requests stay
@@ -118,10 +128,12 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[d
     seen_cursors: set[tuple[Any, Any]] = set()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-prefetch")
     try:
-        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body), parse=False)
+        sent = dict(body)
+        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=sent, parse=False)
         for page in range(1, MAX_PAGES + 1):
             what = f"spending_by_award {label} page {page}"
-            payload = parse_json(pending.result(), what)
+            raw = Raw("POST", SEARCH_PATH, sent, pending.result())
+            payload = parse_json(raw.content, what)
             if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
                 raise SourceError(f"{what}: response has no results list")
             meta = payload.get("page_metadata")
@@ -138,8 +150,9 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[d
                 seen_cursors.add(cursor)
                 # Echo the cursor exactly as received: the sort value is an opaque string.
                 body["last_record_unique_id"], body["last_record_sort_value"] = cursor
-                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=dict(body), parse=False)
-            yield payload["results"]
+                sent = dict(body)
+                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=sent, parse=False)
+            yield payload["results"], raw
             if not has_next:
                 return
         raise SourceError(f"spending_by_award {label}: more than {MAX_PAGES} pages; narrow the watch")
@@ -147,31 +160,27 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[list[d
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def fetch_detail(client: ApiClient, award_key: str) -> dict[str, Any]:
-    payload = client.request_json("GET", f"/api/v2/awards/{quote(award_key, safe='')}/")
+def fetch_detail(client: ApiClient, award_key: str) -> tuple[dict[str, Any], Raw]:
+    path = f"/api/v2/awards/{quote(award_key, safe='')}/"
+    raw = Raw("GET", path, None, client.request_json("GET", path, parse=False))
+    payload = parse_json(raw.content, f"award {award_key}")
     if not isinstance(payload, dict):
         raise SourceError(f"award {award_key}: detail is not an object")
-    return payload
+    return payload, raw
 
 
-def fetch_transactions(client: ApiClient, award_key: str) -> list[dict[str, Any]]:
-    """Every contract action of an award (usually one page of up to 5000)."""
-    rows: list[dict[str, Any]] = []
+def fetch_transactions(client: ApiClient, award_key: str) -> list[tuple[dict[str, Any], Raw, int]]:
+    """Every contract action of an award (usually one page of up to 5000), each with its response and index."""
+    rows: list[tuple[dict[str, Any], Raw, int]] = []
     for page in range(1, 1000):
-        payload = client.request_json(
-            "POST",
-            TRANSACTIONS_PATH,
-            json_body={
-                "award_id": award_key,
-                "page": page,
-                "limit": TRANSACTION_PAGE,
-                "sort": "action_date",
-                "order": "desc",
-            },
+        body = {"award_id": award_key, "page": page, "limit": TRANSACTION_PAGE, "sort": "action_date", "order": "desc"}
+        raw = Raw(
+            "POST", TRANSACTIONS_PATH, body, client.request_json("POST", TRANSACTIONS_PATH, json_body=body, parse=False)
         )
+        payload = parse_json(raw.content, f"transactions of {award_key}")
         if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
             raise SourceError(f"transactions of {award_key}: response has no results list")
-        rows += payload["results"]
+        rows += [(row, raw, i) for i, row in enumerate(payload["results"])]
         if not (payload.get("page_metadata") or {}).get("hasNext"):
             return rows
     raise SourceError(f"transactions of {award_key}: too many pages")
