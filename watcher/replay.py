@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -114,6 +115,7 @@ class UsaspendingReplay:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, Any]] = []
         self.log_bodies = True
+        self.delay = 0.0  # seconds added to every answer (crash tests need a poll that takes a while)
         self._counts: dict[str, int] = {}
         #: Tests may rewrite each search response (to repeat a row, add a message, drift a field...).
         self.on_search: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
@@ -181,6 +183,8 @@ class UsaspendingReplay:
     # ------------------------------------------------------------ dispatch
     def handle(self, method: str, path: str, raw: bytes) -> tuple[int, bytes, str]:
         path = path.split("?", 1)[0]
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             self._counts[path] = self._counts.get(path, 0) + 1
             self.requests.append((method, path, raw if self.log_bodies else b""))
