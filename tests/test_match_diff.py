@@ -54,6 +54,11 @@ def test_mention_in_a_transaction_description_counts() -> None:
     assert [m.vendor for m in MATCHER.match(a, mods)] == ["amazon"]
 
 
+def test_no_threshold_keeps_awards_with_negative_totals() -> None:
+    # A window holding only de-obligations sums to a negative total: still the vendor's award.
+    assert MATCHER.match(award(recipient_name="MICROSOFT CORPORATION", total_obligation=Decimal("-24848.11")))
+
+
 def test_min_amount_excludes_small_awards() -> None:
     from watcher.match import Matcher
 

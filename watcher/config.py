@@ -99,7 +99,7 @@ class WatchSpec(Strict):
     keywords: list[SearchTerm] = Field(default_factory=list)
     award_types: list[AwardType] = Field(default=["contracts", "idvs"], min_length=1)
     lookback_days: int = Field(default=30, ge=1, le=3650)
-    min_amount: Decimal = Field(default=Decimal(0))
+    min_amount: Decimal | None = None  # None: no threshold (awards with negative totals included)
     sources: list[SourceName] = Field(default=["usaspending"], min_length=1)
 
 
@@ -144,7 +144,7 @@ class Watch(BaseModel):
     keywords: tuple[str, ...]
     award_types: tuple[str, ...]
     lookback_days: int
-    min_amount: Decimal
+    min_amount: Decimal | None
     sources: tuple[str, ...]
 
 

@@ -103,9 +103,10 @@ class Matcher:
 
     def match(self, award: Award, texts: Iterable[str | None] = ()) -> list[Match]:
         """Every reason the award belongs to the watch; empty when it does not."""
-        amount = award.total_obligation if award.total_obligation is not None else Decimal(0)
-        if amount < self.watch.min_amount:
-            return []
+        if self.watch.min_amount is not None:
+            amount = award.total_obligation if award.total_obligation is not None else Decimal(0)
+            if amount < self.watch.min_amount:
+                return []
         descriptions = [t for t in (award.description, *texts) if t]
         recipient_aliases, resellers = self._resolve(award.recipient_name)
         parent_aliases = self._resolve(award.parent_name)[0] if award.parent_name else {}
@@ -147,7 +148,7 @@ def signature(watch: Watch, resellers: dict[str, Reseller]) -> str:
     rules = {
         "vendors": {k: v.model_dump(mode="json") for k, v in watch.vendors.items()},
         "keywords": list(watch.keywords),
-        "min_amount": str(watch.min_amount),
+        "min_amount": None if watch.min_amount is None else str(watch.min_amount),
         "resellers": {k: r.model_dump(mode="json", exclude={"evidence"}) for k, r in resellers.items()},
     }
     return hashlib.sha1(json.dumps(rules, sort_keys=True).encode()).hexdigest()  # noqa: S324
