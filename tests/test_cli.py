@@ -59,3 +59,40 @@ def test_plain_http_to_a_remote_api_is_refused(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("WATCHER_USASPENDING_URL", "http://api.usaspending.gov")
     result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(tmp_path / "w.db"), "poll"])
     assert result.exit_code == 2 and "use https" in result.output
+
+
+def test_readers_do_not_wait_for_a_poll_in_progress(tmp_path: Path) -> None:
+    import time
+
+    db = tmp_path / "w.db"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "init"]).exit_code == 0
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # what a poll holds for its whole run
+    try:
+        started = time.monotonic()
+        for args in (["status"], ["export", "awards"], ["schema"]):
+            result = runner.invoke(cli, ["--db", str(db), *args])
+            assert result.exit_code == 0, result.output
+        assert time.monotonic() - started < 5  # far below the 30 s busy timeout: nobody waited for the lock
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_url_guard_parses_the_url(tmp_path: Path, monkeypatch) -> None:
+    for url in ("http://localhost.example.com", "HTTP://api.usaspending.gov", "ftp://127.0.0.1"):
+        monkeypatch.setenv("WATCHER_USASPENDING_URL", url)
+        result = CliRunner().invoke(
+            cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(tmp_path / "w.db"), "poll"]
+        )
+        assert result.exit_code == 2 and "use https" in result.output, url
+
+
+def test_a_second_writer_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> None:
+    from watcher.lock import writer_lock
+
+    db = tmp_path / "w.db"
+    with writer_lock(db):
+        result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "poll"])
+    assert result.exit_code == 2 and "another watcher process (pid" in result.output

@@ -353,3 +353,47 @@ def test_edited_rules_rejudge_stored_awards_and_past_rejections(env, write_confi
     assert q(db, "SELECT count(*) FROM rejected") == [(0,)]
     assert ("new_award", NOISE) in q(db, "SELECT kind, entity_key FROM changes")
     assert q(db, "SELECT count(*) FROM awards WHERE award_key = ?", MSFT) == [(1,)]  # kept: history is never deleted
+
+
+def test_stale_transactions_are_read_again_and_no_modification_is_lost(env) -> None:
+    """The search row moved but /transactions/ still answers the old list (cache, lag): re-read next poll."""
+    poll, db, replay = env
+    poll()
+    award = replay.awards[PAL]
+    award.row["Award Amount"] = Decimal("86371599.30")
+    award.row["Last Modified Date"] = day(1)
+    replay.set_awards(list(replay.awards.values()))
+    assert poll().exit_code == 0
+    assert q(db, "SELECT fingerprint FROM awards WHERE award_key = ?", PAL) == [(None,)]  # not trusted yet
+    award.transactions.append(
+        {
+            **award.transactions[0],
+            "id": "CONT_TX_7012_7001_70CTD026FC0000012_P00001_70RTAC26A00000001_0",
+            "modification_number": "P00001",
+            "federal_action_obligation": Decimal("100000.00"),
+            "action_date": day(1),
+        }
+    )
+    replay.set_awards(list(replay.awards.values()))
+    assert poll().exit_code == 0
+    rows = q(db, "SELECT kind, entity_key FROM changes WHERE kind != 'new_award' ORDER BY id")
+    assert rows == [
+        ("award_changed", PAL),
+        ("new_transaction", "CONT_TX_7012_7001_70CTD026FC0000012_P00001_70RTAC26A00000001_0"),
+    ]
+    assert q(db, "SELECT fingerprint IS NOT NULL FROM awards WHERE award_key = ?", PAL) == [(1,)]
+
+
+def test_one_award_that_cannot_be_fetched_does_not_stop_the_watch(env) -> None:
+    poll, db, replay = env
+    replay.faults.append(Fault(f"/api/v2/awards/{MSFT}/", nth=1, status=404, body=b'{"detail":"No Award found"}'))
+    result = poll()
+    assert result.exit_code == 0, result.output
+    status, warnings = q(db, "SELECT status, warnings FROM runs")[0]
+    assert status == "ok" and f"award {MSFT}" in warnings and "404" in warnings
+    assert q(db, "SELECT award_key, enriched_at IS NULL FROM awards ORDER BY 1") == sorted(
+        [(PAL, 0), (FOUR, 0), (MSFT, 1)]
+    )
+    assert poll().exit_code == 0  # the API answers again: the award is completed, nothing duplicated
+    assert q(db, "SELECT enriched_at IS NULL FROM awards WHERE award_key = ?", MSFT) == [(0,)]
+    assert q(db, "SELECT kind, count(*) FROM changes GROUP BY kind") == [("new_award", 3)]

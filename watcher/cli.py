@@ -13,6 +13,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -20,6 +21,7 @@ from . import __version__, store
 from .config import Config, load_config
 from .errors import ConfigError, WatcherError
 from .http import ApiClient, redact
+from .lock import writer_lock
 
 DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"
 
@@ -121,9 +123,12 @@ def check(state: State) -> None:
 
 def _usaspending_client(config: Config) -> ApiClient:
     url = os.environ.get("WATCHER_USASPENDING_URL", DEFAULT_USASPENDING_URL)
-    if url.startswith("http://") and not url.startswith(("http://127.0.0.1", "http://localhost")):
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and local):
         raise ConfigError(
-            f"WATCHER_USASPENDING_URL={url}: use https (USAspending turns POSTs to http:// into GETs, answered 405)"
+            f"WATCHER_USASPENDING_URL={url}: use https (USAspending turns POSTs to http:// into GETs, answered 405;"
+            " plain http is only allowed for a server on this machine)"
         )
     s = config.settings.usaspending
     return ApiClient(url, timeout=s.timeout_seconds, attempts=s.attempts, min_interval=s.min_interval_seconds)
@@ -144,10 +149,11 @@ def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
             raise ConfigError(
                 f"{state.config_path}: no watch named {', '.join(unknown)} (have: {', '.join(config.watches)})"
             )
-        db = state.open_db()
-        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-        with _usaspending_client(config) as client:
-            results = run_all(db, config, client, watch_names=list(watches) or None)
+        with writer_lock(state.db_path):
+            db = state.open_db()
+            store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+            with _usaspending_client(config) as client:
+                results = run_all(db, config, client, watch_names=list(watches) or None)
     except WatcherError as exc:
         _fail(exc)
     failed = 0
@@ -198,9 +204,10 @@ def demo(state: State, replace: bool) -> None:
         seeds = Path(config.settings.seeds_dir) if config.settings.seeds_dir else default_seeds_dir()
         if not (seeds / "ice").exists():
             seeds = default_seeds_dir()
-        db = state.open_db(db_path)
-        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-        results = run_demo(db, config, seeds, echo=click.echo)
+        with writer_lock(db_path):
+            db = state.open_db(db_path)
+            store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+            results = run_demo(db, config, seeds, echo=click.echo)
     except WatcherError as exc:
         _fail(exc)
     from . import status as status_mod

@@ -133,17 +133,20 @@ class ApiClient:
         json_body: Any = None,
         params: dict[str, Any] | None = None,
         parse: bool = True,
+        stop: threading.Event | None = None,
     ) -> Any:
         """Send one logical request (retried on 429/502/503/504/timeouts, once on 500).
 
         Returns the parsed JSON, or with ``parse=False`` the body's bytes (for the caller
-        to parse in another thread).
+        to parse in another thread). Once ``stop`` is set, no further attempt is sent.
         """
         what = f"{method} {path}"
         for attempt in stamina.retry_context(
             on=_retry_hook, attempts=self.attempts, timeout=None, wait_initial=1.0, wait_max=60.0
         ):
             with attempt:
+                if stop is not None and stop.is_set():
+                    raise SourceError(f"{what}: cancelled")
                 return self._once(method, path, json_body, params, what, attempt.num, parse)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -116,13 +116,13 @@ class Matcher:
                 found.append(Match(vm.key, "uei", f"recipient UEI {award.recipient_uei} ({award.recipient_name})"))
             alias = recipient_aliases.get(vm.key)
             if alias:
-                evidence = f"recipient {award.recipient_name!r} is {vm.vendor.name} (alias {alias!r})"
+                evidence = f"recipient {award.recipient_name!r} matches {vm.vendor.name} alias {alias!r}"
                 found.append(Match(vm.key, "recipient", evidence))
             if award.parent_uei and award.parent_uei in vm.parent_ueis:
                 found.append(Match(vm.key, "parent", f"parent UEI {award.parent_uei} ({award.parent_name})"))
             elif (p_alias := parent_aliases.get(vm.key)) and not alias:
                 found.append(
-                    Match(vm.key, "parent", f"parent {award.parent_name!r} is {vm.vendor.name} (alias {p_alias!r})")
+                    Match(vm.key, "parent", f"parent {award.parent_name!r} matches {vm.vendor.name} alias {p_alias!r}")
                 )
             if vm.mention_re is not None:
                 for text in descriptions:

@@ -9,9 +9,12 @@ always on record.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -20,7 +23,7 @@ from sqlite_utils import Database
 from . import store
 from .config import Config, Watch
 from .diff import AWARD_FIELDS, diff_award, diff_transaction
-from .errors import WatcherError
+from .errors import SourceError, WatcherError
 from .http import ApiClient, redact
 from .match import Matcher, build_matcher, signature
 from .models import NEW_TRANSACTION, Award, Change, Match, Transaction
@@ -45,6 +48,7 @@ class RunResult:
     changes: int = 0
     error: str | None = None
     kinds: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,31 +112,46 @@ def run_watch(
                 )
             store.index_awards_fts(db)
             result.records = len(seen)
-    except (WatcherError, httpx.HTTPError) as exc:
-        result.status, result.error = "error", redact(str(exc))
-        result.changes, result.kinds = 0, {}
+            # Recorded inside the run's transaction: a kill after the commit cannot leave an
+            # ok run looking interrupted.
+            _finish(db, ctx, client.requests - before, started, now if simulated else None)
+        return result
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, WatcherError | httpx.HTTPError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            message = f"the database stayed locked by another writer: {exc}"
+        result.status, result.error = "error", redact(message)
+        result.changes, result.kinds, result.records = 0, {}, 0
         log.error("watch %s: usaspending failed: %s", watch.name, result.error)
-    result.requests = client.requests - before
+        if not isinstance(exc, WatcherError | httpx.HTTPError | sqlite3.Error):
+            log.debug("traceback", exc_info=True)
+    _finish(db, ctx, client.requests - before, started, now if simulated else None)
+    return result
+
+
+def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: str | None) -> None:
+    r = ctx.result
+    r.requests = requests
     store.finish_run(
         db,
-        run_id,
-        result.status,
-        requests=result.requests,
-        pages=result.pages,
-        records=result.records,
-        changes=result.changes,
-        error=result.error,
+        r.run_id,
+        r.status,
+        requests=r.requests,
+        pages=r.pages,
+        records=r.records,
+        changes=r.changes,
+        error=r.error,
+        warnings="\n".join(r.warnings) or None,
         duration=round(time.monotonic() - started, 3),
-        finished=now if simulated else None,
+        finished=finished,
     )
-    return result
 
 
 @dataclass
 class _PageWrites:
     """Everything a page produces, written with one statement per table at the end of the page."""
 
-    awards: list[tuple[Award, dict[str, Any] | None]] = field(default_factory=list)
+    awards: list[tuple[Award, dict[str, Any] | None, bool]] = field(default_factory=list)  # award, stored, enriched
     transactions: list[Transaction] = field(default_factory=list)
     matches: dict[str, list[Match]] = field(default_factory=dict)
     rejected: list[Award] = field(default_factory=list)
@@ -146,6 +165,8 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
     # last time (same fingerprint) needs no normalizing, no request and no write.
     keyed: list[tuple[str, dict[str, Any], str, int]] = []
     for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise SourceError(f"{raw.path}: a result row is {type(row).__name__}, not an object: {row!r:.100}")
         raw_key = row.get("generated_internal_id")
         key = raw_key.upper() if isinstance(raw_key, str) else ""
         if key and key in seen:  # another walk's award, or a row repeated across pages
@@ -168,9 +189,9 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
     for _, row, fp, index in fresh:
         award = award_from_search(row, group, fp)
         _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
-    store.save_awards(ctx.db, writes.awards, ctx.now, enriched=ctx.fetch_details)
+    store.save_awards(ctx.db, writes.awards, ctx.now)
     store.save_transactions(ctx.db, writes.transactions, ctx.now)
-    new_awards = frozenset(a.award_key for a, old in writes.awards if old is None)
+    new_awards = frozenset(a.award_key for a, old, _ in writes.awards if old is None)
     store.replace_matches(ctx.db, ctx.watch.name, writes.matches, ctx.now, new=new_awards)
     store.save_rejected(ctx.db, ctx.watch.name, [(a.award_key, a.fingerprint) for a in writes.rejected], ctx.now)
     store.save_provenance(ctx.db, "usaspending", writes.provenance, ctx.now)
@@ -181,6 +202,22 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
             ctx.result.kinds[c.kind] = ctx.result.kinds.get(c.kind, 0) + 1
 
 
+#: More per-award fetch failures than this in one run means the API itself is failing: stop the run.
+MAX_ENRICH_FAILURES = 10
+
+
+def _enrich(ctx: _Ctx, what: str, fetch: Callable[[], Any]) -> Any:
+    """One per-award fetch; a failure is a warning (the award is retried next poll), not the run's end."""
+    try:
+        return fetch()
+    except SourceError as exc:
+        ctx.result.warnings.append(f"{what}: {redact(str(exc))}")
+        log.warning("watch %s: %s failed, will retry next poll: %s", ctx.watch.name, what, exc)
+        if len(ctx.result.warnings) > MAX_ENRICH_FAILURES:
+            raise SourceError(f"{len(ctx.result.warnings)} award fetches failed in this run; last: {exc}") from None
+        return None
+
+
 def _process_award(
     ctx: _Ctx,
     award: Award,
@@ -188,42 +225,69 @@ def _process_award(
     writes: _PageWrites,
     search_ref: tuple[usaspending.Raw, int | None],
 ) -> None:
-    """A new or changed award: enrich, match, diff; its rows and changes go into ``writes``."""
+    """A new or changed award: enrich, match, diff; its rows and changes go into ``writes``.
+
+    When its transactions or detail cannot be fetched, or the transactions do not add up to
+    the award's total (a stale or cached answer), the award is stored from its search row
+    with no fingerprint, so the next poll fetches it again instead of trusting it.
+    """
+    key = award.award_key
     txs: list[Transaction] = []
     tx_rows: list[tuple[dict[str, Any], usaspending.Raw, int]] = []
-    if ctx.fetch_details:
+    enriched = ctx.fetch_details
+    if enriched:
         # Transactions first: a mention may be only in a modification's description.
-        tx_rows = usaspending.fetch_transactions(ctx.client, award.award_key)
-        parsed = (transaction_from_api(r, award.award_key) for r, _, _ in tx_rows)
+        tx_rows = _enrich(ctx, f"transactions of {key}", lambda: usaspending.fetch_transactions(ctx.client, key))
+        enriched = tx_rows is not None
+        tx_rows = tx_rows or []
+        parsed = (transaction_from_api(r, key) for r, _, _ in tx_rows)
         txs = list({t.transaction_key: t for t in parsed}.values())
     matches = ctx.matcher.match(award, (t.description for t in txs))
     if not matches and old is None:
+        if ctx.fetch_details and not enriched:
+            return  # its modifications could not be read: judge it next poll
         # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
         writes.rejected.append(award)
         return
     refs = [search_ref]
-    if ctx.fetch_details:
-        detail, detail_raw = usaspending.fetch_detail(ctx.client, award.award_key)
-        refs.append((detail_raw, None))
-        for name, value in detail_fields(detail).items():
-            setattr(award, name, value)
-    writes.provenance.append((award.award_key, award.source_url, refs))
+    if enriched:
+        fetched = _enrich(ctx, f"award {key}", lambda: usaspending.fetch_detail(ctx.client, key))
+        enriched = fetched is not None
+        if fetched is not None:
+            detail, detail_raw = fetched
+            refs.append((detail_raw, None))
+            for name, value in detail_fields(detail).items():
+                setattr(award, name, value)
+    if enriched and award.category == "contract" and award.total_obligation is not None:
+        actions = sum((t.obligation or Decimal(0) for t in txs), Decimal(0))
+        if actions != award.total_obligation:
+            log.info(
+                "watch %s: %s: actions sum to %s, award says %s; will re-read next poll",
+                ctx.watch.name,
+                key,
+                actions,
+                award.total_obligation,
+            )
+            award.fingerprint = None
+    if ctx.fetch_details and not enriched:
+        award.fingerprint = None
+    writes.provenance.append((key, award.source_url, refs))
     writes.provenance += [(str(r["id"]).upper(), award.source_url, [(raw, i)]) for r, raw, i in tx_rows]
     previously_enriched = old is not None and old.get("enriched_at") is not None
-    fields = AWARD_FIELDS if ctx.fetch_details and previously_enriched else SEARCH_ONLY_FIELDS
+    fields = AWARD_FIELDS if enriched and previously_enriched else SEARCH_ONLY_FIELDS
     change = diff_award(old, award, fields)
     if change:
         writes.changes.append(change)
-    writes.awards.append((award, old))
+    writes.awards.append((award, old, enriched))
     if txs:
-        known = store.get_transactions(ctx.db, award.award_key) if old else {}
+        known = store.get_transactions(ctx.db, key) if old else {}
         for tx in txs:
             tx_change = diff_transaction(known.get(tx.transaction_key), tx)
             # An award's history arrives with it: only actions on a known award are news.
             if tx_change and not (tx_change.kind == NEW_TRANSACTION and not previously_enriched):
                 writes.changes.append(tx_change)
         writes.transactions += txs
-    writes.matches[award.award_key] = matches
+    writes.matches[key] = matches
 
 
 def _ensure_matches(ctx: _Ctx, keys: list[str], writes: _PageWrites) -> None:

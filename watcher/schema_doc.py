@@ -112,6 +112,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "records": "Distinct awards the searches returned",
             "changes": "Changes recorded (0 when the run failed: nothing of a failed run is kept)",
             "error": "What went wrong, in words (secrets removed)",
+            "warnings": "Per-award problems of a run that succeeded (e.g. a detail fetch that failed); those awards "
+            "are read again at the next poll",
         },
     ),
     "provenance": (

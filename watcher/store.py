@@ -173,6 +173,12 @@ def m006_seed_tables(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_run_warnings(db: Database) -> None:
+    """Per-award problems of a run that otherwise succeeded (retried at the next poll)."""
+    db.table("runs").add_column("warnings", str)
+
+
 def save_responses(db: Database, source: str, raws: Sequence[Any], now: str) -> dict[int, int]:
     """Keep API responses byte for byte (zlib-compressed); returns id(raw) -> responses.id."""
     ids: dict[int, int] = {}
@@ -259,14 +265,15 @@ def finish_run(
     records: int = 0,
     changes: int = 0,
     error: str | None = None,
+    warnings: str | None = None,
     duration: float = 0.0,
     finished: str | None = None,
 ) -> None:
     finished = finished or utcnow()
     db.execute(
         "UPDATE runs SET finished_at=?, duration_seconds=?, status=?, requests=?, pages=?,"
-        " records=?, changes=?, error=? WHERE id=?",
-        [finished, duration, status, requests, pages, records, changes, error, run_id],
+        " records=?, changes=?, error=?, warnings=? WHERE id=?",
+        [finished, duration, status, requests, pages, records, changes, error, warnings, run_id],
     )
 
 
@@ -367,12 +374,12 @@ _AWARD_UPSERT = (
 )
 
 
-def save_awards(db: Database, awards: Sequence[tuple[Award, dict[str, Any] | None]], now: str, enriched: bool) -> None:
-    """Upsert awards (each with its stored row, or None when new) in one statement."""
+def save_awards(db: Database, awards: Sequence[tuple[Award, dict[str, Any] | None, bool]], now: str) -> None:
+    """Upsert awards (each with its stored row or None, and whether its detail was fetched now)."""
     if not awards:
         return
     params = []
-    for award, existing in awards:
+    for award, existing, enriched in awards:
         values = [float(v) if type(v) is Decimal else v for v in _award_values(award)]
         if existing is not None and not enriched:
             # Keep detail-only fields fetched earlier; this pass did not fetch them again.
@@ -386,10 +393,10 @@ def save_awards(db: Database, awards: Sequence[tuple[Award, dict[str, Any] | Non
     # of the run (index_awards_fts), in one statement for the whole run.
     db.conn.executemany(
         f"INSERT INTO awards_fts(awards_fts, rowid, {', '.join(AWARD_FTS_COLUMNS)}) VALUES ('delete', ?, ?, ?, ?, ?)",
-        [[old["_rowid"], *(old[c] for c in AWARD_FTS_COLUMNS)] for _, old in awards if old is not None],
+        [[old["_rowid"], *(old[c] for c in AWARD_FTS_COLUMNS)] for _, old, _ in awards if old is not None],
     )
     db.execute("CREATE TEMP TABLE IF NOT EXISTS fts_pending (award_key TEXT PRIMARY KEY)")
-    db.conn.executemany("INSERT OR IGNORE INTO temp.fts_pending VALUES (?)", [[a.award_key] for a, _ in awards])
+    db.conn.executemany("INSERT OR IGNORE INTO temp.fts_pending VALUES (?)", [[a.award_key] for a, _, _ in awards])
     db.conn.executemany(_AWARD_UPSERT, params)
 
 

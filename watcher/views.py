@@ -55,7 +55,14 @@ VIEWS: dict[str, str] = {
 
 
 def ensure_views(db: Database) -> None:
-    """Create every view, replacing older definitions (views hold no data)."""
+    """Create every view, replacing older definitions (views hold no data).
+
+    Only when a definition differs: recreating views needs the write lock, and a reader
+    (``status``, ``export``) must never wait for a poll in progress.
+    """
+    current = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+    if all(current.get(name) == f"CREATE VIEW {name} AS {sql.strip()}" for name, sql in VIEWS.items()):
+        return
     with db.atomic():
         for name in reversed(list(VIEWS)):  # dependants first
             db.execute(f"DROP VIEW IF EXISTS {name}")

@@ -11,6 +11,7 @@ query, so it is an error, never a silent widening.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -127,9 +128,10 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[tuple[
     body = dict(body)
     seen_cursors: set[tuple[Any, Any]] = set()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-prefetch")
+    stop = threading.Event()  # set when the walk ends early: the prefetch then sends nothing more
     try:
         sent = dict(body)
-        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=sent, parse=False)
+        pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=sent, parse=False, stop=stop)
         for page in range(1, MAX_PAGES + 1):
             what = f"spending_by_award {label} page {page}"
             raw = Raw("POST", SEARCH_PATH, sent, pending.result())
@@ -151,13 +153,14 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[tuple[
                 # Echo the cursor exactly as received: the sort value is an opaque string.
                 body["last_record_unique_id"], body["last_record_sort_value"] = cursor
                 sent = dict(body)
-                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=sent, parse=False)
+                pending = pool.submit(client.request_json, "POST", SEARCH_PATH, json_body=sent, parse=False, stop=stop)
             yield payload["results"], raw
             if not has_next:
                 return
         raise SourceError(f"spending_by_award {label}: more than {MAX_PAGES} pages; narrow the watch")
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)  # at most the one attempt in flight (timeout-bounded)
 
 
 def fetch_detail(client: ApiClient, award_key: str) -> tuple[dict[str, Any], Raw]:
