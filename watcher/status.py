@@ -52,6 +52,8 @@ def render(data: dict[str, Any]) -> str:
             f" ({r['requests']} requests, {r['records']} records, {r['changes']} changes)"
         )
         lines.append(f"    last success: {r['last_success_at'] or 'never'}")
+        if r.get("warnings"):
+            lines.append(f"    warnings (retried next poll): {r['warnings'].replace(chr(10), '; ')}")
         if r["status"] != "ok":
             lines.append(f"    error: {r['error']}")
             lines.append(f"    consecutive failures: {r['consecutive_failures']}")
