@@ -122,6 +122,9 @@ def test_changed_amount_is_one_award_changed(env) -> None:
     assert (kind, key) == ("award_changed", PAL)
     assert json.loads(diff) == {"total_obligation": ["86271599.30", "90000000.00"]}
     assert delta == pytest.approx(3728400.70)
+    # its actions no longer add up to the total, so the next poll reads it again: still one change
+    assert poll().exit_code == 0
+    assert q(db, "SELECT count(*) FROM changes WHERE kind != 'new_award'") == [(1,)]
 
 
 def test_new_modification_is_one_new_transaction(env) -> None:

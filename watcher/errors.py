@@ -30,9 +30,3 @@ class RetryableSourceError(SourceError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class DatabaseLocked(WatcherError):
-    """Another process holds the database's write lock for too long."""
-
-    hint = "another watcher process is writing; try again when it finishes"
