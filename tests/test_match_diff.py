@@ -98,3 +98,23 @@ def test_new_award_and_transactions() -> None:
     changed = Transaction("CONT_TX_1", "K", "P00001", "2026-08-19", obligation=Decimal("-17999.00"))
     c = diff_transaction(tx.to_row(), changed)
     assert c is not None and c.kind == "transaction_changed" and c.amount_delta == Decimal(1)
+
+
+def test_uei_and_parent_matches_carry_their_evidence() -> None:
+    from watcher.config import Evidenced, Vendor
+
+    vendor = Vendor(
+        name="Example Analytics",
+        aliases=["EXAMPLE ANALYTICS"],
+        ueis=[Evidenced(uei="ABCDEFGH1234", evidence="test record")],
+        parent_ueis=[Evidenced(uei="PARENT123456", evidence="test record")],
+    )
+    watch = CONFIG.watches["dhs-big-tech"].model_copy(update={"vendors": {"example": vendor}})
+    m = build_matcher(watch, CONFIG.resellers)
+    by_uei = m.match(award(recipient_name="EXAMPLE ANALYTICS FEDERAL LLC", recipient_uei="ABCDEFGH1234"))
+    assert [(x.vendor, x.reason) for x in by_uei] == [("example", "uei"), ("example", "recipient")]
+    assert "ABCDEFGH1234" in by_uei[0].evidence
+    by_parent = m.match(
+        award(recipient_name="SUBSIDIARY INC", parent_uei="PARENT123456", parent_name="EXAMPLE HOLDINGS")
+    )
+    assert [(x.vendor, x.reason) for x in by_parent] == [("example", "parent")]
