@@ -40,6 +40,8 @@ def _setup_logging(verbose: int) -> None:
     # httpx logs every URL at INFO; URLs can carry API keys.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # stamina logs a bare "retry_scheduled"; watcher.http says what is retried and why.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 class State:

@@ -159,8 +159,10 @@ class ApiClient:
             try:
                 resp = self.client.request(method, path, json=json_body, params=params)
             except httpx.TimeoutException as exc:
+                log.warning("%s: timed out (attempt %s of %s)", what, num, self.attempts)
                 raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
+                log.warning("%s: connection failed (attempt %s of %s): %s", what, num, self.attempts, redact(str(exc)))
                 raise RetryableSourceError(redact(f"{what}: connection failed: {exc}")) from None
         self._check(resp, what, num)
         return parse_json(resp.content, what) if parse else resp.content
@@ -169,7 +171,7 @@ class ApiClient:
     def _check(resp: httpx.Response, what: str, num: int) -> None:
         status = resp.status_code
         if status in RETRY_STATUSES or (status == 500 and num == 1):
-            log.warning("%s: HTTP %s (attempt %s), will retry", what, status, num)
+            log.warning("%s: HTTP %s (attempt %s)", what, status, num)
             raise RetryableSourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"), _retry_after(resp))
         if status >= 400 or status in (301, 302, 303, 307, 308):
             raise SourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"))
