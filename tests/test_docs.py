@@ -1,0 +1,31 @@
+"""The README documents every command, option and queries.yaml field (sqlite-utils' rule)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watcher.cli import cli
+from watcher.config import QueriesFile, Settings, UsaspendingSettings, WatchSpec
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_and_option_is_in_the_readme(command: str) -> None:
+    assert f"  {command} " in README or f"watcher {command}" in README or f"{command}   " in README
+    for param in cli.commands[command].params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--") and opt != "--help":
+                assert opt in README, f"{command} {opt} is not in the README"
+
+
+@pytest.mark.parametrize(
+    "field",
+    sorted(
+        {*WatchSpec.model_fields, *UsaspendingSettings.model_fields, *Settings.model_fields, *QueriesFile.model_fields}
+    ),
+)
+def test_every_config_field_is_in_the_readme(field: str) -> None:
+    assert f"{field}:" in README, f"queries.yaml field {field!r} is not documented in the README"
