@@ -377,8 +377,10 @@ def markdown(db: Database) -> str:
         "",
         "Full-text search: `awards_fts` (piid, recipient_name, parent_name, description), `transactions_fts`",
         "(description) and `notices_fts` (title, awardee_name, solicitation_number), e.g.",
-        "`SELECT a.* FROM awards_fts JOIN awards a ON a.rowid = awards_fts.rowid`",
-        "`WHERE awards_fts MATCH 'rekognition'`.",
+        "",
+        "```sql",
+        "SELECT a.* FROM awards_fts JOIN awards a ON a.rowid = awards_fts.rowid WHERE awards_fts MATCH 'rekognition'",
+        "```",
         "",
     ]
     for section, objects in (("Tables", TABLES), ("Views", VIEWS)):
