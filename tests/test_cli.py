@@ -96,3 +96,38 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_lock(tmp_path: Path) 
     with writer_lock(db):
         result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "poll"])
     assert result.exit_code == 2 and "another watcher process (pid" in result.output
+
+
+def test_json_logs_are_one_object_per_line_with_secrets_removed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    marker = "MARKER-SAM-KEY-9f8e7d"
+    env = {**os.environ, "SAM_API_KEY": marker, "WATCHER_USASPENDING_URL": f"http://127.0.0.1:9/?api_key={marker}"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "watcher",
+            "--log-format",
+            "json",
+            "-v",
+            "--config",
+            str(ROOT / "queries.yaml"),
+            "--db",
+            str(tmp_path / "w.db"),
+            "poll",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(e) for e in lines)
+    assert any(e["level"] == "ERROR" and "connection failed" in e["message"] for e in lines)
+    assert marker not in proc.stderr and marker not in proc.stdout
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        assert marker not in " ".join(str(r) for r in conn.execute("SELECT * FROM runs"))

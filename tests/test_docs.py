@@ -21,6 +21,13 @@ def test_every_command_and_option_is_in_the_readme(command: str) -> None:
                 assert opt in README, f"{command} {opt} is not in the README"
 
 
+def test_every_global_option_is_in_the_readme() -> None:
+    for param in cli.params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--") and opt not in ("--help", "--version"):
+                assert opt in README, f"watcher {opt} is not in the README"
+
+
 @pytest.mark.parametrize(
     "field",
     sorted(

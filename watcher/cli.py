@@ -7,7 +7,6 @@ Exit codes: 0 every watch succeeded; 1 some watch failed (the others still ran);
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from decimal import Decimal
@@ -17,31 +16,13 @@ from urllib.parse import urlsplit
 
 import click
 
-from . import __version__, store
+from . import __version__, logs, store
 from .config import Config, load_config
 from .errors import ConfigError, WatcherError
-from .http import ApiClient, redact
+from .http import ApiClient
 from .lock import writer_lock
 
 DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"
-
-
-class RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
-def _setup_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
-    # httpx logs every URL at INFO; URLs can carry API keys.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # stamina logs a bare "retry_scheduled"; watcher.http says what is retried and why.
-    logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 class State:
@@ -86,10 +67,17 @@ def _fail(exc: WatcherError) -> None:
     help="The SQLite database (env WATCHER_DB; default ./watcher.db).",
 )
 @click.option("-v", "--verbose", count=True, help="-v for progress, -vv for debugging.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, for journald and log shippers.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path, db_path: Path | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: Path, db_path: Path | None, verbose: int, log_format: str) -> None:
     """Watch USAspending for DHS awards to the vendors you follow, with full change history."""
-    _setup_logging(verbose)
+    logs.configure(verbose, log_format)
     ctx.obj = State(config_path, db_path or Path("watcher.db"), db_path is not None)
 
 
