@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import stamina
+import yaml
 
 from watcher.recordings import build_awards
 from watcher.replay import ReplayAward, UsaspendingReplay
@@ -27,7 +28,13 @@ def _no_retry_waits() -> Iterator[None]:
 
 @pytest.fixture
 def replay() -> Iterator[UsaspendingReplay]:
+    from watcher.config import AgencySeeds
+    from watcher.recordings import agency_names
+
     server = UsaspendingReplay()
+    server.extra_agencies = agency_names(
+        AgencySeeds.model_validate(yaml.safe_load((SEEDS / "agencies.yaml").read_text())).agencies.values()
+    )
     server.url = server.start()  # type: ignore[attr-defined]
     yield server
     server.stop()

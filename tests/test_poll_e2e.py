@@ -89,8 +89,9 @@ def test_first_poll_stores_every_award_once_and_why(env) -> None:
     assert q(db, "SELECT count(*) FROM transactions") == [(3,)]
     run = q(db, "SELECT status, requests, pages, records, changes FROM runs")[0]
     # page_size 2: recipient walk 1 page (PAL, MSFT), keyword walk 2 pages (PAL, FOUR, MSFT, NOISE);
-    # 3 awards x (transactions + detail), and NOISE's transactions, read to be sure it mentions no vendor
-    assert run == ("ok", 3 + 3 * 2 + 1, 3, 4, 3)
+    # 3 awards x (transactions + detail), NOISE's transactions, read to be sure it mentions no vendor,
+    # and one check that USAspending knows the agency name (then trusted for a week)
+    assert run == ("ok", 3 + 3 * 2 + 1 + 1, 3, 4, 3)
     assert q(db, "SELECT award_key FROM rejected") == [(NOISE,)]
 
 
@@ -400,3 +401,27 @@ def test_one_award_that_cannot_be_fetched_does_not_stop_the_watch(env) -> None:
     assert poll().exit_code == 0  # the API answers again: the award is completed, nothing duplicated
     assert q(db, "SELECT enriched_at IS NULL FROM awards WHERE award_key = ?", MSFT) == [(0,)]
     assert q(db, "SELECT kind, count(*) FROM changes GROUP BY kind") == [("new_award", 3)]
+
+
+def test_an_agency_name_usaspending_does_not_know_stops_the_watch(env, write_config) -> None:
+    """Exact names only: a near miss would silently return nothing, so it is an error that names it."""
+    poll, db, replay = env
+    config = write_config(page_size=2)
+    config.write_text(
+        config.read_text().replace(
+            "agencies: [ice]", "agencies: [{name: U.S. Immigration & Customs Enforcement, tier: subtier}]"
+        )
+    )
+    result = poll()
+    assert result.exit_code == 1
+    assert "knows no subtier agency named exactly 'U.S. Immigration & Customs Enforcement'" in result.output
+    assert not any("spending_by_award" in p for _, p, _ in replay.requests)  # nothing searched with a bad name
+
+
+def test_agency_names_are_checked_once_a_week(env) -> None:
+    poll, db, replay = env
+    poll()
+    poll()
+    checks = [p for _, p, _ in replay.requests if "autocomplete" in p]
+    assert len(checks) == 1
+    assert q(db, "SELECT name, tier FROM agency_checks") == [("U.S. Immigration and Customs Enforcement", "subtier")]

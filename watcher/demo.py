@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from .config import Config
 from .http import ApiClient
 from .pipeline import RunResult, run_all
-from .recordings import dataset, snapshots
+from .recordings import agency_names, dataset, snapshots
 from .replay import UsaspendingReplay
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def run_demo(db: Database, config: Config, seeds: Path, echo: Callable[[str], No
     results: list[RunResult] = []
     replay = UsaspendingReplay()
     replay.log_bodies = False
+    replay.extra_agencies = agency_names(config.agencies.values())
     with (
         replay as url,
         ApiClient(url, timeout=settings.timeout_seconds, attempts=settings.attempts, min_interval=0) as client,

@@ -161,3 +161,9 @@ def m006_seed_tables(db: Database) -> None:
 def m007_run_warnings(db: Database) -> None:
     """Per-award problems of a run that otherwise succeeded (retried at the next poll)."""
     db.table("runs").add_column("warnings", str)
+
+
+@migrations()
+def m008_agency_checks(db: Database) -> None:
+    """Agency names USAspending confirmed (exact, case-sensitive), so a typo never returns silent zeros."""
+    db.table("agency_checks").create({"name": str, "tier": str, "verified_at": str}, pk=("name", "tier"))

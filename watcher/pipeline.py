@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +96,7 @@ def run_watch(
                     ctx,
                     [r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch=?", [watch.name])],
                 )
+            _check_agencies(ctx)
             seen: set[str] = set()
             for query in usaspending.plan(watch):
                 body = usaspending.search_body(watch, query, today, page_size)
@@ -127,6 +128,31 @@ def run_watch(
             log.debug("traceback", exc_info=True)
     _finish(db, ctx, client.requests - before, started, now if simulated else None)
     return result
+
+
+#: How long a confirmed agency name is trusted before it is checked again.
+AGENCY_CHECK_DAYS = 7
+
+
+def _check_agencies(ctx: _Ctx) -> None:
+    """Confirm each agency name with USAspending, at most weekly.
+
+    Names are matched exactly and case-sensitively: "ICE" or a renamed component silently
+    returns nothing (usaspending.md, trap 6), so an unknown name stops the watch instead.
+    """
+    since = (datetime.fromisoformat(ctx.now.replace("Z", "+00:00")) - timedelta(days=AGENCY_CHECK_DAYS)).isoformat()
+    verified = store.agencies_verified_since(ctx.db, since.replace("+00:00", "Z"))
+    for agency in ctx.watch.agencies:
+        if (agency.name, agency.tier) in verified:
+            continue
+        names = usaspending.known_agency_names(ctx.client, agency.name, agency.tier)
+        if agency.name not in names:
+            close = f"; it knows: {', '.join(repr(n) for n in names[:5])}" if names else ""
+            raise SourceError(
+                f"USAspending knows no {agency.tier} agency named exactly {agency.name!r}{close}"
+                " (names are case-sensitive; see seeds/agencies.yaml)"
+            )
+        store.agency_verified(ctx.db, agency.name, agency.tier, ctx.now)
 
 
 def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: str | None) -> None:

@@ -185,3 +185,15 @@ def _award(key: str, rows: list[dict[str, str]]) -> ReplayAward:
 def dataset(seeds: Path, snapshot: Snapshot) -> list[ReplayAward]:
     """What USAspending served on ``snapshot.day``: FY2021-25 history plus that day's FY2026 rows."""
     return build_awards(read_rows([*history_files(seeds), snapshot.path]))
+
+
+def agency_names(agencies: Iterable[Any]) -> set[tuple[str, str, str]]:
+    """(toptier, subtier, code) for the replay's autocomplete, from the seeds' agencies.
+
+    The real API knows every DHS component; the recordings only show ICE and CBP.
+    """
+    out = set()
+    for a in agencies:
+        if a.tier == "subtier":
+            out.add((a.toptier_name or DHS, a.name, a.code or ""))
+    return out

@@ -116,6 +116,8 @@ class UsaspendingReplay:
         self.requests: list[tuple[str, str, Any]] = []
         self.log_bodies = True
         self.delay = 0.0  # seconds added to every answer (crash tests need a poll that takes a while)
+        #: Agencies the autocomplete knows besides those in the awards: (toptier, subtier, code).
+        self.extra_agencies: set[tuple[str, str, str]] = set()
         self._counts: dict[str, int] = {}
         #: Tests may rewrite each search response (to repeat a row, add a message, drift a field...).
         self.on_search: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
@@ -205,6 +207,10 @@ class UsaspendingReplay:
                         return 200, page.replace(b'"__ROWS__"', b"[" + b",".join(parts) + b"]"), "application/json"
                     out["results"] = [json.loads(p, parse_float=Decimal) for p in parts]
                     out = self.on_search(body, out)
+            elif path == "/api/v2/autocomplete/awarding_agency_office/":
+                if method != "POST":
+                    raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
+                out = self.autocomplete(self._json(raw))
             elif path == "/api/v2/transactions/":
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
@@ -465,6 +471,47 @@ class UsaspendingReplay:
         for group in ("contracts", "idvs"):
             counts[group] = len([a for a in self._awards.values() if a.group == group and self._matches(a, filters)])
         return {"results": counts, "spending_level": "awards", "messages": [TIME_PERIOD_MESSAGE]}
+
+    # ------------------------------------------------------------ agencies
+    def agency_names(self) -> set[tuple[str, str, str]]:
+        """(toptier name, subtier name, subtier code) of every awarding and funding agency in the data."""
+        out = set(self.extra_agencies)
+        for a in self._awards.values():
+            for prefix in ("Awarding", "Funding"):
+                top, sub = a.row.get(f"{prefix} Agency"), a.row.get(f"{prefix} Sub Agency")
+                if top and sub:
+                    out.add((str(top), str(sub), str(a.row.get(f"{prefix} Sub Agency Code") or "")))
+        return out
+
+    def autocomplete(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = str(body.get("search_text") or "")
+        if not text:
+            raise ApiError(422, {"detail": "Missing value: 'search_text' is a required field"})
+        limit = int(body.get("limit", 10))
+        needle = text.lower()
+        known = sorted(self.agency_names())
+        toptiers = sorted({top for top, _, _ in known if needle in top.lower()})
+        subtiers = [(top, sub, code) for top, sub, code in known if needle in sub.lower()]
+        return {
+            "results": {
+                "toptier_agency": [
+                    {"abbreviation": None, "code": None, "name": top, "subtier_agencies": [], "offices": []}
+                    for top in toptiers[:limit]
+                ],
+                "subtier_agency": [
+                    {
+                        "abbreviation": None,
+                        "code": code,
+                        "name": sub,
+                        "offices": [],
+                        "toptier_agency": {"abbreviation": None, "code": None, "name": top},
+                    }
+                    for top, sub, code in subtiers[:limit]
+                ],
+                "office": [],
+            },
+            "messages": [],
+        }
 
     # ------------------------------------------------------------ awards and transactions
     def detail(self, award_id: str) -> dict[str, Any]:

@@ -180,6 +180,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "updated_at": f"When the rules last changed, {UTC}",
         },
     ),
+    "agency_checks": (
+        "Agency names USAspending confirmed (exact, case-sensitive), checked again after a week.",
+        {
+            "name": "The agency name as the watch sends it",
+            "tier": "toptier or subtier",
+            "verified_at": f"When USAspending's agency autocomplete last returned exactly this name, {UTC}",
+        },
+    ),
     "vendors": (
         "The reviewed vendor map (seeds/vendors.yaml), reloaded by `watcher init` and every poll.",
         {

@@ -185,6 +185,18 @@ def get_rejected(db: Database, watch: str, keys: Sequence[str]) -> dict[str, str
     return out
 
 
+def agencies_verified_since(db: Database, since: str) -> set[tuple[str, str]]:
+    return {(n, t) for n, t in db.execute("SELECT name, tier FROM agency_checks WHERE verified_at >= ?", [since])}
+
+
+def agency_verified(db: Database, name: str, tier: str, now: str) -> None:
+    db.execute(
+        "INSERT INTO agency_checks (name, tier, verified_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(name, tier) DO UPDATE SET verified_at = excluded.verified_at",
+        [name, tier, now],
+    )
+
+
 def rules_changed(db: Database, watch: str, signature: str) -> bool:
     row = db.execute("SELECT signature FROM watch_rules WHERE watch = ?", [watch]).fetchone()
     return row is None or row[0] != signature

@@ -163,6 +163,19 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[tuple[
         pool.shutdown(wait=True, cancel_futures=True)  # at most the one attempt in flight (timeout-bounded)
 
 
+AUTOCOMPLETE_PATH = "/api/v2/autocomplete/awarding_agency_office/"
+
+
+def known_agency_names(client: ApiClient, name: str, tier: str) -> list[str]:
+    """The agency names of ``tier`` that USAspending's autocomplete returns for ``name``."""
+    payload = client.request_json("POST", AUTOCOMPLETE_PATH, json_body={"search_text": name, "limit": 10})
+    results = payload.get("results") if isinstance(payload, dict) else None
+    if not isinstance(results, dict):
+        raise SourceError("agency autocomplete: response has no results object")
+    group = results.get("toptier_agency" if tier == "toptier" else "subtier_agency") or []
+    return [str(a.get("name")) for a in group if isinstance(a, dict)]
+
+
 def fetch_detail(client: ApiClient, award_key: str) -> tuple[dict[str, Any], Raw]:
     path = f"/api/v2/awards/{quote(award_key, safe='')}/"
     raw = Raw("GET", path, None, client.request_json("GET", path, parse=False))
