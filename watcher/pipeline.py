@@ -2,8 +2,8 @@
 
 A run is one SQLite transaction: a failure at any point (HTTP error, wrong shape, a
 crash) leaves nothing of it behind, and the next run redoes it from the same state.
-The ``runs`` row itself is written outside that transaction, so a failed run is
-always on record.
+The ``runs`` row is created before that transaction, so a failed or killed run is
+always on record, and marked ok inside it, together with the data it describes.
 """
 
 from __future__ import annotations
