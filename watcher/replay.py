@@ -10,6 +10,7 @@ demo``, the tests and the benchmarks all poll it through the production client.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -52,6 +53,13 @@ TIME_PERIOD_MESSAGE = (
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """USAspending's phrase_prefix, ORed: the words in order, the last one as a prefix ("AWS" hits "AWSOME")."""
+    alts = "|".join(r"\s+".join(map(re.escape, str(k).upper().split())) for k in keywords)
+    return re.compile(rf"(?<![A-Z0-9])(?:{alts})")
+
+
 #: Cursor lookups: id(sorted hit list) -> (that list, internal_id -> position).
 _POSITIONS: dict[int, tuple[list[Any], dict[int, int]]] = {}
 
@@ -91,6 +99,13 @@ class ReplayAward:
     def key(self) -> str:
         return str(self.row["generated_internal_id"])
 
+    @functools.cached_property
+    def search_text(self) -> str:
+        """What the keyword filter searches: descriptions, recipient and PIID, upper case."""
+        parts = [self.row.get("Description"), self.row.get("Recipient Name"), self.row.get("Award ID")]
+        parts += [t.get("description") for t in self.transactions]
+        return " ".join(str(x or "") for x in parts).upper()
+
 
 @dataclass
 class Fault:
@@ -127,6 +142,8 @@ class UsaspendingReplay:
     # ------------------------------------------------------------ data
     def set_awards(self, awards: list[ReplayAward]) -> None:
         with self._lock:
+            for a in awards:  # rows may have been edited in place since the last search
+                a.__dict__.pop("search_text", None)
             self._awards = {a.key.upper(): a for a in awards}
             self._cache.clear()
             self._rows.clear()
@@ -345,23 +362,7 @@ class UsaspendingReplay:
             if not any(str(t).upper() in name or str(t).upper() == uei for t in terms):
                 return False
         keywords = filters.get("keywords")
-        if keywords:
-            texts = " ".join(
-                str(x or "")
-                for x in [
-                    row.get("Description"),
-                    row.get("Recipient Name"),
-                    row.get("Award ID"),
-                    *(t.get("description") for t in a.transactions),
-                ]
-            ).upper()
-            # phrase_prefix: the words in order, the last one as a prefix (so "AWS" also hits "AWSOME")
-            if not any(
-                re.search(r"(?<![A-Z0-9])" + r"\s+".join(map(re.escape, str(k).upper().split())), texts)
-                for k in keywords
-            ):
-                return False
-        return True
+        return not keywords or bool(_keyword_pattern(tuple(keywords)).search(a.search_text))
 
     def _sorted(
         self, group: str, filters: dict[str, Any], sort: str, order: str
