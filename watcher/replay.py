@@ -60,6 +60,8 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Z0-9])(?:{alts})")
 
 
+_EPOCH = date(1970, 1, 1).toordinal()
+
 #: Cursor lookups: id(sorted hit list) -> (that list, internal_id -> position).
 _POSITIONS: dict[int, tuple[list[Any], dict[int, int]]] = {}
 
@@ -377,7 +379,8 @@ class UsaspendingReplay:
         def sort_key(a: ReplayAward) -> tuple[Any, ...]:
             value = a.row.get(sort)
             if sort == "Last Modified Date":
-                value = int(datetime.strptime(str(value)[:10], "%Y-%m-%d").timestamp() * 1000) if value else 0
+                # epoch milliseconds (UTC), like Elasticsearch's sort value for a date
+                value = (date.fromisoformat(str(value)[:10]).toordinal() - _EPOCH) * 86_400_000 if value else 0
             elif sort == "Award Amount":
                 value = Decimal(str(value or 0))
             return (value, str(a.row["Award ID"]), int(a.row["internal_id"]))
