@@ -201,12 +201,17 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
         keyed.append((key, row, fingerprint(row), index))
     if not keyed:
         return
-    stored = store.get_fingerprints(ctx.db, [k for k, _, _, _ in keyed])
-    unchanged = [k for k, _, fp, _ in keyed if stored.get(k) == fp]
-    store.touch_awards(ctx.db, unchanged, ctx.now)
+    stored = store.get_stored(ctx.db, ctx.watch.name, [k for k, _, _, _ in keyed])
+    unchanged = [k for k, _, fp, _ in keyed if k in stored and stored[k].fingerprint == fp]
+    today = ctx.now[:10]
+    store.touch_awards(ctx.db, [k for k in unchanged if (stored[k].last_seen_at or "")[:10] < today], ctx.now)
     writes = _PageWrites()
-    _ensure_matches(ctx, unchanged, writes)
-    fresh = [item for item in keyed if stored.get(item[0]) != item[2]]
+    # Unchanged awards stored by another watch still need this watch's matches (no HTTP).
+    # Only awards that match get a row: one this watch's rules reject stays out of it.
+    outsiders = [k for k in unchanged if not stored[k].in_watch]
+    if outsiders:
+        writes.matches.update(_judge_stored(ctx, outsiders))
+    fresh = [item for item in keyed if item[0] not in stored or stored[item[0]].fingerprint != item[2]]
     new_keys = [k for k, _, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
     # A search hit we already turned down, and that has not changed since, costs no request either.
@@ -314,26 +319,6 @@ def _process_award(
                 writes.changes.append(tx_change)
         writes.transactions += txs
     writes.matches[key] = matches
-
-
-def _ensure_matches(ctx: _Ctx, keys: list[str], writes: _PageWrites) -> None:
-    """Unchanged awards stored by another watch still need this watch's matches (no HTTP).
-
-    Only awards that match get a row: one this watch's rules reject stays out of it.
-    """
-    if not keys:
-        return
-    marks = ",".join("?" * len(keys))
-    have = {
-        r[0]
-        for r in ctx.db.execute(
-            f"SELECT DISTINCT entity_key FROM matches WHERE watch=? AND entity_key IN ({marks})",
-            [ctx.watch.name, *keys],
-        )
-    }
-    missing = [k for k in keys if k not in have]
-    if missing:
-        writes.matches.update(_judge_stored(ctx, missing))
 
 
 def _judge_stored(ctx: _Ctx, keys: list[str]) -> dict[str, list[Match]]:

@@ -13,6 +13,7 @@ import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -159,12 +160,27 @@ def get_awards(db: Database, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def get_fingerprints(db: Database, keys: Sequence[str]) -> dict[str, str]:
-    """award_key -> fingerprint of the search row stored for it (only for stored awards)."""
-    out: dict[str, str] = {}
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a page needs to know of an award already stored, fetched in one query per page."""
+
+    fingerprint: str | None
+    last_seen_at: str | None
+    in_watch: bool  # the watch already holds matches for it
+
+
+def get_stored(db: Database, watch: str, keys: Sequence[str]) -> dict[str, Stored]:
+    """For the stored ones among ``keys``: fingerprint, last sighting, and whether the watch matched it."""
+    out: dict[str, Stored] = {}
     for chunk in _chunks(keys):
         marks = ",".join("?" * len(chunk))
-        out.update(db.execute(f"SELECT award_key, fingerprint FROM awards WHERE award_key IN ({marks})", list(chunk)))
+        for key, fp, seen, in_watch in db.execute(
+            "SELECT award_key, fingerprint, last_seen_at,"
+            " EXISTS (SELECT 1 FROM matches m WHERE m.watch = ? AND m.entity_key = a.award_key)"
+            f" FROM awards a WHERE award_key IN ({marks})",
+            [watch, *chunk],
+        ):
+            out[key] = Stored(fp, seen, bool(in_watch))
     return out
 
 
@@ -311,7 +327,7 @@ def save_provenance(
 
 
 def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usaspending") -> int:
-    """Refresh ``last_seen_at`` at day resolution, so an unchanged re-poll writes nothing."""
+    """Refresh ``last_seen_at`` (callers pass only awards not yet seen today: day resolution)."""
     n = 0
     today = now[:10]
     for chunk in _chunks(keys):
