@@ -61,6 +61,7 @@ class _Ctx:
     now: str
     fetch_details: bool
     result: RunResult
+    in_watch: set[str] = field(default_factory=set)  # awards this watch holds matches for
 
 
 def run_watch(
@@ -97,6 +98,7 @@ def run_watch(
                     [r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch=?", [watch.name])],
                 )
             _check_agencies(ctx)
+            ctx.in_watch = store.matched_keys(db, watch.name)
             seen: set[str] = set()
             for query in usaspending.plan(watch):
                 body = usaspending.search_body(watch, query, today, page_size)
@@ -201,17 +203,17 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
         keyed.append((key, row, fingerprint(row), index))
     if not keyed:
         return
-    stored = store.get_stored(ctx.db, ctx.watch.name, [k for k, _, _, _ in keyed])
-    unchanged = [k for k, _, fp, _ in keyed if k in stored and stored[k].fingerprint == fp]
+    stored = store.get_stored(ctx.db, [k for k, _, _, _ in keyed])
+    unchanged = [k for k, _, fp, _ in keyed if k in stored and stored[k][0] == fp]
     today = ctx.now[:10]
-    store.touch_awards(ctx.db, [k for k in unchanged if (stored[k].last_seen_at or "")[:10] < today], ctx.now)
+    store.touch_awards(ctx.db, [k for k in unchanged if (stored[k][1] or "")[:10] < today], ctx.now)
     writes = _PageWrites()
     # Unchanged awards stored by another watch still need this watch's matches (no HTTP).
     # Only awards that match get a row: one this watch's rules reject stays out of it.
-    outsiders = [k for k in unchanged if not stored[k].in_watch]
+    outsiders = [k for k in unchanged if k not in ctx.in_watch]
     if outsiders:
         writes.matches.update(_judge_stored(ctx, outsiders))
-    fresh = [item for item in keyed if item[0] not in stored or stored[item[0]].fingerprint != item[2]]
+    fresh = [item for item in keyed if item[0] not in stored or stored[item[0]][0] != item[2]]
     new_keys = [k for k, _, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
     # A search hit we already turned down, and that has not changed since, costs no request either.
@@ -224,6 +226,8 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
     store.save_transactions(ctx.db, writes.transactions, ctx.now)
     new_awards = frozenset(a.award_key for a, old, _ in writes.awards if old is None)
     store.replace_matches(ctx.db, ctx.watch.name, writes.matches, ctx.now, new=new_awards)
+    ctx.in_watch.update(k for k, ms in writes.matches.items() if ms)
+    ctx.in_watch.difference_update(k for k, ms in writes.matches.items() if not ms)
     store.save_rejected(ctx.db, ctx.watch.name, [(a.award_key, a.fingerprint) for a in writes.rejected], ctx.now)
     store.save_provenance(ctx.db, "usaspending", writes.provenance, ctx.now)
     if writes.changes:

@@ -129,6 +129,7 @@ class UsaspendingReplay:
         self._awards: dict[str, ReplayAward] = {}
         self._cache: dict[str, tuple[list[tuple[Any, ...]], list[ReplayAward]]] = {}
         self._rows: dict[tuple[int, tuple[str, ...]], bytes] = {}
+        self._responses: dict[tuple[str, str, bytes], bytes] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, Any]] = []
         self.log_bodies = True
@@ -149,6 +150,7 @@ class UsaspendingReplay:
             self._awards = {a.key.upper(): a for a in awards}
             self._cache.clear()
             self._rows.clear()
+            self._responses.clear()
 
     @property
     def awards(self) -> dict[str, ReplayAward]:
@@ -213,6 +215,11 @@ class UsaspendingReplay:
                 if path.startswith(fault.path) and self._counts[path] >= fault.nth and fault.times > 0:
                     fault.times -= 1
                     return fault.status, fault.body, fault.content_type
+        # Like the real API (usaspending.md section 1), identical request bodies are answered
+        # from a cache until the data changes.
+        cache_key = (method, path, raw)
+        if self.on_search is None and cache_key in self._responses:
+            return 200, self._responses[cache_key], "application/json"
         try:
             if path.rstrip("/") in ("/api/v2/search/spending_by_award", "/api/v2/search/spending_by_award_count"):
                 if method != "POST":
@@ -223,7 +230,10 @@ class UsaspendingReplay:
                     parts = out["results"].parts
                     if self.on_search is None:  # fast path: splice the pre-encoded rows in
                         page = _dumps({**out, "results": "__ROWS__"})
-                        return 200, page.replace(b'"__ROWS__"', b"[" + b",".join(parts) + b"]"), "application/json"
+                        page = page.replace(b'"__ROWS__"', b"[" + b",".join(parts) + b"]")
+                        with self._lock:
+                            self._responses[cache_key] = page
+                        return 200, page, "application/json"
                     out["results"] = [json.loads(p, parse_float=Decimal) for p in parts]
                     out = self.on_search(body, out)
             elif path == "/api/v2/autocomplete/awarding_agency_office/":

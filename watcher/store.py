@@ -13,7 +13,6 @@ import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -160,28 +159,24 @@ def get_awards(db: Database, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What a page needs to know of an award already stored, fetched in one query per page."""
+def get_stored(db: Database, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+    """For the stored ones among ``keys``: (the search row's fingerprint, the last sighting).
 
-    fingerprint: str | None
-    last_seen_at: str | None
-    in_watch: bool  # the watch already holds matches for it
-
-
-def get_stored(db: Database, watch: str, keys: Sequence[str]) -> dict[str, Stored]:
-    """For the stored ones among ``keys``: fingerprint, last sighting, and whether the watch matched it."""
-    out: dict[str, Stored] = {}
+    This runs for every page of every poll, so it is one query and plain tuples.
+    """
+    out: dict[str, tuple[str | None, str | None]] = {}
     for chunk in _chunks(keys):
         marks = ",".join("?" * len(chunk))
-        for key, fp, seen, in_watch in db.execute(
-            "SELECT award_key, fingerprint, last_seen_at,"
-            " EXISTS (SELECT 1 FROM matches m WHERE m.watch = ? AND m.entity_key = a.award_key)"
-            f" FROM awards a WHERE award_key IN ({marks})",
-            [watch, *chunk],
-        ):
-            out[key] = Stored(fp, seen, bool(in_watch))
+        cur = db.conn.execute(
+            f"SELECT award_key, fingerprint, last_seen_at FROM awards WHERE award_key IN ({marks})", chunk
+        )
+        out.update((key, (fp, seen)) for key, fp, seen in cur)
     return out
+
+
+def matched_keys(db: Database, watch: str) -> set[str]:
+    """Every award the watch holds matches for (one query per run, not one per page)."""
+    return {r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch = ?", [watch])}
 
 
 def get_transactions(db: Database, award_key: str) -> dict[str, dict[str, Any]]:
