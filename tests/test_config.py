@@ -132,3 +132,16 @@ def test_inline_vendor_and_exact_agency_name(tmp_path: Path) -> None:
     w = config.watches["w"]
     assert [a.name for a in w.agencies] == ["U.S. Customs and Border Protection", "U.S. Secret Service"]
     assert list(w.vendors) == ["anduril_industries"]
+
+
+def test_the_shipped_config_validates_against_its_json_schema() -> None:
+    import json
+
+    import yaml
+
+    schema = json.loads((ROOT / "queries.schema.json").read_text())
+    assert schema["additionalProperties"] is False and "watches" in schema["required"]
+    watch = schema["$defs"]["WatchSpec"]
+    assert watch["additionalProperties"] is False
+    data = yaml.safe_load((ROOT / "queries.yaml").read_text())
+    assert set(data["watches"]["dhs-big-tech"]) <= set(watch["properties"])

@@ -31,7 +31,12 @@ def test_every_table_view_and_column_is_described(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "args"), [("docs/schema.md", ["schema"]), ("datasette/metadata.json", ["schema", "--format", "datasette"])]
+    ("path", "args"),
+    [
+        ("docs/schema.md", ["schema"]),
+        ("datasette/metadata.json", ["schema", "--format", "datasette"]),
+        ("queries.schema.json", ["schema", "--format", "queries"]),
+    ],
 )
 def test_checked_in_references_match_the_code(path: str, args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)

@@ -212,16 +212,27 @@ def demo(state: State, replace: bool) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["markdown", "datasette"]), default="markdown", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "datasette", "queries"]),
+    default="markdown",
+    show_default=True,
+    help="markdown: docs/schema.md; datasette: datasette/metadata.json; queries: queries.schema.json.",
+)
 @click.pass_obj
 def schema(state: State, fmt: str) -> None:
-    """Print the database reference (docs/schema.md) or the Datasette metadata (datasette/metadata.json)."""
+    """Print the database reference, the Datasette metadata, or the JSON Schema of queries.yaml."""
     import tempfile
 
     from . import schema_doc
+    from .config import QueriesFile
 
     if fmt == "datasette":
         click.echo(schema_doc.datasette_json(), nl=False)
+        return
+    if fmt == "queries":  # for editors: the YAML language server autocompletes and checks queries.yaml
+        click.echo(json.dumps(QueriesFile.model_json_schema(), indent=2, sort_keys=True))
         return
     with tempfile.TemporaryDirectory() as tmp:  # the schema as the code creates it, whatever --db holds
         click.echo(schema_doc.markdown(store.open_db(Path(tmp) / "schema.db")), nl=False)
