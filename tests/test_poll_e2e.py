@@ -71,6 +71,12 @@ def q(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
+def edit(replay: UsaspendingReplay, key: str, fields: dict[str, Any]) -> None:
+    """Change an award's search row as the API will serve it from now on."""
+    replay.awards[key].row.update(fields)
+    replay.set_awards(list(replay.awards.values()))
+
+
 def search_requests(replay: UsaspendingReplay) -> int:
     return sum(1 for _, path, _ in replay.requests if "spending_by_award" in path)
 
@@ -112,10 +118,7 @@ def test_unchanged_repoll_records_nothing_and_fetches_only_pages(env) -> None:
 def test_changed_amount_is_one_award_changed(env) -> None:
     poll, db, replay = env
     poll()
-    award = replay.awards[PAL]
-    award.row["Award Amount"] = Decimal("90000000.00")
-    award.row["Last Modified Date"] = day(1)
-    replay.set_awards(list(replay.awards.values()))
+    edit(replay, PAL, {"Award Amount": Decimal("90000000.00"), "Last Modified Date": day(1)})
     assert poll().exit_code == 0
     rows = q(db, "SELECT kind, entity_key, diff, amount_delta FROM changes WHERE kind != 'new_award'")
     assert len(rows) == 1
@@ -319,10 +322,7 @@ def test_interrupted_run_leaves_nothing_and_rerun_matches_clean_run(env, tmp_pat
 def test_full_text_index_follows_new_and_changed_awards(env) -> None:
     poll, db, replay = env
     poll()
-    award = replay.awards[MSFT]
-    award.row["Description"] = "MICROSOFT AZURE GOVERNMENT TENANT"
-    award.row["Last Modified Date"] = day(1)
-    replay.set_awards(list(replay.awards.values()))
+    edit(replay, MSFT, {"Description": "MICROSOFT AZURE GOVERNMENT TENANT", "Last Modified Date": day(1)})
     poll()
 
     def search(term: str) -> list[str]:
@@ -363,10 +363,8 @@ def test_stale_transactions_are_read_again_and_no_modification_is_lost(env) -> N
     """The search row moved but /transactions/ still answers the old list (cache, lag): re-read next poll."""
     poll, db, replay = env
     poll()
+    edit(replay, PAL, {"Award Amount": Decimal("86371599.30"), "Last Modified Date": day(1)})
     award = replay.awards[PAL]
-    award.row["Award Amount"] = Decimal("86371599.30")
-    award.row["Last Modified Date"] = day(1)
-    replay.set_awards(list(replay.awards.values()))
     assert poll().exit_code == 0
     assert q(db, "SELECT fingerprint FROM awards WHERE award_key = ?", PAL) == [(None,)]  # not trusted yet
     award.transactions.append(
@@ -425,3 +423,25 @@ def test_agency_names_are_checked_once_a_week(env) -> None:
     checks = [p for _, p, _ in replay.requests if "autocomplete" in p]
     assert len(checks) == 1
     assert q(db, "SELECT name, tier FROM agency_checks") == [("U.S. Immigration and Customs Enforcement", "subtier")]
+
+
+def test_last_seen_is_refreshed_once_a_day_and_writes_nothing_otherwise(env, tmp_path: Path) -> None:
+    from watcher.config import load_config
+    from watcher.http import ApiClient
+    from watcher.pipeline import run_all
+    from watcher.store import open_db
+
+    _, db_path, replay = env
+    config = load_config(tmp_path / "queries.yaml")
+    db = open_db(db_path)
+    with ApiClient(replay.url, min_interval=0) as client:  # type: ignore[attr-defined]
+        run_all(db, config, client, now="2026-11-20T08:00:00Z")
+        run_all(db, config, client, now="2026-11-20T20:00:00Z")  # same day: nothing to write
+        assert q(db_path, "SELECT DISTINCT last_seen_at FROM awards") == [("2026-11-20T08:00:00Z",)]
+        run_all(db, config, client, now="2026-11-21T08:00:00Z")  # a new day: seen again
+    assert q(db_path, "SELECT DISTINCT last_seen_at FROM awards") == [("2026-11-21T08:00:00Z",)]
+    assert q(db_path, "SELECT DISTINCT last_seen_at FROM provenance WHERE entity_key LIKE 'CONT_AWD_%'") == [
+        ("2026-11-21T08:00:00Z",)
+    ]
+    assert q(db_path, "SELECT DISTINCT first_seen_at FROM awards") == [("2026-11-20T08:00:00Z",)]
+    assert q(db_path, "SELECT count(*) FROM changes") == [(3,)]

@@ -221,11 +221,11 @@ class UsaspendingReplay:
         if self.on_search is None and cache_key in self._responses:
             return 200, self._responses[cache_key], "application/json"
         try:
-            if path.rstrip("/") in ("/api/v2/search/spending_by_award", "/api/v2/search/spending_by_award_count"):
+            if path.rstrip("/") == "/api/v2/search/spending_by_award":
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
                 body = self._json(raw)
-                out = self.search(body) if path.rstrip("/").endswith("award") else self.count(body)
+                out = self.search(body)
                 if isinstance(out.get("results"), _Encoded):
                     parts = out["results"].parts
                     if self.on_search is None:  # fast path: splice the pre-encoded rows in
@@ -478,13 +478,6 @@ class UsaspendingReplay:
                 out["agency_slug"] = a.row.get("agency_slug", "department-of-homeland-security")
             hit = self._rows[cache_key] = _dumps(out)
         return hit
-
-    def count(self, body: dict[str, Any]) -> dict[str, Any]:
-        filters = body.get("filters") or {}
-        counts = {"contracts": 0, "idvs": 0, "grants": 0, "direct_payments": 0, "loans": 0, "other": 0}
-        for group in ("contracts", "idvs"):
-            counts[group] = len([a for a in self._awards.values() if a.group == group and self._matches(a, filters)])
-        return {"results": counts, "spending_level": "awards", "messages": [TIME_PERIOD_MESSAGE]}
 
     # ------------------------------------------------------------ agencies
     def agency_names(self) -> set[tuple[str, str, str]]:

@@ -321,9 +321,8 @@ def save_provenance(
     )
 
 
-def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usaspending") -> int:
-    """Refresh ``last_seen_at`` (callers pass only awards not yet seen today: day resolution)."""
-    n = 0
+def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usaspending") -> None:
+    """Refresh ``last_seen_at`` of the awards and their provenance, at day resolution."""
     today = now[:10]
     for chunk in _chunks(keys):
         marks = ",".join("?" * len(chunk))
@@ -332,12 +331,10 @@ def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usa
             " AND substr(last_seen_at, 1, 10) < ?",
             [now, source, *chunk, today],
         )
-        cur = db.execute(
+        db.execute(
             f"UPDATE awards SET last_seen_at=? WHERE award_key IN ({marks}) AND substr(last_seen_at, 1, 10) < ?",
             [now, *chunk, today],
         )
-        n += cur.rowcount
-    return n
 
 
 def save_transactions(db: Database, txs: Sequence[Transaction], now: str) -> None:
