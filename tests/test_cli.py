@@ -95,7 +95,7 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_lock(tmp_path: Path) 
     db = tmp_path / "w.db"
     with writer_lock(db):
         result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "poll"])
-    assert result.exit_code == 2 and "another watcher process (pid" in result.output
+    assert result.exit_code == 2 and "another watcher writer process (pid" in result.output
 
 
 def test_json_logs_are_one_object_per_line_with_secrets_removed(tmp_path: Path) -> None:

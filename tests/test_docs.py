@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from watcher.cli import cli
-from watcher.config import QueriesFile, Settings, UsaspendingSettings, WatchSpec
+from watcher.config import (
+    EmailSettings,
+    QueriesFile,
+    Settings,
+    SmtpSettings,
+    Subscriber,
+    UsaspendingSettings,
+    WatchSpec,
+)
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -31,7 +39,15 @@ def test_every_global_option_is_in_the_readme() -> None:
 @pytest.mark.parametrize(
     "field",
     sorted(
-        {*WatchSpec.model_fields, *UsaspendingSettings.model_fields, *Settings.model_fields, *QueriesFile.model_fields}
+        {
+            *WatchSpec.model_fields,
+            *UsaspendingSettings.model_fields,
+            *Settings.model_fields,
+            *QueriesFile.model_fields,
+            *Subscriber.model_fields,
+            *SmtpSettings.model_fields,
+            *(f.alias or name for name, f in EmailSettings.model_fields.items()),
+        }
     ),
 )
 def test_every_config_field_is_in_the_readme(field: str) -> None:

@@ -157,6 +157,110 @@ def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
     sys.exit(1 if failed else 0)
 
 
+def _parse_now(text: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    from .schedule import parse_utc
+
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise ConfigError(f"--now {text!r}: use an ISO timestamp like 2026-07-08T12:00:00Z") from None
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Write the digests that are due as .eml files; record nothing.")
+@click.option(
+    "--outbox",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write .eml files to this folder instead of sending (counts as delivered).",
+)
+@click.option("--subscriber", "subscribers", multiple=True, help="Only this subscriber (repeatable).")
+@click.option("--now", "now_text", help="Pretend it is this UTC time (ISO), to replay schedules.")
+@click.pass_obj
+def digest(
+    state: State, dry_run: bool, outbox: Path | None, subscribers: tuple[str, ...], now_text: str | None
+) -> None:
+    """Send the digests that are due (or write .eml files when no SMTP server is configured)."""
+    from .deliveries import run_digests
+
+    try:
+        config = state.config()
+        unknown = [s for s in subscribers if s not in config.subscribers]
+        if unknown:
+            raise ConfigError(
+                f"{state.config_path}: no subscriber named {', '.join(unknown)}"
+                f" (have: {', '.join(config.subscribers) or 'none'})"
+            )
+        if not config.subscribers:
+            click.echo(f"{state.config_path}: no subscribers configured; nothing to send")
+            return
+        if not state.db_path.exists():
+            raise ConfigError(f"{state.db_path}: no database yet; run `watcher poll` first")
+        now = _parse_now(now_text)
+        with writer_lock(state.db_path, "digest"):
+            db = state.open_db()
+            results = run_digests(db, config, now=now, outbox=outbox, dry_run=dry_run, only=list(subscribers) or None)
+    except WatcherError as exc:
+        _fail(exc)
+    for r in results:
+        head = f"{r.subscriber}: {r.status}"
+        if r.subject:
+            head += f": {r.subject} ({r.changes} changes)"
+        click.echo(head + (f" -> {r.detail}" if r.detail else ""), err=r.failed)
+    sys.exit(1 if any(r.failed for r in results) else 0)
+
+
+@cli.command("test-email")
+@click.argument("address")
+@click.option("--outbox", type=click.Path(path_type=Path, file_okay=False), help="Write it here instead of sending.")
+@click.pass_obj
+def test_email(state: State, address: str, outbox: Path | None) -> None:
+    """Send one test message to ADDRESS through the configured SMTP server, to check the settings."""
+    from datetime import UTC, datetime
+    from email.utils import make_msgid
+
+    from markupsafe import escape
+
+    from . import mailer
+    from .config import email_address
+    from .schedule import iso_utc
+
+    try:
+        config = state.config()
+        try:
+            address = email_address(address)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        email = config.settings.email
+        now = datetime.now(UTC)
+        text = (
+            "This is a test message from watcher.\n\nIf you can read it, digests can reach this address.\n"
+            f"Sent {iso_utc(now)} via {email.smtp.host if email.smtp else 'the outbox (no SMTP server configured)'}.\n"
+        )
+        message = mailer.build_message(
+            sender=email.from_,
+            to=address,
+            subject="watcher: test message",
+            text=text,
+            html=f"<p>{str(escape(text)).replace(chr(10), '<br>')}</p>",
+            message_id=make_msgid(idstring="test", domain=mailer.domain_of(email.from_)),
+            date=iso_utc(now),
+            list_id=f'"watcher test" <test.{mailer.domain_of(email.from_)}>',
+            unsubscribe=f"mailto:{mailer.parseaddr(email.from_)[1]}",
+        )
+        if outbox is not None or email.smtp is None:
+            path = mailer.write_eml(outbox or config.outbox(), f"test-{now:%Y%m%dT%H%M%S}.eml", message)
+            click.echo(f"no SMTP server used: written to {path}")
+        else:
+            mailer.send(email.smtp, email.from_, address, message)
+            click.echo(f"sent to {address} via {email.smtp.host}")
+    except WatcherError as exc:
+        _fail(exc)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -178,7 +282,8 @@ def demo(state: State, replace: bool) -> None:
     """A full offline pass over real ICE/CBP records (seeds/ice) replayed on 127.0.0.1.
 
     Writes a fresh ./demo.db (or the --db path, which must not exist unless --replace
-    is given); needs no network.
+    is given) and the digests the config's subscribers would have received as .eml files
+    in ./demo-outbox next to it; needs no network.
     """
     from .config import default_seeds_dir
     from .demo import run_demo
@@ -189,6 +294,9 @@ def demo(state: State, replace: bool) -> None:
             _fail(ConfigError(f"{db_path} exists; the demo writes a fresh database (pass --replace to overwrite it)"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    outbox = db_path.parent / "demo-outbox"
+    for old in outbox.glob("*.eml"):  # the previous demo's digests
+        old.unlink()
     try:
         config = state.config()
         seeds = Path(config.settings.seeds_dir) if config.settings.seeds_dir else default_seeds_dir()
@@ -197,7 +305,7 @@ def demo(state: State, replace: bool) -> None:
         with writer_lock(db_path):
             db = state.open_db(db_path)
             store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-            results = run_demo(db, config, seeds, echo=click.echo)
+            results = run_demo(db, config, seeds, echo=click.echo, outbox=outbox)
     except WatcherError as exc:
         _fail(exc)
     from . import status as status_mod
@@ -207,6 +315,7 @@ def demo(state: State, replace: bool) -> None:
     click.echo(
         f'\nExplore it:  sqlite3 {db_path} "SELECT kind, entity_key, diff FROM changes ORDER BY id DESC LIMIT 10"'
         f"\n             watcher --db {db_path} status"
+        f"\n             ls {outbox}   (the digests, as .eml files; open one in a mail client)"
     )
     sys.exit(1 if any(r.status != "ok" for r in results) else 0)
 

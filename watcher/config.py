@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -110,14 +112,120 @@ class UsaspendingSettings(Strict):
     attempts: int = Field(default=4, ge=1, le=10)
 
 
+# ---------------------------------------------------------------- email and subscribers
+
+#: Change kinds a subscriber can ask for (the ``changes.kind`` vocabulary).
+ChangeKind = Literal[
+    "new_award", "award_changed", "new_transaction", "transaction_changed", "deleted", "new_notice", "notice_changed"
+]
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def email_address(value: str) -> str:
+    """One bare address; CR/LF or a display name here could smuggle headers into every digest."""
+    name, addr = parseaddr(value)
+    if any(c in value for c in "\r\n\0") or not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", addr):
+        raise ValueError(f"{value!r} is not an email address")
+    if name or addr != value.strip():
+        raise ValueError(f"{value!r}: give the bare address (like someone@example.org), without a name")
+    return addr
+
+
+def _from_address(value: str) -> str:
+    """``Name <address>`` or a bare address."""
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("line breaks are not allowed in an address")
+    email_address(parseaddr(value)[1])
+    return value
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"{value!r}: use a 24-hour time like 07:00")
+    return value
+
+
+def _quiet(value: str) -> str:
+    parts = value.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"{value!r}: use a range like 22:00-07:00")
+    for part in parts:
+        _clock(part.strip())
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone name; use one like America/New_York or UTC") from None
+    return value
+
+
+def _weekday(value: str) -> str:
+    v = value.strip().lower()
+    for day in WEEKDAYS:
+        if v in (day, day[:3]):
+            return day
+    raise ValueError(f"{value!r}: use a weekday name (monday ... sunday)")
+
+
+EmailAddress = Annotated[str, AfterValidator(email_address)]
+Clock = Annotated[str, AfterValidator(_clock)]
+
+
+class Subscriber(Strict):
+    """One person or list receiving digests: what they follow, how much matters, and when."""
+
+    email: EmailAddress
+    watches: list[str] = Field(default_factory=list)  # empty: every watch
+    kinds: list[ChangeKind] = Field(default_factory=list)  # empty: every kind
+    min_amount: Decimal | None = None  # only awards (or notices) at least this large
+    min_change: Decimal | None = None  # only modifications that move at least this much money
+    urgent_amount: Decimal | None = None  # a change this large goes out at once, whatever the cadence
+    cadence: Literal["instant", "daily", "weekly"] = "daily"
+    at: Clock = "07:00"
+    day: Annotated[str, AfterValidator(_weekday)] = "monday"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    quiet_hours: Annotated[str, AfterValidator(_quiet)] | None = None
+    send_empty: bool = False
+    max_items: int = Field(default=25, ge=1, le=500)
+
+
+class SmtpSettings(Strict):
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)  # default: 587 starttls, 465 ssl, 25 none
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None  # the password comes from WATCHER_SMTP_PASSWORD, never from this file
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
+class EmailSettings(Strict):
+    from_: Annotated[str, AfterValidator(_from_address)] = Field(default="watcher <watcher@localhost>", alias="from")
+    smtp: SmtpSettings | None = None  # none: digests are written as .eml files to the outbox
+    outbox: str = "outbox"
+    unsubscribe: str | None = None  # mailto: or https: URL; default mailto the sender
+    backlog_days: int = Field(default=7, ge=0, le=3650)  # a new subscriber's first digest looks back this far
+
+
+def _site_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s\"'<>]+", value):
+        raise ValueError(f"{value!r}: use the site's absolute URL, like https://watch.example.org")
+    return value.rstrip("/")
+
+
 class Settings(Strict):
     usaspending: UsaspendingSettings = UsaspendingSettings()
     seeds_dir: str | None = None
+    site_url: Annotated[str, AfterValidator(_site_url)] | None = None
+    templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
+    email: EmailSettings = EmailSettings()
 
 
 class QueriesFile(Strict):
     settings: Settings = Settings()
     watches: dict[str, WatchSpec] = Field(min_length=1)
+    subscribers: dict[str, Subscriber] = Field(default_factory=dict)
 
     @field_validator("watches")
     @classmethod
@@ -125,6 +233,14 @@ class QueriesFile(Strict):
         for name in v:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
                 raise ValueError(f"watch name {name!r} must be letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("subscribers")
+    @classmethod
+    def _subscriber_names(cls, v: dict[str, Subscriber]) -> dict[str, Subscriber]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                raise ValueError(f"subscriber name {name!r} must be letters, digits, '-', '_' or '.'")
         return v
 
 
@@ -157,6 +273,15 @@ class Config(BaseModel):
     agencies: dict[str, Agency]
     vendors: dict[str, Vendor]
     resellers: dict[str, Reseller]
+    subscribers: dict[str, Subscriber] = Field(default_factory=dict)
+
+    def templates_dir(self) -> Path:
+        d = Path(self.settings.templates_dir or "templates")
+        return d if d.is_absolute() else self.path.parent / d
+
+    def outbox(self) -> Path:
+        d = Path(self.settings.email.outbox)
+        return d if d.is_absolute() else self.path.parent / d
 
 
 def _validate(model: type[BaseModel], doc: yamlpos.Located) -> Any:
@@ -253,9 +378,16 @@ def load_config(path: Path) -> Config:
             min_amount=w.min_amount,
             sources=tuple(dict.fromkeys(w.sources)),
         )
+    for sname, sub in spec.subscribers.items():
+        for i, wname in enumerate(sub.watches):
+            if wname not in watches:
+                raise doc.error(
+                    ("subscribers", sname, "watches", i), f"no watch named {wname!r} (have: {', '.join(watches)})"
+                )
     return Config(
         path=path,
         settings=spec.settings,
+        subscribers=dict(spec.subscribers),
         watches=watches,
         agencies=dict(agencies.agencies),
         vendors=dict(vendor_seeds.vendors),

@@ -16,9 +16,9 @@ class Locked(ConfigError):
 
 
 @contextmanager
-def writer_lock(db_path: Path) -> Iterator[None]:
-    """Hold ``<db>.lock`` for the duration; a second writer fails at once, saying who holds it."""
-    path = Path(f"{db_path}.lock")
+def writer_lock(db_path: Path, role: str = "") -> Iterator[None]:
+    """Hold ``<db>.lock`` (or ``<db>.<role>.lock``) for the duration; a second holder fails at once, saying who."""
+    path = Path(f"{db_path}.{role}.lock" if role else f"{db_path}.lock")
     fh = path.open("a+")
     try:
         try:
@@ -27,7 +27,7 @@ def writer_lock(db_path: Path) -> Iterator[None]:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             raise Locked(
-                f"{db_path}: another watcher process (pid {holder}) is writing to it; try again later"
+                f"{db_path}: another watcher {role or 'writer'} process (pid {holder}) is using it; try again later"
             ) from None
         fh.seek(0)
         fh.truncate()

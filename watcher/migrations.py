@@ -167,3 +167,46 @@ def m007_run_warnings(db: Database) -> None:
 def m008_agency_checks(db: Database) -> None:
     """Agency names USAspending confirmed (exact, case-sensitive), so a typo never returns silent zeros."""
     db.table("agency_checks").create({"name": str, "tier": str, "verified_at": str}, pk=("name", "tier"))
+
+
+@migrations()
+def m009_deliveries(db: Database) -> None:
+    """The digest outbox ledger: what each subscriber was sent, so nothing is lost or mailed twice.
+
+    A delivery is claimed (``pending``, with the exact message bytes) before the SMTP
+    conversation and marked ``sent`` only after the server accepted it; ``failed`` means
+    the server certainly did not take it, and its changes go into the next digest.
+    """
+    db.table("subscribers").create(
+        {"subscriber": str, "email": str, "first_seen_at": str, "watermark": int, "last_slot": str},
+        pk="subscriber",
+    )
+    db.table("deliveries").create(
+        {
+            "id": int,
+            "subscriber": str,
+            "email": str,
+            "channel": str,
+            "status": str,
+            "created_at": str,
+            "slot": str,
+            "sent_at": str,
+            "attempts": int,
+            "error": str,
+            "subject": str,
+            "message_id": str,
+            "changes": int,
+            "considered_up_to": int,
+            "outbox_path": str,
+            "message": bytes,
+        },
+        pk="id",
+    )
+    db.table("deliveries").create_index(["subscriber", "status"])
+    db.table("delivery_items").create(
+        {"delivery_id": int, "change_id": int, "award_key": str},
+        pk=("delivery_id", "change_id"),
+        foreign_keys=[("delivery_id", "deliveries", "id"), ("change_id", "changes", "id")],
+    )
+    db.table("delivery_items").create_index(["change_id"])
+    db.table("delivery_items").create_index(["award_key"])

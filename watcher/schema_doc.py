@@ -188,6 +188,46 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "verified_at": f"When USAspending's agency autocomplete last returned exactly this name, {UTC}",
         },
     ),
+    "subscribers": (
+        "Digest subscribers (from queries.yaml) as the ledger knows them: how far their digests have got.",
+        {
+            "subscriber": "The subscriber's name in queries.yaml",
+            "email": "Their address",
+            "first_seen_at": f"When `watcher digest` first saw them, {UTC}",
+            "watermark": "changes.id up to which every change was considered for them (sent or filtered out)",
+            "last_slot": f"The last daily/weekly slot a digest was sent for, {UTC}",
+        },
+    ),
+    "deliveries": (
+        "The digest outbox ledger: one row per digest per subscriber, with the exact message sent.",
+        {
+            "id": "Delivery id",
+            "subscriber": "subscribers.subscriber",
+            "email": "The address it went to",
+            "channel": "email",
+            "status": "pending (stored, not yet confirmed), sent (the SMTP server accepted it), "
+            "written (.eml written to the outbox) or failed (not accepted; its changes go into the next digest)",
+            "created_at": f"When the digest was rendered, {UTC}",
+            "slot": f"The daily/weekly slot it served (instant: its creation time), {UTC}",
+            "sent_at": f"When the server accepted it (or the file was written), {UTC}",
+            "attempts": "Delivery attempts so far",
+            "error": "The last failure, if any",
+            "subject": "The Subject line",
+            "message_id": "Its Message-ID; a resend after a crash reuses it, so a duplicate is recognisable",
+            "changes": "How many changes it carries",
+            "considered_up_to": "The highest changes.id considered when it was built",
+            "outbox_path": "The .eml file, in outbox mode",
+            "message": "The complete message (RFC 5322 bytes), resent unchanged if a send is retried",
+        },
+    ),
+    "delivery_items": (
+        "Which changes each digest carried: a change is delivered to a subscriber once a delivery holding it is sent.",
+        {
+            "delivery_id": "deliveries.id",
+            "change_id": "changes.id",
+            "award_key": "The award (or notice) the change belongs to; used to thread later mails",
+        },
+    ),
     "vendors": (
         "The reviewed vendor map (seeds/vendors.yaml), reloaded by `watcher init` and every poll.",
         {

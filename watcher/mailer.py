@@ -1,0 +1,138 @@
+"""Build a digest e-mail (text + HTML) and hand it to an SMTP server, or write it as an .eml file.
+
+``send`` tells the caller which failures are certain ("the server did not take it") and
+which are not: once the message body has gone out, a lost connection may hide an
+acceptance, and the ledger must then resend the identical message rather than
+release its changes into a new digest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+
+from .config import SmtpSettings
+from .errors import WatcherError
+from .schedule import parse_utc
+
+log = logging.getLogger(__name__)
+PASSWORD_ENV = "WATCHER_SMTP_PASSWORD"  # noqa: S105 - the name of the variable, not a password
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+
+class DeliveryError(WatcherError):
+    """The message was not (or may not have been) accepted by the SMTP server."""
+
+    hint = "check settings.email.smtp in queries.yaml and WATCHER_SMTP_PASSWORD; the digest is retried next run"
+
+    def __init__(self, message: str, *, maybe_accepted: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_accepted = maybe_accepted
+
+
+def domain_of(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+
+
+def build_message(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    date: str,
+    list_id: str,
+    unsubscribe: str,
+    references: list[str] | None = None,
+) -> bytes:
+    """A multipart/alternative message with the headers mailing-list digests carry; CRLF line endings."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = " ".join(subject.split())  # no CR/LF can reach a header
+    msg["Date"] = format_datetime(parse_utc(date))
+    msg["Message-ID"] = message_id
+    msg["List-Id"] = list_id
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    if references:
+        msg["In-Reply-To"] = references[-1]
+        msg["References"] = " ".join(references)
+    msg.set_content(text, charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg.as_bytes()
+
+
+def send(cfg: SmtpSettings, sender: str, to: str, message: bytes) -> None:
+    """Deliver one message; raises DeliveryError saying whether the server might have taken it."""
+    password = os.environ.get(PASSWORD_ENV)
+    if cfg.username and not password:
+        raise DeliveryError(f"settings.email.smtp.username is set but {PASSWORD_ENV} is not")
+    port = cfg.port or DEFAULT_PORTS[cfg.security]
+    context = ssl.create_default_context()
+    envelope_from = parseaddr(sender)[1]
+    conn: smtplib.SMTP | None = None
+    try:
+        if cfg.security == "ssl":
+            conn = smtplib.SMTP_SSL(cfg.host, port, timeout=cfg.timeout_seconds, context=context)
+        else:
+            conn = smtplib.SMTP(cfg.host, port, timeout=cfg.timeout_seconds)
+        conn.ehlo()
+        if cfg.security == "starttls":
+            conn.starttls(context=context)
+            conn.ehlo()
+        if cfg.username:
+            conn.login(cfg.username, password or "")
+        code, reply = conn.mail(envelope_from)
+        if code != 250:
+            raise DeliveryError(f"{cfg.host}: sender refused: {code} {reply.decode(errors='replace')}")
+        code, reply = conn.rcpt(to)
+        if code not in (250, 251):
+            raise DeliveryError(f"{cfg.host}: recipient {to} refused: {code} {reply.decode(errors='replace')}")
+        try:
+            code, reply = conn.data(message)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused: the body never went out
+            raise DeliveryError(f"{cfg.host}: message refused: {exc.smtp_code} {exc.smtp_error!r}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(
+                f"{cfg.host}: connection lost after the message was sent ({exc.__class__.__name__})",
+                maybe_accepted=True,
+            ) from None
+        if code != 250:
+            raise DeliveryError(f"{cfg.host}: message refused: {code} {reply.decode(errors='replace')}")
+    except DeliveryError:
+        raise
+    except smtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(f"{cfg.host}: login refused for {cfg.username}: {exc.smtp_code}") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(f"{cfg.host}:{port}: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+
+
+def write_eml(outbox: Path, name: str, message: bytes) -> Path:
+    """Write atomically under a fixed name: writing the same delivery twice leaves one file."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / name
+    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".eml")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(message)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
