@@ -122,3 +122,118 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.output
     assert "2026-08-22  dhs-big-tech" in result.output
     return cwd / "demo.db"
+
+
+# ---------------------------------------------------------------- e-mail
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every accepted message; can refuse, or kill the client mid-conversation."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse = False
+        self.kill_pid: int | None = None
+        self.kill_at: str | None = None  # "rcpt": before the body; "data": after accepting it
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    def _maybe_kill(self, where: str) -> None:
+        import os
+        import signal
+
+        if self.kill_at == where and self.kill_pid:
+            os.kill(self.kill_pid, signal.SIGKILL)
+            self.kill_pid = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self._maybe_kill("rcpt")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return "451 4.3.0 Try again later"
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self._maybe_kill("data")
+        return "250 OK"
+
+    def parsed(self) -> list:
+        import email
+        import email.policy
+
+        return [email.message_from_bytes(m[2], policy=email.policy.default) for m in self.messages]
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.inbox = Inbox()
+        self.port = free_port()
+        self.controller = None
+
+    def start(self, **kwargs) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 (started by the test: some tests begin with it down)."""
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+SUBSCRIBERS_CONFIG = """\
+settings:
+  seeds_dir: {seeds}
+  site_url: https://watch.example.org
+  email:
+    from: "ICE watch <digests@watch.example.org>"
+    outbox: {outbox}
+{smtp}watches:
+  dhs-big-tech:
+    description: DHS awards to Amazon, Palantir and Microsoft.
+    agencies: [ice, cbp, uscis, dhs_hq]
+    vendors: [amazon, palantir, microsoft]
+subscribers:
+{subscribers}"""
+
+
+@pytest.fixture
+def digest_env(tmp_path: Path, demo_db: Path):
+    """A copy of the demo database (with an empty digest ledger) and a config writer for subscriber tests."""
+
+    def make(subscribers: str, smtp_port: int | None = None, smtp_extra: str = "") -> tuple[Path, Path]:
+        db = tmp_path / "w.db"
+        if not db.exists():
+            import sqlite3
+
+            shutil.copy(demo_db, db)
+            with sqlite3.connect(db) as conn:  # the demo's own subscriber's ledger is not these tests' business
+                conn.executescript("DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;")
+        smtp_block = ""
+        if smtp_port:
+            extra = smtp_extra or "      security: none\n"
+            smtp_block = f"    smtp:\n      host: 127.0.0.1\n      port: {smtp_port}\n{extra}"
+        cfg = tmp_path / "queries.yaml"
+        cfg.write_text(
+            SUBSCRIBERS_CONFIG.format(seeds=SEEDS, outbox=tmp_path / "outbox", smtp=smtp_block, subscribers=subscribers)
+        )
+        return cfg, db
+
+    return make

@@ -109,12 +109,13 @@ def _claim(
     not_due = Result(name, "not due", detail=f"next digest {iso_utc(upcoming) if upcoming else 'on change'}")
     if not slot_due and sub.cadence != "instant" and sub.urgent_amount is None:
         return not_due, None  # cheap path: nothing to read until the next slot
-    (up_to,) = db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()
+    # Changes detected up to now (a replay with --now on a newer database must not see the future).
+    (up_to,) = db.execute("SELECT coalesce(max(id), 0) FROM changes WHERE detected_at <= ?", [iso_utc(now)]).fetchone()
     watches = list(sub.watches or config.watches)
     changes = digest_mod.select_changes(db, name, sub, watches, state["watermark"], up_to)
     dg = digest_mod.build(db, config, name, sub, changes)
     urgent = any(digest_mod.is_urgent(i, sub) for i in dg.items)
-    if not (slot_due or urgent or (sub.cadence == "instant" and dg.items)):
+    if not (slot_due or urgent or sub.cadence == "instant"):
         return not_due, None
     if not dg.items and not (sub.send_empty and slot_due):
         if not dry_run:  # everything up to here was considered and filtered out

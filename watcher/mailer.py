@@ -25,6 +25,9 @@ from .schedule import parse_utc
 log = logging.getLogger(__name__)
 PASSWORD_ENV = "WATCHER_SMTP_PASSWORD"  # noqa: S105 - the name of the variable, not a password
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+#: Python folds a long Subject by moving all of it to a continuation line, which some clients
+#: show with a leading space; our headers stay far below RFC 5322's hard limit of 998.
+POLICY = SMTP.clone(max_line_length=998)
 
 
 class DeliveryError(WatcherError):
@@ -55,7 +58,7 @@ def build_message(
     references: list[str] | None = None,
 ) -> bytes:
     """A multipart/alternative message with the headers mailing-list digests carry; CRLF line endings."""
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = " ".join(subject.split())  # no CR/LF can reach a header

@@ -1,0 +1,302 @@
+"""Digests end to end through a real SMTP server (aiosmtpd on 127.0.0.1): filters, exactly-once, threading, TLS."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import ROOT, SmtpServer
+from watcher.cli import cli
+
+pytestmark = pytest.mark.slow
+
+#: Two people on one database: everything daily, and only big Palantir-sized money at once.
+SUBSCRIBERS = """\
+  everything:
+    email: everything@example.org
+    cadence: daily
+    at: "07:00"
+    timezone: America/New_York
+  big-money:
+    email: big@example.org
+    cadence: instant
+    kinds: [new_award, new_transaction, award_changed]
+    min_change: 5000000
+    min_amount: 50000000
+"""
+JULY = "2026-07-08T12:00:00Z"  # 08:00 in New York: the daily slot has passed
+
+
+def digest(cfg: Path, db: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "--db", str(db), "digest", *args])
+    return result.exit_code, result.output
+
+
+def ledger(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_each_subscriber_gets_exactly_what_matches_their_filters(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    cfg, db = digest_env(SUBSCRIBERS, smtp.port)
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 0, out
+    by_rcpt = {rcpts[0]: msg for (_, rcpts, _), msg in zip(smtp.inbox.messages, smtp.inbox.parsed(), strict=True)}
+    assert set(by_rcpt) == {"everything@example.org", "big@example.org"}
+
+    everything = by_rcpt["everything@example.org"]
+    text = everything.get_body(("plain",)).get_content()
+    # The 2026-07-08 poll: 2 new awards and 4 modified awards (11 new actions), from the demo.
+    assert everything["Subject"] == "dhs-big-tech: 2 new awards, 6 modifications, Amazon Web Services +$68.8M"
+    assert "FOUR POINTS TECHNOLOGY, L.L.C.: modifications P00018 and P00019 to CBP delivery order" in text
+    assert "total obligated $139.7M → $177.9M" in text
+
+    big = by_rcpt["big@example.org"]
+    big_text = big.get_body(("plain",)).get_content()
+    # Only awards of $50M+ whose money moved by $5M+: the CBP AWS order (+$38.2M) and Dell's
+    # Microsoft licences (+$40.6M). Not the $46M order that moved $30.6M (too small an award),
+    # nor the $2.3M M365 modification or the new small awards.
+    assert big["Subject"] == "dhs-big-tech: 2 modifications, Microsoft +$40.6M"
+    assert "70B04C24F00000413" in big_text and "70B04C25F00000214" in big_text
+    assert "70B04C25F00000223" not in big_text and "70CTD023FR0000003" not in big_text
+    assert "new award" not in big_text.lower().split("\n", 1)[1]
+
+    # The ledger knows what each one got; nothing is due a second time.
+    rows = dict(ledger(db, "SELECT subscriber, count(*) FROM deliveries WHERE status='sent' GROUP BY subscriber"))
+    assert rows == {"everything": 1, "big-money": 1}
+    smtp.inbox.messages.clear()
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 0 and smtp.inbox.messages == [], out
+    assert "everything: not due" in out and "big-money: nothing new" in out
+
+
+def test_headers_parts_and_size(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    cfg, db = digest_env(SUBSCRIBERS, smtp.port)
+    # The first day of the demo: 158 new awards, far more than one e-mail should list.
+    assert digest(cfg, db, "--now", "2026-03-24T12:00:00Z", "--subscriber", "everything")[0] == 0
+    (raw,) = [m[2] for m in smtp.inbox.messages]
+    (msg,) = smtp.inbox.parsed()
+    for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
+        assert msg[header], header
+    assert msg["List-Unsubscribe"].startswith("<mailto:digests@watch.example.org?")
+    parts = [p.get_content_type() for p in msg.walk() if not p.is_multipart()]
+    assert parts == ["text/plain", "text/html"]
+    html = msg.get_body(("html",)).get_content()
+    assert len(html.encode()) < 100_000 and len(raw) < 200_000
+    assert "<style" not in html.split("</head>")[1] and "<script" not in html and "<link" not in html
+    assert 'style="' in html  # CSS inlined for mail clients that drop <style>
+    assert "and 133 more (smaller amounts)" in html  # 25 listed, the rest summarized with a link
+    hrefs = [h.split('"')[0] for h in html.split('href="')[1:]]
+    assert hrefs and all(h.startswith(("https://", "mailto:")) for h in hrefs)
+
+
+def test_smtp_down_then_up_delivers_exactly_once(smtp: SmtpServer, digest_env) -> None:
+    cfg, db = digest_env(SUBSCRIBERS, smtp.port)  # nothing listening yet
+    code, out = digest(cfg, db, "--now", JULY, "--subscriber", "everything")
+    assert code == 1 and "everything: failed" in out and "ConnectionRefusedError" in out
+    assert ledger(db, "SELECT status FROM deliveries") == [("failed",)]
+
+    smtp.start()
+    smtp.inbox.refuse = True  # up, but refusing with a temporary error
+    code, out = digest(cfg, db, "--now", JULY, "--subscriber", "everything")
+    assert code == 1 and "451" in out and smtp.inbox.messages == []
+
+    smtp.inbox.refuse = False
+    for _ in range(2):
+        code, out = digest(cfg, db, "--now", JULY, "--subscriber", "everything")
+        assert code == 0, out
+    assert len(smtp.inbox.messages) == 1
+    (sent,) = ledger(db, "SELECT id, changes FROM deliveries WHERE status='sent'")
+    # Every change of that day went out once, in that one message.
+    dupes = ledger(
+        db,
+        "SELECT i.change_id FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id"
+        " WHERE d.status = 'sent' GROUP BY i.change_id HAVING count(*) > 1",
+    )
+    assert sent[1] == 17 and dupes == []
+
+
+def _digest_process(cfg: Path, db: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "watcher", "--config", str(cfg), "--db", str(db), "digest", "--now", JULY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+
+def _wait(proc: subprocess.Popen) -> None:
+    proc.wait(timeout=60)
+    assert proc.returncode == -9, proc.stderr.read() if proc.stderr else ""
+
+
+ONE = """\
+  everything:
+    email: everything@example.org
+    cadence: daily
+    timezone: America/New_York
+"""
+
+
+def test_killed_before_the_server_took_it_then_rerun_delivers_once(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    cfg, db = digest_env(ONE, smtp.port)
+    proc = _digest_process(cfg, db)
+    smtp.inbox.kill_pid, smtp.inbox.kill_at = proc.pid, "rcpt"
+    _wait(proc)
+    assert smtp.inbox.messages == []
+    assert ledger(db, "SELECT status FROM deliveries") == [("pending",)]  # claimed, outcome unknown
+
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 0, out
+    assert len(smtp.inbox.messages) == 1
+    assert ledger(db, "SELECT status FROM deliveries") == [("sent",)]
+    code, out = digest(cfg, db, "--now", JULY)
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_killed_after_the_server_took_it_resends_the_identical_message(smtp: SmtpServer, digest_env) -> None:
+    """The one unavoidable window: accepted, then the process died before recording it."""
+    smtp.start()
+    cfg, db = digest_env(ONE, smtp.port)
+    proc = _digest_process(cfg, db)
+    smtp.inbox.kill_pid, smtp.inbox.kill_at = proc.pid, "data"
+    _wait(proc)
+    assert len(smtp.inbox.messages) == 1
+    assert digest(cfg, db, "--now", JULY)[0] == 0
+    first, second = smtp.inbox.parsed()
+    # Same bytes, same Message-ID: the recipient's mail system drops the second copy.
+    assert smtp.inbox.messages[0][2] == smtp.inbox.messages[1][2]
+    assert first["Message-ID"] == second["Message-ID"]
+    assert ledger(db, "SELECT status, attempts FROM deliveries") == [("sent", 1)]
+    assert digest(cfg, db, "--now", JULY)[0] == 0 and len(smtp.inbox.messages) == 2
+
+
+def test_a_later_change_is_threaded_to_the_first_mail_about_the_award(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    cfg, db = digest_env(ONE, smtp.port)
+    # 2026-07-08 mentions CBP's AWS order 70B04C24F00000413; 2026-08-20 modifies it again.
+    assert digest(cfg, db, "--now", JULY)[0] == 0
+    assert digest(cfg, db, "--now", "2026-08-21T12:00:00Z")[0] == 0
+    first, later = smtp.inbox.parsed()
+    assert "70B04C24F00000413" in first.get_body(("plain",)).get_content()
+    assert "70B04C24F00000413" in later.get_body(("plain",)).get_content()
+    assert later["In-Reply-To"] == first["Message-ID"]
+    assert first["Message-ID"] in later["References"]
+    assert first["In-Reply-To"] is None
+
+
+def test_outbox_mode_and_dry_run(digest_env, tmp_path: Path) -> None:
+    cfg, db = digest_env(ONE)  # no SMTP server configured: digests become .eml files
+    code, out = digest(cfg, db, "--now", JULY, "--dry-run")
+    assert code == 0 and "everything: dry run" in out
+    assert ledger(db, "SELECT count(*) FROM deliveries") == [(0,)]  # a preview records nothing
+    assert ledger(db, "SELECT count(*) FROM subscribers") == [(0,)]
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 0 and "everything: written" in out
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 2  # the preview and the real one
+    assert ledger(db, "SELECT status FROM deliveries") == [("written",)]
+    code, out = digest(cfg, db, "--now", JULY)
+    assert "not due" in out and len(sorted((tmp_path / "outbox").glob("*.eml"))) == 2
+
+
+def test_nothing_new_sends_nothing_unless_asked(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    quiet = ONE + "    send_empty: true\n  silent:\n    email: silent@example.org\n"
+    cfg, db = digest_env(quiet, smtp.port)
+    # 2026-06-01: nothing was detected in the week before (the demo has no poll between 05-05 and 07-08).
+    code, out = digest(cfg, db, "--now", "2026-06-01T12:00:00Z")
+    assert code == 0, out
+    assert [m[1] for m in smtp.inbox.messages] == [["everything@example.org"]]
+    (msg,) = smtp.inbox.parsed()
+    assert msg["Subject"] == "dhs-big-tech: nothing new"
+    assert "Nothing new for your watches" in msg.get_body(("plain",)).get_content()
+
+
+def test_starttls_login_and_the_password_stays_secret(smtp: SmtpServer, digest_env, tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+    from aiosmtpd.smtp import AuthResult
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    marker = "SMTP-PASSWORD-MARKER-8c1f"
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        smtp.inbox.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == marker.encode(), handled=False)
+
+    smtp.start(
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+        auth_exclude_mechanism=["LOGIN"],
+    )
+    cfg, db = digest_env(
+        ONE,
+        smtp.port,
+        "      security: starttls\n      username: watcher@watch.example.org\n      timeout_seconds: 10\n",
+    )
+    env = {**os.environ, "SSL_CERT_FILE": str(ca_file), "WATCHER_SMTP_PASSWORD": marker}
+    cmd = [sys.executable, "-m", "watcher", "-vv", "--config", str(cfg), "--db", str(db), "digest", "--now", JULY]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert smtp.inbox.logins == [(b"watcher@watch.example.org", marker.encode())]
+    assert len(smtp.inbox.messages) == 1
+
+    for text in (done.stdout, done.stderr):
+        assert marker not in text
+    assert marker.encode() not in db.read_bytes()
+    assert all(marker.encode() not in m[2] for m in smtp.inbox.messages)
+    wal = Path(f"{db}-wal")
+    assert not wal.exists() or marker.encode() not in wal.read_bytes()
+
+
+def test_a_refused_login_is_a_clear_failure_and_the_digest_waits(smtp: SmtpServer, digest_env, monkeypatch) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    smtp.start(
+        authenticator=lambda *args: AuthResult(success=False, handled=False),
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+    )
+    cfg, db = digest_env(ONE, smtp.port, "      security: none\n      username: watcher@watch.example.org\n")
+    monkeypatch.delenv("WATCHER_SMTP_PASSWORD", raising=False)
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 1 and "WATCHER_SMTP_PASSWORD is not" in out
+    monkeypatch.setenv("WATCHER_SMTP_PASSWORD", "WRONG-PASSWORD-MARKER")
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 1 and "login refused for watcher@watch.example.org: 535" in out
+    assert "WRONG-PASSWORD-MARKER" not in out
+    assert ledger(db, "SELECT status FROM deliveries") == [("failed",), ("failed",)]
+    assert smtp.inbox.messages == []
+
+
+def test_test_email_command(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    cfg, db = digest_env(ONE, smtp.port)
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "--db", str(db), "test-email", "me@example.org"])
+    assert result.exit_code == 0, result.output
+    (msg,) = smtp.inbox.parsed()
+    assert msg["To"] == "me@example.org" and msg["Subject"] == "watcher: test message"
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "test-email", "me@example.org\r\nBcc: x@example.org"])
+    assert result.exit_code == 2 and "not an email address" in result.output
+
+
+def test_shipped_config_has_a_subscriber_the_demo_serves() -> None:
+    text = (ROOT / "queries.yaml").read_text()
+    assert "subscribers:" in text and "campaigns:" in text
