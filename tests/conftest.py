@@ -223,7 +223,10 @@ def digest_env(tmp_path: Path, demo_db: Path):
         if not db.exists():
             import sqlite3
 
-            shutil.copy(demo_db, db)
+            src, dst = sqlite3.connect(demo_db), sqlite3.connect(db)
+            src.backup(dst)  # not a file copy: the demo's last transactions may still be in its WAL
+            src.close()
+            dst.close()
             with sqlite3.connect(db) as conn:  # the demo's own subscriber's ledger is not these tests' business
                 conn.executescript("DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;")
         smtp_block = ""

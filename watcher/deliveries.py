@@ -113,7 +113,7 @@ def _claim(
     (up_to,) = db.execute("SELECT coalesce(max(id), 0) FROM changes WHERE detected_at <= ?", [iso_utc(now)]).fetchone()
     watches = list(sub.watches or config.watches)
     changes = digest_mod.select_changes(db, name, sub, watches, state["watermark"], up_to)
-    dg = digest_mod.build(db, config, name, sub, changes)
+    dg = digest_mod.build(db, config, name, sub, changes, now=iso_utc(now))
     urgent = any(digest_mod.is_urgent(i, sub) for i in dg.items)
     if not (slot_due or urgent or sub.cadence == "instant"):
         return not_due, None
@@ -126,7 +126,10 @@ def _claim(
             )
         return Result(name, "nothing new"), None
     dg, rendered = render.render_within(
-        env, lambda limit: digest_mod.build(db, config, name, sub, changes, max_items=limit) if limit else dg
+        env,
+        lambda limit: (
+            digest_mod.build(db, config, name, sub, changes, now=iso_utc(now), max_items=limit) if limit else dg
+        ),
     )
     email = config.settings.email
     message_id = make_msgid(idstring=name, domain=mailer.domain_of(email.from_))

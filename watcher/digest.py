@@ -172,20 +172,21 @@ def _rows_by(db: Database, table: str, key: str, values: Sequence[str]) -> dict[
     return out
 
 
-def data_as_of(db: Database, watches: Sequence[str]) -> list[str]:
-    """One line per source: when it last answered, and whether its latest run failed."""
+def data_as_of(db: Database, watches: Sequence[str], now: str) -> list[str]:
+    """One line per source: when it last answered, and whether its latest run (up to now) failed."""
     marks = ",".join("?" * len(watches))
     lines = []
     for source, ok_at in db.execute(
         f"SELECT source, max(CASE WHEN status = 'ok' THEN finished_at END) FROM runs WHERE watch IN ({marks})"
-        " GROUP BY source ORDER BY source",
-        list(watches),
+        " AND started_at <= ? GROUP BY source ORDER BY source",
+        [*watches, now],
     ).fetchall():
         label = SOURCE_LABELS.get(source, source)
         line = f"{label}: data as of {_when(ok_at)}" if ok_at else f"{label}: no successful poll yet"
         last = db.execute(
-            f"SELECT status, error FROM runs WHERE source = ? AND watch IN ({marks}) ORDER BY id DESC LIMIT 1",
-            [source, *watches],
+            f"SELECT status, error FROM runs WHERE source = ? AND watch IN ({marks}) AND started_at <= ?"
+            " ORDER BY id DESC LIMIT 1",
+            [source, *watches, now],
         ).fetchone()
         if last and last[0] == "error":
             line += f" (the latest poll failed: {clean(last[1], 160)})"
@@ -212,6 +213,9 @@ OTHER_FIELDS = {"end_date", "potential_end_date", "last_date_to_order", "recipie
 
 
 def _fact(name: str, old: Any, new: Any) -> str:
+    """One field's change in words; the values are API text, so they are cleaned and bounded."""
+    if name not in MONEY_FIELDS:
+        old, new = clean(old, 120), clean(new, DESCRIPTION_CHARS if name == "description" else 120)
     if name in MONEY_FIELDS:
         return f"{FIELD_WORDS.get(name, name.replace('_', ' '))} {usd_short(old)} → {usd_short(new)}"
     if name == "end_date":
@@ -318,8 +322,8 @@ def award_item(
     return Item(
         key=key,
         kind=kind,
-        headline=headline,
-        facts=facts,
+        headline=clean(headline, 400),
+        facts=[clean(f, 400) for f in facts],
         why=why,
         description=clean(a.get("description"), DESCRIPTION_CHARS if kind == "new" else 160),
         page_url=links.award_page(site_url, key),
@@ -362,8 +366,8 @@ def notice_item(
     return Item(
         key=key,
         kind="notice",
-        headline=headline,
-        facts=facts,
+        headline=clean(headline, 400),
+        facts=[clean(f, 400) for f in facts],
         why=why,
         description="",
         page_url=links.notice_page(site_url, key),
@@ -401,6 +405,7 @@ def build(
     sub: Subscriber,
     changes: Sequence[dict[str, Any]],
     *,
+    now: str,
     max_items: int | None = None,
 ) -> Digest:
     """The digest for these changes: items per award or notice, grouped by watch then vendor."""
@@ -483,7 +488,7 @@ def build(
         subject=clean(f"{label}: {summary}", 200),
         summary=summary,
         sections=[s for s in sections.values() if s.groups or s.omitted],
-        data_as_of=data_as_of(db, watches),
+        data_as_of=data_as_of(db, watches, now),
         period=period,
         site_url=site,
         unsubscribe=unsubscribe_url(config, name),
