@@ -61,3 +61,20 @@ def test_demo_refuses_to_overwrite_an_explicit_database(tmp_path: Path) -> None:
     db.write_bytes(b"")
     result = CliRunner().invoke(cli, ["--config", str(ROOT / "queries.yaml"), "--db", str(db), "demo"])
     assert result.exit_code == 2 and "--replace" in result.output
+
+
+def test_demo_writes_each_days_digest(demo_db: Path) -> None:
+    import email
+    import email.policy
+
+    files = sorted((demo_db.parent / "demo-outbox").glob("*.eml"))
+    assert [f.name[:8] for f in files] == [
+        "20260324", "20260420", "20260505", "20260708", "20260820", "20260821", "20260822"
+    ]  # fmt: skip
+    july = email.message_from_bytes(files[3].read_bytes(), policy=email.policy.default)
+    assert july["To"] == "campaigns@example.org"
+    assert "PALANTIR TECHNOLOGIES INC.: new ICE BPA call 70CTD026FC0000018" in july.get_body(("plain",)).get_content()
+    with sqlite3.connect(demo_db) as conn:
+        assert conn.execute("SELECT count(*), min(status), max(status) FROM deliveries").fetchone() == (
+            7, "written", "written"
+        )  # fmt: skip

@@ -200,3 +200,25 @@ def test_subscriber_mistakes_name_the_file_line_and_key(
     assert text.startswith(f"{cfg}:") and f": {key}: " in text and message in text, text
     line = int(text.split(":")[1])
     assert key.split(".")[-1] in cfg.read_text().splitlines()[line - 1] or key.endswith(".0"), text
+
+
+def test_deletions_and_notices_in_plain_words() -> None:
+    from watcher.digest import notice_item
+
+    gone = award_item(AWARD["award_key"], [change(1, "deleted", AWARD["award_key"])], AWARD, {}, [], "P", ABBR, None)
+    assert gone.kind == "deleted"
+    assert gone.headline.endswith("ICE delivery order 70CTD022FR0000170 deleted from the official record")
+    notice = {
+        "notice_id": "abc123",
+        "type": "Sources Sought",
+        "title": "Case management\r\nplatform <b>",
+        "solicitation_number": "70CDCR26I00000001",
+        "agency_path": "HOMELAND SECURITY, DEPARTMENT OF.US IMMIGRATION AND CUSTOMS ENFORCEMENT",
+        "posted_date": "2026-07-01",
+        "award_amount": None,
+    }
+    item = notice_item("abc123", [change(2, "new_notice", "abc123")], notice, ["mentions 'PALANTIR'"], "P", None)
+    assert item.kind == "notice"
+    assert item.headline == "US IMMIGRATION AND CUSTOMS ENFORCEMENT: new Sources Sought “Case management platform <b>”"
+    assert "solicitation 70CDCR26I00000001" in item.facts and "posted 2026-07-01" in item.facts
+    assert item.official_url == "https://sam.gov/opp/abc123/view"

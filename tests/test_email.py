@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -300,3 +301,16 @@ def test_test_email_command(smtp: SmtpServer, digest_env) -> None:
 def test_shipped_config_has_a_subscriber_the_demo_serves() -> None:
     text = (ROOT / "queries.yaml").read_text()
     assert "subscribers:" in text and "campaigns:" in text
+
+
+def test_status_reports_each_subscribers_digests(smtp: SmtpServer, digest_env) -> None:
+    cfg, db = digest_env(ONE, smtp.port)  # down: the delivery fails
+    digest(cfg, db, "--now", JULY)
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "--db", str(db), "status", "--json"])
+    (row,) = json.loads(result.output)["digests"]
+    assert row["subscriber"] == "everything" and row["last_sent_at"] is None
+    assert "ConnectionRefusedError" in row["last_error"]
+    smtp.start()
+    digest(cfg, db, "--now", JULY)
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "--db", str(db), "status"])
+    assert "digest everything <everything@example.org>: last sent 2026-07-08T12:00:00Z" in result.output

@@ -33,7 +33,28 @@ def report(db: Database, db_path: str | Path) -> dict[str, Any]:
     counts = {t: db.table(t).count for t in ("awards", "transactions", "changes", "matches", "runs")}
     kinds = {r["kind"]: r["n"] for r in db.query("SELECT kind, count(*) AS n FROM changes GROUP BY kind ORDER BY kind")}
     size = sum(os.path.getsize(p) for p in (f"{db_path}", f"{db_path}-wal") if Path(p).exists())
-    return {"database": str(db_path), "size_bytes": size, "tables": counts, "changes_by_kind": kinds, "runs": last_runs}
+    digests = list(
+        db.query(
+            """
+            SELECT s.subscriber, s.email,
+                   (SELECT max(sent_at) FROM deliveries d WHERE d.subscriber = s.subscriber
+                    AND d.status IN ('sent', 'written')) AS last_sent_at,
+                   (SELECT count(*) FROM deliveries d WHERE d.subscriber = s.subscriber AND d.status = 'pending')
+                    AS pending,
+                   (SELECT error FROM deliveries d WHERE d.subscriber = s.subscriber AND d.error IS NOT NULL
+                    AND d.id = (SELECT max(id) FROM deliveries e WHERE e.subscriber = s.subscriber)) AS last_error
+            FROM subscribers s ORDER BY s.subscriber
+            """
+        )
+    )
+    return {
+        "database": str(db_path),
+        "size_bytes": size,
+        "tables": counts,
+        "changes_by_kind": kinds,
+        "runs": last_runs,
+        "digests": digests,
+    }
 
 
 def render(data: dict[str, Any]) -> str:
@@ -57,4 +78,11 @@ def render(data: dict[str, Any]) -> str:
         if r["status"] != "ok":
             lines.append(f"    error: {r['error']}")
             lines.append(f"    consecutive failures: {r['consecutive_failures']}")
+    for d in data.get("digests", []):
+        line = f"digest {d['subscriber']} <{d['email']}>: last sent {d['last_sent_at'] or 'never'}"
+        if d["pending"]:
+            line += f", {d['pending']} waiting to be resent"
+        if d["last_error"]:
+            line += f"; last attempt failed: {d['last_error']}"
+        lines.append(line)
     return "\n".join(lines)
