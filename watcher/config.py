@@ -227,20 +227,14 @@ class QueriesFile(Strict):
     watches: dict[str, WatchSpec] = Field(min_length=1)
     subscribers: dict[str, Subscriber] = Field(default_factory=dict)
 
-    @field_validator("watches")
+    @field_validator("watches", "subscribers")
     @classmethod
-    def _names(cls, v: dict[str, WatchSpec]) -> dict[str, WatchSpec]:
+    def _names(cls, v: dict[str, Any], info: Any) -> dict[str, Any]:
+        """Names end up in file names, List-Id headers and URLs: keep them plain."""
+        what = "watch" if info.field_name == "watches" else "subscriber"
         for name in v:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-                raise ValueError(f"watch name {name!r} must be letters, digits, '-', '_' or '.'")
-        return v
-
-    @field_validator("subscribers")
-    @classmethod
-    def _subscriber_names(cls, v: dict[str, Subscriber]) -> dict[str, Subscriber]:
-        for name in v:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-                raise ValueError(f"subscriber name {name!r} must be letters, digits, '-', '_' or '.'")
+                raise ValueError(f"{what} name {name!r} must be letters, digits, '-', '_' or '.'")
         return v
 
 

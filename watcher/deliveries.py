@@ -238,8 +238,12 @@ def run_digests(
                 result.detail = str(mailer.write_eml(outbox, _eml_name(row), row["message"]))
             results.append(result)
             continue
-        pending = list(
-            db.query("SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' ORDER BY id", [name])
+        pending = (
+            []
+            if in_quiet_hours(sub, now)
+            else list(
+                db.query("SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' ORDER BY id", [name])
+            )
         )
         for row in pending:  # left by a crash or a lost connection: the identical message again
             results.append(_deliver(db, config, row, outbox, retry=True, now=now))
