@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from . import links
 from .config import Config, Subscriber
+from .normalize import to_decimal
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 DESCRIPTION_CHARS = 300
@@ -34,12 +35,6 @@ def clean(text: Any, limit: int | None = None) -> str:
     if limit and len(out) > limit:
         out = out[: limit - 1].rstrip() + "…"
     return out
-
-
-def to_decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
 
 
 def usd(value: Any) -> str:
@@ -89,7 +84,6 @@ class Item:
     change_ids: list[int]
     vendor_label: str
     other_changes: bool = False  # dates, options, recipient: reported whatever min_change says
-    detected: str = ""
     watch: str = ""  # listed once, under the first of the subscriber's watches that matched it
 
 
@@ -334,7 +328,6 @@ def award_item(
         change_ids=[c["id"] for c in changes],
         vendor_label=vendor_label,
         other_changes=other or kind in ("new", "deleted"),
-        detected=max(c["detected_at"] for c in changes),
     )
 
 
@@ -378,7 +371,6 @@ def notice_item(
         change_ids=[c["id"] for c in changes],
         vendor_label=vendor_label,
         other_changes=True,
-        detected=max(c["detected_at"] for c in changes),
     )
 
 

@@ -8,7 +8,6 @@ release its changes into a new digest.
 
 from __future__ import annotations
 
-import logging
 import os
 import smtplib
 import ssl
@@ -22,7 +21,6 @@ from .config import SmtpSettings
 from .errors import WatcherError
 from .schedule import parse_utc
 
-log = logging.getLogger(__name__)
 PASSWORD_ENV = "WATCHER_SMTP_PASSWORD"  # noqa: S105 - the name of the variable, not a password
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 #: Python folds a long Subject by moving all of it to a continuation line, which some clients
