@@ -314,3 +314,40 @@ def test_status_reports_each_subscribers_digests(smtp: SmtpServer, digest_env) -
     digest(cfg, db, "--now", JULY)
     result = CliRunner().invoke(cli, ["--config", str(cfg), "--db", str(db), "status"])
     assert "digest everything <everything@example.org>: last sent 2026-07-08T12:00:00Z" in result.output
+
+
+def test_weekly_waits_but_an_urgent_change_goes_out_at_once_outside_quiet_hours(smtp: SmtpServer, digest_env) -> None:
+    smtp.start()
+    weekly = """\
+  weekly:
+    email: weekly@example.org
+    cadence: weekly
+    day: monday
+    timezone: America/New_York
+  urgent:
+    email: urgent@example.org
+    cadence: weekly
+    day: monday
+    timezone: America/New_York
+    urgent_amount: 30000000
+    quiet_hours: "07:30-09:00"
+"""
+    cfg, db = digest_env(weekly, smtp.port)
+    # Monday 2026-07-06, 10:00 in New York: both weekly slots served (nothing new that week).
+    code, out = digest(cfg, db, "--now", "2026-07-06T14:00:00Z")
+    assert code == 0 and out.count("nothing new") == 2, out
+    # Wednesday 08:00: the weekly digest waits for Monday; the urgent one is in its quiet hours.
+    code, out = digest(cfg, db, "--now", JULY)
+    assert "weekly: not due -> next digest 2026-07-13T11:00:00Z" in out and "urgent: quiet hours" in out
+    assert smtp.inbox.messages == []
+    # 09:30: the CBP orders moved $38.2M, $40.6M and $30.6M, so the urgent subscriber hears now.
+    code, out = digest(cfg, db, "--now", "2026-07-08T13:30:00Z")
+    assert code == 0, out
+    assert [m[1] for m in smtp.inbox.messages] == [["urgent@example.org"]]
+    (msg,) = smtp.inbox.parsed()
+    assert msg["Subject"] == "dhs-big-tech: 2 new awards, 6 modifications, Amazon Web Services +$68.8M"
+    # The next Monday, the weekly subscriber gets the week; the urgent one has nothing left to hear.
+    smtp.inbox.messages.clear()
+    code, out = digest(cfg, db, "--now", "2026-07-13T14:00:00Z")
+    assert [m[1] for m in smtp.inbox.messages] == [["weekly@example.org"]]
+    assert "urgent: nothing new" in out

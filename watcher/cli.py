@@ -42,6 +42,14 @@ def _json_default(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else str(value)
 
 
+def _require_known(state: State, what: str, asked: tuple[str, ...], known: dict[str, Any]) -> None:
+    unknown = [name for name in asked if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"{state.config_path}: no {what} named {', '.join(unknown)} (have: {', '.join(known) or 'none'})"
+        )
+
+
 def _fail(exc: WatcherError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(exc.exit_code)
@@ -134,11 +142,7 @@ def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
 
     try:
         config = state.config()
-        unknown = [w for w in watches if w not in config.watches]
-        if unknown:
-            raise ConfigError(
-                f"{state.config_path}: no watch named {', '.join(unknown)} (have: {', '.join(config.watches)})"
-            )
+        _require_known(state, "watch", watches, config.watches)
         with writer_lock(state.db_path):
             db = state.open_db()
             store.load_seeds(db, config.vendors, config.resellers, config.agencies)
@@ -188,12 +192,7 @@ def digest(
 
     try:
         config = state.config()
-        unknown = [s for s in subscribers if s not in config.subscribers]
-        if unknown:
-            raise ConfigError(
-                f"{state.config_path}: no subscriber named {', '.join(unknown)}"
-                f" (have: {', '.join(config.subscribers) or 'none'})"
-            )
+        _require_known(state, "subscriber", subscribers, config.subscribers)
         if not config.subscribers:
             click.echo(f"{state.config_path}: no subscribers configured; nothing to send")
             return
