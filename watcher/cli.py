@@ -212,6 +212,39 @@ def digest(
     sys.exit(1 if any(r.failed for r in results) else 0)
 
 
+@cli.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("site"),
+    show_default=True,
+    help="The site folder (a symlink to the current build).",
+)
+@click.option("--full", is_flag=True, help="Rebuild everything (default: only what changed since the last build).")
+@click.pass_obj
+def site(state: State, out: Path, full: bool) -> None:
+    """Build the static site: pages, Atom feeds, downloads and the search index."""
+    from . import site as site_mod
+    from .schedule import iso_utc
+
+    if not state.db_path.exists():
+        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
+    try:
+        config = state.config()
+        with writer_lock(out.parent / out.name, "site"):
+            db = state.open_db()
+            result = site_mod.build(db, config, out, now=iso_utc(_parse_now(None)), full=full)
+    except WatcherError as exc:
+        _fail(exc)
+    kind = "full build" if result.full else f"incremental: {len(result.touched)} changed awards"
+    click.echo(
+        f"{out}: {kind}, {result.files} files, {result.awards} award pages, search: {result.search},"
+        f" {result.seconds:.1f} s"
+    )
+    click.echo(f"serve it:  python3 -m http.server --directory {out} 8000   then open http://127.0.0.1:8000/")
+
+
 @cli.command("test-email")
 @click.argument("address")
 @click.option("--outbox", type=click.Path(path_type=Path, file_okay=False), help="Write it here instead of sending.")

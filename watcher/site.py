@@ -1,0 +1,615 @@
+"""``watcher site``: the static site (pages, Atom feeds, downloads, search index), built from the database.
+
+Layout: ``index.html``, ``awards/<id>.html``, ``vendors/<key>.html``, ``agencies/<key>.html``,
+``watches/<name>.html``, ``about.html``, ``search.html``; an Atom feed next to each
+listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; ``pagefind/``.
+
+A full build writes a new directory and swaps it in atomically: ``--out DIR`` is a
+symlink to the current build under ``.DIR-builds/``. Later builds are incremental: only
+the pages that changes since the last build touch are rewritten (each file replaced
+atomically), and the awards changed since the last full build get a small search index
+of their own, merged with the main one in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from sqlite_utils import Database
+
+from . import export, links
+from .charts import bar_chart
+from .config import Config
+from .digest import _award_type, award_item, clean, data_as_of
+from .errors import WatcherError
+from .render import environment
+
+log = logging.getLogger(__name__)
+MANIFEST = ".watcher-site.json"
+FEED_ENTRIES = 50
+LIST_AWARDS = 500
+TIMELINE = 50
+KIND_LABELS = {
+    "new_award": "New award",
+    "award_changed": "Changed",
+    "new_transaction": "Modification",
+    "transaction_changed": "Correction",
+    "deleted": "Deleted",
+    "new_notice": "New notice",
+    "notice_changed": "Notice changed",
+}
+AWARD_FIELDS = (
+    "award_key", "piid", "category", "award_type", "recipient_name", "recipient_uei", "parent_name", "parent_uei",
+    "awarding_agency", "awarding_subagency", "funding_agency", "funding_subagency", "total_obligation",
+    "potential_value", "start_date", "end_date", "potential_end_date", "last_date_to_order", "parent_award_piid",
+    "naics_code", "naics_description", "psc_code", "psc_description", "last_modified_date", "first_seen_at",
+    "last_seen_at",
+)  # fmt: skip
+
+
+class SiteError(WatcherError):
+    """The output folder cannot be used, or the search indexer failed."""
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    full: bool
+    files: int = 0
+    awards: int = 0
+    seconds: float = 0.0
+    search: str = ""
+    touched: list[str] = field(default_factory=list)
+
+
+def _uuid(*parts: Any) -> str:
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'watcher:' + ':'.join(str(p) for p in parts))}"
+
+
+class Writer:
+    """Writes files under one build directory; atomically (temp file + rename) when replacing live files."""
+
+    def __init__(self, root: Path, atomic: bool) -> None:
+        self.root, self.atomic, self.count = root, atomic, 0
+        self._dirs: set[Path] = set()
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
+        self.count += 1
+        if not self.atomic:
+            path.write_text(text, encoding="utf-8")
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+
+
+class Site:
+    """Everything one build needs: the database, the config, templates and lookups."""
+
+    def __init__(self, db: Database, config: Config, env: Environment, writer: Writer, now: str) -> None:
+        self.db, self.config, self.env, self.w, self.now = db, config, env, writer, now
+        self.site_url = config.settings.site_url
+        self.vendor_names = {k: v.name for k, v in config.vendors.items()}
+        for w in config.watches.values():
+            self.vendor_names.update({k: v.name for k, v in w.vendors.items()})
+        self.abbr = {a.name: a.abbreviation or a.name for a in config.agencies.values()}
+        self.agency_keys = {a.name: k for k, a in config.agencies.items()}
+        self.freshness = data_as_of(db, list(config.watches), now)
+        self.templates = {n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml")}
+
+    # ------------------------------------------------------------ naming
+
+    def agency_page(self, name: str) -> str:
+        return f"agencies/{links.safe_name(self.agency_keys.get(name) or name)}.html"
+
+    def render(self, rel: str, template: str, **ctx: Any) -> None:
+        root = "../" * rel.count("/")
+        tpl = self.templates.get(template) or self.env.get_template(f"site/{template}")
+        self.w.write(rel, tpl.render(root=root, built_at=self.now, feed=ctx.pop("feed", None), **ctx))
+
+    # ------------------------------------------------------------ changes as words
+
+    def entries(self, changes: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+        """Timeline entries for changes: the digest's plain words, one entry per change."""
+        award_keys = list({c["award_key"] for c in changes if c["award_key"]})
+        awards = _rows(self.db, "awards", "award_key", award_keys)
+        txs = _rows(self.db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
+        return [self.entry(c, awards.get(c["award_key"]), txs, root) for c in changes]
+
+    def entry(
+        self, c: dict[str, Any], award: dict[str, Any] | None, txs: dict[str, dict[str, Any]], root: str
+    ) -> dict[str, Any]:
+        item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None)
+        page = f"awards/{links.safe_name(c['award_key'])}.html"
+        return {
+            "id": c["id"],
+            "detected_at": c["detected_at"],
+            "kind": c["kind"],
+            "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
+            "headline": item.headline,
+            "facts": item.facts,
+            "page": page,
+            "url": f"{self.site_url}/{page}" if self.site_url else f"{root}{page}",
+            "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
+            "summary": "; ".join(item.facts) or item.headline,
+        }
+
+    def feed(self, rel: str, title: str, page: str, changes: list[dict[str, Any]]) -> None:
+        root = "../" * rel.count("/")
+        entries = self.entries(changes, root)
+        self.w.write(
+            rel,
+            self.templates["feed.xml"].render(
+                title=title,
+                feed_id=_uuid("feed", rel),
+                updated=entries[0]["detected_at"] if entries else self.now,
+                self_url=f"{self.site_url}/{rel}" if self.site_url else rel.rsplit("/", 1)[-1],
+                page_url=f"{self.site_url}/{page}" if self.site_url else page.rsplit("/", 1)[-1],
+                entries=entries,
+            ),
+        )
+
+    # ------------------------------------------------------------ pages
+
+    def award_pages(self, keys: list[str] | None = None) -> int:
+        """One page per watched award; streamed by award_key so 100k awards never sit in memory together."""
+        where, args = "", []
+        if keys is not None:
+            if not keys:
+                return 0
+            marks = ",".join("?" * len(keys))
+            where, args = f" AND award_key IN ({marks})", keys
+        awards = self.db.query(
+            f"SELECT * FROM awards WHERE award_key IN (SELECT entity_key FROM matches){where} ORDER BY award_key", args
+        )
+        txs = _grouped(self.db, f"SELECT * FROM transactions WHERE 1=1{where} ORDER BY award_key", args)
+        chs = _grouped(self.db, f"SELECT * FROM changes WHERE award_key IS NOT NULL{where} ORDER BY award_key", args)
+        match_where = where.replace("award_key", "entity_key")
+        ms = _grouped(
+            self.db, f"SELECT *, entity_key AS award_key FROM matches WHERE 1=1{match_where} ORDER BY entity_key", args
+        )
+        n = 0
+        for a in awards:
+            key = a["award_key"]
+            tx_rows = txs.take(key)
+            tx_rows.sort(key=lambda t: (t["action_date"] or "", t["modification_number"] or ""), reverse=True)
+            tx_by_key = {t["transaction_key"]: t for t in tx_rows}
+            changes = sorted(chs.take(key), key=lambda c: c["id"], reverse=True)
+            agency = a["awarding_subagency"] or a["awarding_agency"] or ""
+            view = dict(a)
+            view.update(
+                agency_long=clean(agency),
+                award_type_words=_award_type(a),
+                official_url=links.usaspending_award(key),
+            )
+            matches = [
+                {**m, "vendor_name": self.vendor_names.get(m["vendor"], m["vendor"] or "keyword")} for m in ms.take(key)
+            ]
+            fields = [(f, "" if a[f] is None else a[f]) for f in AWARD_FIELDS]
+            self.render(
+                f"awards/{links.safe_name(key)}.html",
+                "award.html",
+                title=f"{a['piid'] or key} · {a['recipient_name'] or ''}",
+                a=view,
+                matches=matches,
+                fields=fields,
+                transactions=tx_rows,
+                changes=[self.entry(c, a, tx_by_key, "../") for c in changes],
+            )
+            n += 1
+        return n
+
+    def _awards_for(self, where: str, args: list[Any]) -> tuple[list[dict[str, Any]], int]:
+        sql = f"SELECT * FROM awards a WHERE {where} ORDER BY coalesce(total_obligation, 0) DESC, award_key"
+        (count,) = self.db.execute(f"SELECT count(*) FROM awards a WHERE {where}", args).fetchone()
+        out = []
+        for a in self.db.query(f"{sql} LIMIT {LIST_AWARDS}", args):
+            a["page"] = f"awards/{links.safe_name(a['award_key'])}.html"
+            a["agency"] = self.abbr.get(a["awarding_subagency"] or "", a["awarding_subagency"] or "")
+            out.append(a)
+        return out, count
+
+    def _changes_for(self, where: str, args: list[Any], limit: int = TIMELINE) -> list[dict[str, Any]]:
+        return list(self.db.query(f"SELECT c.* FROM changes c WHERE {where} ORDER BY c.id DESC LIMIT {limit}", args))
+
+    def _fy(self, where: str, args: list[Any]) -> list[tuple[int, Decimal]]:
+        fy = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
+        rows = self.db.execute(
+            f"SELECT {fy} AS fy, sum(t.obligation) FROM transactions t JOIN awards a ON a.award_key = t.award_key"
+            f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy ORDER BY fy",
+            args,
+        ).fetchall()
+        return [(int(y), Decimal(str(round(v or 0, 2)))) for y, v in rows]
+
+    def listing(
+        self, rel: str, title: str, where: str, args: list[Any], *, intro: str = "", extra: dict | None = None
+    ) -> None:
+        """A vendor, agency or watch page with its feed and its awards as CSV."""
+        awards, count = self._awards_for(where, args)
+        change_where = f"c.award_key IN (SELECT a.award_key FROM awards a WHERE {where})"
+        changes = self._changes_for(change_where, args)
+        fy = self._fy(where, args)
+        feed_rel = rel.replace(".html", ".xml")
+        csv_rel = rel.replace(".html", ".csv")
+        self._awards_csv(csv_rel, where, args)
+        self.feed(feed_rel, f"{title}: changes", rel, changes[:FEED_ENTRIES])
+        chart = None
+        if fy:
+            chart = {
+                "svg": bar_chart(fy, f"{title}: obligations by fiscal year"),
+                "rows": fy,
+                "caption": "Sum of contract actions' obligations by federal fiscal year (October to September).",
+            }
+        self.render(
+            rel,
+            "listing.html",
+            title=title,
+            intro=intro,
+            feed=feed_rel.rsplit("/", 1)[-1],
+            csv=csv_rel.rsplit("/", 1)[-1],
+            chart=chart,
+            awards=awards,
+            award_count=count,
+            more=max(0, count - len(awards)),
+            changes=self.entries(changes, "../"),
+            **(extra or {}),
+        )
+
+    def _awards_csv(self, rel: str, where: str, args: list[Any]) -> None:
+        import io
+
+        buf = io.StringIO()
+        export.write_csv(self.db.query(f"SELECT a.* FROM awards a WHERE {where} ORDER BY award_key", args), buf)
+        self.w.write(rel, buf.getvalue())
+
+    def vendor_page(self, vendor: str) -> None:
+        name = self.vendor_names.get(vendor, vendor)
+        where = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
+        resellers = list(
+            self.db.query(
+                "SELECT recipient_name, count(DISTINCT award_key) AS awards, sum(total_obligation) AS total"
+                " FROM reseller_awards WHERE vendor = ? GROUP BY recipient_name ORDER BY total DESC",
+                [vendor],
+            )
+        )
+        self.listing(
+            f"vendors/{links.safe_name(vendor)}.html",
+            name,
+            where,
+            [vendor],
+            intro=f"DHS awards to {name}, or that mention it (bought through a reseller).",
+            extra={"resellers": resellers, "facts": [], "links": []},
+        )
+
+    def agency_page_write(self, agency: str) -> None:
+        self.listing(
+            self.agency_page(agency),
+            clean(agency),
+            "a.awarding_subagency = ? AND a.award_key IN (SELECT entity_key FROM matches)",
+            [agency],
+            intro=f"Watched awards made by {clean(agency)}.",
+            extra={"resellers": [], "facts": [], "links": []},
+        )
+
+    def watch_page(self, name: str) -> None:
+        w = self.config.watches.get(name)
+        facts = []
+        if w:
+            facts = [
+                "Agencies: " + ", ".join(a.name for a in w.agencies),
+                "Vendors: " + (", ".join(v.name for v in w.vendors.values()) or "none"),
+                "Keywords: " + (", ".join(w.keywords) or "none"),
+            ]
+        self.listing(
+            f"watches/{links.safe_name(name)}.html",
+            f"Watch: {name}",
+            "a.award_key IN (SELECT entity_key FROM matches WHERE watch = ?)",
+            [name],
+            intro=w.description if w else "",
+            extra={"resellers": [], "facts": facts, "links": []},
+        )
+
+    def home(self) -> None:
+        changes = self._changes_for("1=1", [])
+        self.feed("feed.xml", "watcher: every change", "index.html", changes[:FEED_ENTRIES])
+        vendors = [r[0] for r in self.db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != '' ORDER BY 1")]
+        agencies = self._agencies()
+        counts = dict(self.db.execute("SELECT vendor, count(DISTINCT entity_key) FROM matches GROUP BY vendor"))
+        watches = [(n, f"watches/{links.safe_name(n)}.html", w.description) for n, w in self.config.watches.items()]
+        vendor_links = [
+            (self.vendor_names.get(v, v), f"vendors/{links.safe_name(v)}.html", f"{counts.get(v, 0)} awards")
+            for v in vendors
+        ]
+        nav = [
+            ("Watches", watches),
+            ("Vendors", vendor_links),
+            ("Agencies", [(clean(a), self.agency_page(a), "") for a in agencies]),
+        ]
+        self.render(
+            "index.html",
+            "listing.html",
+            title="DHS contracts with big tech: what changed",
+            intro="New awards and every change to them, for the vendors and agencies watched here.",
+            feed="feed.xml",
+            csv=None,
+            chart=None,
+            awards=None,
+            award_count=0,
+            more=0,
+            resellers=[],
+            facts=self.freshness,
+            links=nav,
+            changes=self.entries(changes, ""),
+        )
+
+    def _agencies(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT awarding_subagency FROM awards WHERE awarding_subagency IS NOT NULL"
+                " AND award_key IN (SELECT entity_key FROM matches) ORDER BY 1"
+            )
+        ]
+
+    def static_pages(self, recent_index: bool) -> None:
+        downloads = [(f"{what}.{fmt}", f"downloads/{what}.{fmt}") for what in export.EXPORTS for fmt in ("csv", "json")]
+        downloads.append(("watcher.db (the SQLite database)", "downloads/watcher.db"))
+        self.render("about.html", "about.html", title="About the data", freshness=self.freshness, downloads=downloads)
+        self.render("search.html", "search.html", title="Search", recent=recent_index)
+        self.w.write("assets/style.css", self.env.loader.get_source(self.env, "site/style.css")[0])  # type: ignore[union-attr]
+
+    def downloads(self) -> None:
+        d = self.w.root / "downloads"
+        d.mkdir(parents=True, exist_ok=True)
+        for what in export.EXPORTS:
+            for fmt, write in (("csv", export.write_csv), ("json", export.write_json)):
+                with (d / f"{what}.{fmt}").open("w", encoding="utf-8", newline="") as fh:
+                    write(export.rows(self.db, what, export.Filters()), fh)
+        public_copy(self.db, d / "watcher.db")
+
+
+def public_copy(db: Database, dest: Path) -> None:
+    """A consistent snapshot of the database without the subscribers' addresses and digests."""
+    dest.unlink(missing_ok=True)
+    target = sqlite3.connect(dest)
+    try:
+        db.conn.backup(target)
+        target.executescript(
+            "DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers; PRAGMA journal_mode=DELETE;"
+        )
+        target.execute("VACUUM")
+    finally:
+        target.close()
+
+
+class _Grouped:
+    """Rows from a query ordered by award_key, taken group by group as the award pages advance."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+        self._groups = groupby(rows, key=lambda r: r["award_key"])
+        self._key: str | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            k, rows = next(self._groups)
+            self._key, self._rows = k, list(rows)
+        except StopIteration:
+            self._key, self._rows = None, []
+
+    def take(self, key: str) -> list[dict[str, Any]]:
+        while self._key is not None and self._key < key:
+            self._advance()
+        if self._key == key:
+            rows = self._rows
+            self._advance()
+            return rows
+        return []
+
+
+def _grouped(db: Database, sql: str, args: list[Any]) -> _Grouped:
+    """Each stream is its own cursor: the award pages walk several ordered scans side by side."""
+    return _Grouped(db.query(sql, args))
+
+
+def _rows(db: Database, table: str, key: str, values: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    vals = list(dict.fromkeys(v for v in values if v))
+    for i in range(0, len(vals), 500):
+        chunk = vals[i : i + 500]
+        for row in db.query(f"SELECT * FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk):
+            out[row[key]] = row
+    return out
+
+
+# ---------------------------------------------------------------- search
+
+
+def _pagefind() -> str:
+    try:
+        import pagefind_bin  # type: ignore[import-untyped]
+
+        return str(pagefind_bin.get_executable())
+    except ImportError:
+        found = shutil.which("pagefind")
+        if not found:
+            raise SiteError('the search indexer is missing: pip install "pagefind[bin]"') from None
+        return found
+
+
+def index_search(site_dir: Path, output: Path | None = None) -> None:
+    cmd = [_pagefind(), "--site", str(site_dir), "--quiet"]
+    if output is not None:
+        cmd += ["--output-path", str(output)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)  # noqa: S603 - our own binary
+    if done.returncode != 0:
+        raise SiteError(f"pagefind failed: {done.stderr.strip()[:500]}")
+
+
+# ---------------------------------------------------------------- the build
+
+
+def _builds_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}-builds"
+
+
+def _current(out: Path) -> tuple[Path | None, dict[str, Any]]:
+    if out.is_symlink() and out.resolve().is_dir():
+        target = out.resolve()
+        manifest = target / MANIFEST
+        if manifest.exists():
+            return target, json.loads(manifest.read_text())
+    return None, {}
+
+
+def build(db: Database, config: Config, out: Path, *, now: str, full: bool = False, search: bool = True) -> BuildResult:
+    """Build the site into ``out``: a full build when asked or when there is none yet, else incremental."""
+    started = time.monotonic()
+    env = environment(config.templates_dir())
+    current, manifest = _current(out)
+    (last_change,) = db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()
+    if out.exists() and not out.is_symlink():
+        raise SiteError(f"{out} exists and was not made by `watcher site`; choose another --out or remove it")
+    if full or current is None:
+        result = _full_build(db, config, env, out, now, last_change, search)
+    else:
+        result = _incremental(db, config, env, out, current, manifest, now, last_change, search)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _full_build(
+    db: Database, config: Config, env: Environment, out: Path, now: str, last_change: int, search: bool
+) -> BuildResult:
+    builds = _builds_dir(out)
+    builds.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(dir=builds, prefix=now.replace(":", "").replace("-", "") + "-"))
+    target.chmod(0o755)  # mkdtemp makes it private; a web server must read it
+    w = Writer(target, atomic=False)
+    site = Site(db, config, env, w, now)
+    n = site.award_pages()
+    for vendor in [r[0] for r in db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != ''")]:
+        site.vendor_page(vendor)
+    for agency in site._agencies():
+        site.agency_page_write(agency)
+    for name in config.watches:
+        site.watch_page(name)
+    site.home()
+    site.static_pages(recent_index=False)
+    site.downloads()
+    if search:
+        index_search(target)
+    (target / MANIFEST).write_text(json.dumps({"last_change": last_change, "full_built_at": now, "recent": []}))
+    _swap(out, target)
+    return BuildResult(out, True, files=w.count, awards=n, search="full index" if search else "off")
+
+
+def _swap(out: Path, target: Path) -> None:
+    """Point ``out`` at the new build in one rename, then drop builds older than the previous one."""
+    old = out.resolve() if out.is_symlink() else None
+    link = out.parent / f".{out.name}.{os.getpid()}.link"
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(target, out.parent))
+    os.replace(link, out)
+    keep = {target.resolve(), old}  # the previous build stays for readers still inside it
+    for d in _builds_dir(out).iterdir():
+        if d.resolve() not in keep and d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _touched(db: Database, since: int) -> tuple[list[str], set[str], set[str], set[str]]:
+    keys = [
+        r[0]
+        for r in db.execute("SELECT DISTINCT award_key FROM changes WHERE id > ? AND award_key IS NOT NULL", [since])
+    ]
+    vendors: set[str] = set()
+    watches: set[str] = set()
+    agencies: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for watch, vendor in db.execute(f"SELECT watch, vendor FROM matches WHERE entity_key IN ({marks})", chunk):
+            watches.add(watch)
+            if vendor:
+                vendors.add(vendor)
+        agencies |= {
+            r[0]
+            for r in db.execute(f"SELECT DISTINCT awarding_subagency FROM awards WHERE award_key IN ({marks})", chunk)
+            if r[0]
+        }
+    return keys, vendors, agencies, watches
+
+
+def _incremental(
+    db: Database,
+    config: Config,
+    env: Environment,
+    out: Path,
+    current: Path,
+    manifest: dict[str, Any],
+    now: str,
+    last_change: int,
+    search: bool,
+) -> BuildResult:
+    keys, vendors, agencies, watches = _touched(db, manifest["last_change"])
+    result = BuildResult(out, False, touched=keys)
+    if not keys:
+        result.search = "unchanged"
+        return result
+    w = Writer(current, atomic=True)
+    site = Site(db, config, env, w, now)
+    result.awards = site.award_pages(keys)
+    for vendor in sorted(vendors):
+        site.vendor_page(vendor)
+    for agency in sorted(agencies):
+        site.agency_page_write(agency)
+    for name in sorted(watches & set(config.watches)):
+        site.watch_page(name)
+    site.home()
+    recent = sorted(set(manifest.get("recent", [])) | {links.safe_name(k) for k in keys})
+    if search:
+        # The main index knows the awards as of the last full build; the ones changed since get
+        # a small index of their own, merged in the browser (a full build folds them back in).
+        with tempfile.TemporaryDirectory(dir=current.parent) as tmp:
+            (Path(tmp) / "awards").mkdir()
+            for name in recent:
+                shutil.copy(current / "awards" / f"{name}.html", Path(tmp) / "awards" / f"{name}.html")
+            staging = current / ".pagefind-recent-new"
+            shutil.rmtree(staging, ignore_errors=True)
+            index_search(Path(tmp), staging)
+            old = current / "pagefind-recent"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(staging, old)
+        result.search = f"{len(recent)} recently changed awards indexed"
+    site.static_pages(recent_index=search)
+    manifest.update(last_change=last_change, recent=recent, built_at=now)
+    w.write(MANIFEST, json.dumps(manifest))
+    result.files = w.count
+    return result
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Every file of a build (for tests and checks)."""
+    yield from (p for p in root.rglob("*") if p.is_file())
