@@ -314,8 +314,8 @@ def demo(state: State, replace: bool) -> None:
     """A full offline pass over real ICE/CBP records (seeds/ice) replayed on 127.0.0.1.
 
     Writes a fresh ./demo.db (or the --db path, which must not exist unless --replace
-    is given) and the digests the config's subscribers would have received as .eml files
-    in ./demo-outbox next to it; needs no network.
+    is given), the digests the config's subscribers would have received as .eml files
+    in ./demo-outbox and the static site in ./demo-site next to it; needs no network.
     """
     from .config import default_seeds_dir
     from .demo import run_demo
@@ -340,14 +340,24 @@ def demo(state: State, replace: bool) -> None:
             results = run_demo(db, config, seeds, echo=click.echo, outbox=outbox)
     except WatcherError as exc:
         _fail(exc)
+    from . import site as site_mod
     from . import status as status_mod
 
+    site_dir = db_path.parent / "demo-site"
+    if site_dir.exists() and not site_dir.is_symlink():
+        _fail(ConfigError(f"{site_dir} exists and was not made by watcher; remove it to let the demo build its site"))
+    try:
+        built = site_mod.build(db, config, site_dir, now="2026-08-22T12:00:00Z", full=True)
+    except WatcherError as exc:
+        _fail(exc)
+    click.echo(f"\nsite: {built.files} files in {site_dir} ({built.seconds:.1f} s)")
     click.echo("")
     click.echo(status_mod.render(status_mod.report(db, db_path)))
     click.echo(
         f'\nExplore it:  sqlite3 {db_path} "SELECT kind, entity_key, diff FROM changes ORDER BY id DESC LIMIT 10"'
         f"\n             watcher --db {db_path} status"
         f"\n             ls {outbox}   (the digests, as .eml files; open one in a mail client)"
+        f"\n             python3 -m http.server --directory {site_dir} 8000   (the site: http://127.0.0.1:8000/)"
     )
     sys.exit(1 if any(r.status != "ok" for r in results) else 0)
 

@@ -264,7 +264,7 @@ def award_item(
     total = to_decimal(a.get("total_obligation"))
     kinds = {c["kind"] for c in changes}
     diff = _merged_diff([c for c in changes if c["kind"] in ("award_changed", "deleted")])
-    facts = [_fact(n, o, v) for n, (o, v) in diff.items() if n not in ("description",)]
+    facts = [_fact(n, o, v) for n, (o, v) in diff.items()]
     other = any(n in OTHER_FIELDS for n in diff)
     new_txs = [transactions[c["entity_key"]] for c in changes if c["kind"] == "new_transaction"]
     new_txs = [t for t in new_txs if t]

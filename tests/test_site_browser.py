@@ -1,0 +1,113 @@
+"""The demo's site in a real browser (Debian chromium via Playwright), served from 127.0.0.1."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.test_site import EVIL_KEY, PALANTIR_ICM, XSS, copy_db, site
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed"),
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("browse")
+    db = copy_db(demo_db, tmp / "w.db")
+    with sqlite3.connect(db) as conn:  # one award whose API text is an attack
+        conn.execute(
+            "INSERT INTO awards (award_key, piid, recipient_name, description, total_obligation, awarding_subagency)"
+            " VALUES (?, 'EVIL0001', ?, ?, 1, 'U.S. Immigration and Customs Enforcement')",
+            [EVIL_KEY, f"{XSS} CORP", XSS],
+        )
+        conn.execute(
+            "INSERT INTO matches (watch, entity_key, vendor, reason, evidence, matched_at)"
+            " VALUES ('dhs-big-tech', ?, 'palantir', 'mention', ?, '2026-08-23T12:00:00Z')",
+            [EVIL_KEY, XSS],
+        )
+    out = tmp / "site"
+    site(db, out)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(out.resolve())))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def page(served: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        pg = browser.new_page(viewport={"width": 1000, "height": 900})
+        pg.requests, pg.errors = [], []  # type: ignore[attr-defined]
+        pg.on("request", lambda r: pg.requests.append(r.url))  # type: ignore[attr-defined]
+        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+        pg.on("dialog", lambda d: pg.errors.append(f"dialog: {d.message}"))  # type: ignore[attr-defined]
+        yield pg
+        assert pg.errors == []  # type: ignore[attr-defined]
+        assert [u for u in pg.requests if not u.startswith(served)] == []  # type: ignore[attr-defined]
+        browser.close()
+
+
+def test_home_to_vendor_to_award(page, served: str) -> None:
+    page.goto(f"{served}/index.html")
+    assert page.locator("h1").inner_text() == "DHS contracts with big tech: what changed"
+    page.get_by_role("link", name="Palantir Technologies").first.click()
+    page.wait_for_url("**/vendors/palantir.html")
+    assert page.locator("h1").inner_text() == "Palantir Technologies"
+    page.get_by_role("link", name="70CTD022FR0000170").first.click()
+    page.wait_for_url(f"**/awards/{PALANTIR_ICM}.html")
+    assert page.locator("h1").inner_text() == "70CTD022FR0000170: PALANTIR TECHNOLOGIES INC."
+
+
+def test_keyboard_reaches_the_skip_link_first(page, served: str) -> None:
+    page.goto(f"{served}/index.html")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+@pytest.mark.parametrize(
+    ("query", "expect"),
+    [("70CTD022FR0000170", "70CTD022FR0000170: PALANTIR TECHNOLOGIES INC."), ("Palantir", "PALANTIR TECHNOLOGIES")],
+)
+def test_search_finds_an_award_by_piid_and_by_vendor(page, served: str, query: str, expect: str) -> None:
+    page.goto(f"{served}/search.html")
+    page.locator(".pagefind-ui__search-input").fill(query)
+    page.locator(".pagefind-ui__result-link").first.wait_for(timeout=10_000)
+    titles = page.locator(".pagefind-ui__result-link").all_inner_texts()
+    assert any(expect in t for t in titles), titles
+
+
+def test_hostile_description_renders_as_text_and_never_runs(page, served: str) -> None:
+    page.goto(f"{served}/vendors/palantir.html")
+    page.get_by_role("link", name="EVIL0001").click()
+    page.wait_for_load_state()
+    assert "<script>window.__xss = 1</script>" in page.locator("h1").inner_text()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("main img").count() == 0
