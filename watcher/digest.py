@@ -239,6 +239,15 @@ def _award_type(award: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def award_header(key: str, a: dict[str, Any], agency_abbr: dict[str, str]) -> tuple[str, str, Decimal | None]:
+    """Who, what ("ICE delivery order 70CTD..."), and the total: the part of an item that depends on the award only."""
+    recipient = clean(a.get("recipient_name"), 120) or "Unknown recipient"
+    agency = agency_abbr.get(a.get("awarding_subagency") or "", clean(a.get("awarding_subagency"), 80))
+    piid = clean(a.get("piid"), 60) or key
+    what = " ".join(p for p in (agency, _award_type(a), piid) if p)
+    return recipient, what, to_decimal(a.get("total_obligation"))
+
+
 def _mods(numbers: list[str]) -> str:
     if len(numbers) == 1:
         return f"modification {numbers[0]}"
@@ -254,14 +263,14 @@ def award_item(
     vendor_label: str,
     agency_abbr: dict[str, str],
     site_url: str | None,
+    header: tuple[str, str, Decimal | None] | None = None,
 ) -> Item:
-    """One award's changes as one line: what happened, by how much, and the totals before and after."""
+    """One award's changes as one line: what happened, by how much, and the totals before and after.
+
+    ``header`` is ``award_header(...)`` when the caller words many changes of one award (the site).
+    """
     a = award or {"award_key": key}
-    recipient = clean(a.get("recipient_name"), 120) or "Unknown recipient"
-    agency = agency_abbr.get(a.get("awarding_subagency") or "", clean(a.get("awarding_subagency"), 80))
-    piid = clean(a.get("piid"), 60) or key
-    what = " ".join(p for p in (agency, _award_type(a), piid) if p)
-    total = to_decimal(a.get("total_obligation"))
+    recipient, what, total = header or award_header(key, a, agency_abbr)
     kinds = {c["kind"] for c in changes}
     diff = _merged_diff([c for c in changes if c["kind"] in ("award_changed", "deleted")])
     facts = [_fact(n, o, v) for n, (o, v) in diff.items()]

@@ -210,3 +210,11 @@ def m009_deliveries(db: Database) -> None:
     )
     db.table("delivery_items").create_index(["change_id"])
     db.table("delivery_items").create_index(["award_key"])
+
+
+@migrations()
+def m010_site_indexes(db: Database) -> None:
+    """Indexes for the site's per-vendor and per-agency pages (an incremental build reads them)."""
+    db.table("matches").create_index(["vendor", "entity_key"], if_not_exists=True)
+    db.table("awards").create_index(["awarding_subagency"], if_not_exists=True)
+    db.table("awards").create_index(["total_obligation"], if_not_exists=True)

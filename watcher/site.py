@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -35,7 +36,7 @@ from sqlite_utils import Database
 from . import export, links
 from .charts import bar_chart
 from .config import Config
-from .digest import _award_type, award_item, clean, data_as_of
+from .digest import _award_type, award_header, award_item, clean, data_as_of
 from .errors import WatcherError
 from .render import environment
 
@@ -44,6 +45,8 @@ MANIFEST = ".watcher-site.json"
 FEED_ENTRIES = 50
 LIST_AWARDS = 500
 TIMELINE = 50
+#: Processes rendering award pages in a full build (the machine this is sized for has 2 cores).
+WORKERS = max(1, min(2, os.cpu_count() or 1))
 KIND_LABELS = {
     "new_award": "New award",
     "award_changed": "Changed",
@@ -115,7 +118,9 @@ class Site:
         self.abbr = {a.name: a.abbreviation or a.name for a in config.agencies.values()}
         self.agency_keys = {a.name: k for k, a in config.agencies.items()}
         self.freshness = data_as_of(db, list(config.watches), now)
-        self.templates = {n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml")}
+        self.templates = {
+            n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml", "stub.html")
+        }
 
     # ------------------------------------------------------------ naming
 
@@ -137,9 +142,14 @@ class Site:
         return [self.entry(c, awards.get(c["award_key"]), txs, root) for c in changes]
 
     def entry(
-        self, c: dict[str, Any], award: dict[str, Any] | None, txs: dict[str, dict[str, Any]], root: str
+        self,
+        c: dict[str, Any],
+        award: dict[str, Any] | None,
+        txs: dict[str, dict[str, Any]],
+        root: str,
+        header: tuple[str, str, Any] | None = None,
     ) -> dict[str, Any]:
-        item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None)
+        item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
         page = f"awards/{links.safe_name(c['award_key'])}.html"
         return {
             "id": c["id"],
@@ -171,14 +181,29 @@ class Site:
 
     # ------------------------------------------------------------ pages
 
-    def award_pages(self, keys: list[str] | None = None) -> int:
-        """One page per watched award; streamed by award_key so 100k awards never sit in memory together."""
+    def award_pages(
+        self,
+        keys: list[str] | None = None,
+        key_range: tuple[str | None, str | None] = (None, None),
+        stubs: Writer | None = None,
+    ) -> int:
+        """One page per watched award; streamed by award_key so 100k awards never sit in memory together.
+
+        ``keys`` limits it to those awards (incremental builds), ``key_range`` to lo <= key < hi
+        (one worker's share of a full build). ``stubs`` receives, under the same file names, a page
+        holding only the searchable part: indexing those costs pagefind half as much as whole pages.
+        """
         where, args = "", []
         if keys is not None:
             if not keys:
                 return 0
             marks = ",".join("?" * len(keys))
-            where, args = f" AND award_key IN ({marks})", keys
+            where, args = f" AND award_key IN ({marks})", list(keys)
+        lo, hi = key_range
+        if lo is not None:
+            where, args = f"{where} AND award_key >= ?", [*args, lo]
+        if hi is not None:
+            where, args = f"{where} AND award_key < ?", [*args, hi]
         awards = self.db.query(
             f"SELECT * FROM awards WHERE award_key IN (SELECT entity_key FROM matches){where} ORDER BY award_key", args
         )
@@ -195,6 +220,7 @@ class Site:
             tx_rows.sort(key=lambda t: (t["action_date"] or "", t["modification_number"] or ""), reverse=True)
             tx_by_key = {t["transaction_key"]: t for t in tx_rows}
             changes = sorted(chs.take(key), key=lambda c: c["id"], reverse=True)
+            header = award_header(key, a, self.abbr)
             agency = a["awarding_subagency"] or a["awarding_agency"] or ""
             view = dict(a)
             view.update(
@@ -206,15 +232,19 @@ class Site:
                 {**m, "vendor_name": self.vendor_names.get(m["vendor"], m["vendor"] or "keyword")} for m in ms.take(key)
             ]
             fields = [(f, "" if a[f] is None else a[f]) for f in AWARD_FIELDS]
+            rel = f"awards/{links.safe_name(key)}.html"
+            if stubs is not None:
+                stubs.write(rel, self.templates["stub.html"].render(a=view, vendor_names=_vendor_list(matches)))
             self.render(
-                f"awards/{links.safe_name(key)}.html",
+                rel,
                 "award.html",
                 title=f"{a['piid'] or key} · {a['recipient_name'] or ''}",
                 a=view,
                 matches=matches,
+                vendor_names=_vendor_list(matches),
                 fields=fields,
                 transactions=tx_rows,
-                changes=[self.entry(c, a, tx_by_key, "../") for c in changes],
+                changes=[self.entry(c, a, tx_by_key, "../", header) for c in changes],
             )
             n += 1
         return n
@@ -233,6 +263,7 @@ class Site:
         return list(self.db.query(f"SELECT c.* FROM changes c WHERE {where} ORDER BY c.id DESC LIMIT {limit}", args))
 
     def _fy(self, where: str, args: list[Any]) -> list[tuple[int, Decimal]]:
+        """Money obligated by fiscal year (October to September) over the awards ``where`` selects."""
         fy = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
         rows = self.db.execute(
             f"SELECT {fy} AS fy, sum(t.obligation) FROM transactions t JOIN awards a ON a.award_key = t.award_key"
@@ -242,7 +273,14 @@ class Site:
         return [(int(y), Decimal(str(round(v or 0, 2)))) for y, v in rows]
 
     def listing(
-        self, rel: str, title: str, where: str, args: list[Any], *, intro: str = "", extra: dict | None = None
+        self,
+        rel: str,
+        title: str,
+        where: str,
+        args: list[Any],
+        *,
+        intro: str = "",
+        extra: dict | None = None,
     ) -> None:
         """A vendor, agency or watch page with its feed and its awards as CSV."""
         awards, count = self._awards_for(where, args)
@@ -250,8 +288,6 @@ class Site:
         changes = self._changes_for(change_where, args)
         fy = self._fy(where, args)
         feed_rel = rel.replace(".html", ".xml")
-        csv_rel = rel.replace(".html", ".csv")
-        self._awards_csv(csv_rel, where, args)
         self.feed(feed_rel, f"{title}: changes", rel, changes[:FEED_ENTRIES])
         chart = None
         if fy:
@@ -266,7 +302,7 @@ class Site:
             title=title,
             intro=intro,
             feed=feed_rel.rsplit("/", 1)[-1],
-            csv=csv_rel.rsplit("/", 1)[-1],
+            csv=f"{'../' * rel.count('/')}downloads/awards.csv",
             chart=chart,
             awards=awards,
             award_count=count,
@@ -275,21 +311,18 @@ class Site:
             **(extra or {}),
         )
 
-    def _awards_csv(self, rel: str, where: str, args: list[Any]) -> None:
-        import io
-
-        buf = io.StringIO()
-        export.write_csv(self.db.query(f"SELECT a.* FROM awards a WHERE {where} ORDER BY award_key", args), buf)
-        self.w.write(rel, buf.getvalue())
-
     def vendor_page(self, vendor: str) -> None:
         name = self.vendor_names.get(vendor, vendor)
         where = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
+        # The reseller_awards view's rule (a mention, and no direct match), written to use the indexes.
         resellers = list(
             self.db.query(
-                "SELECT recipient_name, count(DISTINCT award_key) AS awards, sum(total_obligation) AS total"
-                " FROM reseller_awards WHERE vendor = ? GROUP BY recipient_name ORDER BY total DESC",
-                [vendor],
+                "SELECT a.recipient_name, count(*) AS awards, sum(a.total_obligation) AS total FROM awards a"
+                " WHERE a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ? AND reason = 'mention')"
+                " AND NOT EXISTS (SELECT 1 FROM matches d WHERE d.entity_key = a.award_key AND d.vendor = ?"
+                " AND d.reason IN ('recipient', 'uei', 'parent'))"
+                " GROUP BY a.recipient_name ORDER BY total DESC",
+                [vendor, vendor],
             )
         )
         self.listing(
@@ -371,21 +404,27 @@ class Site:
             )
         ]
 
-    def static_pages(self, recent_index: bool) -> None:
+    def static_pages(self, bundles: list[str]) -> None:
         downloads = [(f"{what}.{fmt}", f"downloads/{what}.{fmt}") for what in export.EXPORTS for fmt in ("csv", "json")]
         downloads.append(("watcher.db (the SQLite database)", "downloads/watcher.db"))
         self.render("about.html", "about.html", title="About the data", freshness=self.freshness, downloads=downloads)
-        self.render("search.html", "search.html", title="Search", recent=recent_index)
+        self.render("search.html", "search.html", title="Search", bundles=bundles)
         self.w.write("assets/style.css", self.env.loader.get_source(self.env, "site/style.css")[0])  # type: ignore[union-attr]
 
     def downloads(self) -> None:
         d = self.w.root / "downloads"
         d.mkdir(parents=True, exist_ok=True)
         for what in export.EXPORTS:
-            for fmt, write in (("csv", export.write_csv), ("json", export.write_json)):
-                with (d / f"{what}.{fmt}").open("w", encoding="utf-8", newline="") as fh:
-                    write(export.rows(self.db, what, export.Filters()), fh)
+            with (
+                (d / f"{what}.csv").open("w", encoding="utf-8", newline="") as csv_out,
+                (d / f"{what}.json").open("w", encoding="utf-8") as json_out,
+            ):
+                export.write_table(self.db, what, csv_out, json_out)
         public_copy(self.db, d / "watcher.db")
+
+
+def _vendor_list(matches: list[dict[str, Any]]) -> str:
+    return ", ".join(sorted({m["vendor_name"] for m in matches}))
 
 
 def public_copy(db: Database, dest: Path) -> None:
@@ -394,10 +433,11 @@ def public_copy(db: Database, dest: Path) -> None:
     target = sqlite3.connect(dest)
     try:
         db.conn.backup(target)
+        # secure_delete overwrites what is deleted, so no address survives in a free page (cheaper than VACUUM).
         target.executescript(
-            "DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers; PRAGMA journal_mode=DELETE;"
+            "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
+            " PRAGMA journal_mode = DELETE;"
         )
-        target.execute("VACUUM")
     finally:
         target.close()
 
@@ -506,9 +546,13 @@ def _full_build(
     builds.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(dir=builds, prefix=now.replace(":", "").replace("-", "") + "-"))
     target.chmod(0o755)  # mkdtemp makes it private; a web server must read it
+    # Award pages (and their search index) are most of the work: one forked worker per core renders
+    # its share of them and indexes it, while this process writes everything else.
+    started = time.monotonic()
+    parts = _key_ranges(db, WORKERS)
+    workers = [_start_part(db, config, target, now, i, r, search) for i, r in enumerate(parts)]
     w = Writer(target, atomic=False)
     site = Site(db, config, env, w, now)
-    n = site.award_pages()
     for vendor in [r[0] for r in db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != ''")]:
         site.vendor_page(vendor)
     for agency in site._agencies():
@@ -516,13 +560,95 @@ def _full_build(
     for name in config.watches:
         site.watch_page(name)
     site.home()
-    site.static_pages(recent_index=False)
+    site.static_pages(bundles=[f"pagefind-{i}/" for i in range(len(parts))] if search else [])
+    log.info("site: listings written after %.1f s", time.monotonic() - started)
     site.downloads()
-    if search:
-        index_search(target)
-    (target / MANIFEST).write_text(json.dumps({"last_change": last_change, "full_built_at": now, "recent": []}))
+    log.info("site: downloads written after %.1f s", time.monotonic() - started)
+    n = 0
+    for proc, counter in workers:
+        proc.join()
+        if proc.exitcode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            raise SiteError(f"a site worker failed (exit code {proc.exitcode}); see the log above")
+        n += counter.value
+    (target / MANIFEST).write_text(
+        json.dumps({"last_change": last_change, "full_built_at": now, "recent": [], "parts": len(parts)})
+    )
     _swap(out, target)
-    return BuildResult(out, True, files=w.count, awards=n, search="full index" if search else "off")
+    return BuildResult(out, True, files=w.count + n, awards=n, search="full index" if search else "off")
+
+
+def _key_ranges(db: Database, n: int) -> list[tuple[str | None, str | None]]:
+    """Split the watched awards into n contiguous key ranges of about equal size."""
+    (count,) = db.execute("SELECT count(*) FROM awards WHERE award_key IN (SELECT entity_key FROM matches)").fetchone()
+    if count < 2000 or n < 2:
+        return [(None, None)]
+    cuts = [
+        db.execute(
+            "SELECT award_key FROM awards WHERE award_key IN (SELECT entity_key FROM matches)"
+            " ORDER BY award_key LIMIT 1 OFFSET ?",
+            [count * i // n],
+        ).fetchone()[0]
+        for i in range(1, n)
+    ]
+    bounds: list[str | None] = [None, *cuts, None]
+    return [(bounds[i], bounds[i + 1]) for i in range(n)]
+
+
+def _db_path(db: Database) -> str:
+    return next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
+
+
+def _start_part(
+    db: Database, config: Config, target: Path, now: str, i: int, key_range: tuple[str | None, str | None], search: bool
+) -> tuple[Any, Any]:
+    ctx = multiprocessing.get_context("fork")
+    counter = ctx.Value("i", 0)
+    proc = ctx.Process(target=_render_part, args=(_db_path(db), config, target, now, i, key_range, search, counter))
+    proc.start()
+    return proc, counter
+
+
+def _render_part(
+    db_path: str,
+    config: Config,
+    target: Path,
+    now: str,
+    i: int,
+    key_range: tuple[str | None, str | None],
+    search: bool,
+    counter: Any,
+) -> None:
+    """A worker: its own connection, its share of the award pages, then their search index."""
+    db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
+    site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=False), now)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=target.parent) as stage:
+        stubs = Writer(Path(stage), atomic=False) if search else None
+        counter.value = site.award_pages(key_range=key_range, stubs=stubs)
+        log.info("site worker %d: %d award pages in %.1f s", i, counter.value, time.monotonic() - started)
+        if search:
+            index_search(Path(stage), target / f"pagefind-{i}")
+            log.info("site worker %d: search index done after %.1f s", i, time.monotonic() - started)
+
+
+def _listings_part(
+    db_path: str, config: Config, target: Path, now: str, agencies: list[str], watches: list[str]
+) -> None:
+    db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
+    site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=True), now)
+    for agency in agencies:
+        site.agency_page_write(agency)
+    for name in watches:
+        site.watch_page(name)
+
+
+def _stage_awards(build: Path, stage: Path, keys: Iterable[str]) -> None:
+    """Hard links to some award pages under the same relative paths, so an index of them has the right URLs."""
+    (stage / "awards").mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        name = f"{links.safe_name(key)}.html"
+        os.link(build / "awards" / name, stage / "awards" / name)
 
 
 def _swap(out: Path, target: Path) -> None:
@@ -577,24 +703,27 @@ def _incremental(
     if not keys:
         result.search = "unchanged"
         return result
+    # The listing pages are the slow part at scale (each reads thousands of awards): agencies and
+    # watches are written by a forked worker while this process writes the rest.
+    ctx = multiprocessing.get_context("fork")
+    worker = ctx.Process(
+        target=_listings_part,
+        args=(_db_path(db), config, current, now, sorted(agencies), sorted(watches & set(config.watches))),
+    )
+    worker.start()
     w = Writer(current, atomic=True)
     site = Site(db, config, env, w, now)
     result.awards = site.award_pages(keys)
     for vendor in sorted(vendors):
         site.vendor_page(vendor)
-    for agency in sorted(agencies):
-        site.agency_page_write(agency)
-    for name in sorted(watches & set(config.watches)):
-        site.watch_page(name)
     site.home()
-    recent = sorted(set(manifest.get("recent", [])) | {links.safe_name(k) for k in keys})
+    recent_keys = sorted(set(manifest.get("recent", [])) | set(keys))
+    recent = recent_keys
     if search:
         # The main index knows the awards as of the last full build; the ones changed since get
         # a small index of their own, merged in the browser (a full build folds them back in).
         with tempfile.TemporaryDirectory(dir=current.parent) as tmp:
-            (Path(tmp) / "awards").mkdir()
-            for name in recent:
-                shutil.copy(current / "awards" / f"{name}.html", Path(tmp) / "awards" / f"{name}.html")
+            _stage_awards(current, Path(tmp), recent_keys)
             staging = current / ".pagefind-recent-new"
             shutil.rmtree(staging, ignore_errors=True)
             index_search(Path(tmp), staging)
@@ -603,7 +732,11 @@ def _incremental(
                 shutil.rmtree(old)
             os.replace(staging, old)
         result.search = f"{len(recent)} recently changed awards indexed"
-    site.static_pages(recent_index=search)
+    parts = manifest.get("parts", 1)
+    site.static_pages(bundles=[*(f"pagefind-{i}/" for i in range(parts)), "pagefind-recent/"] if search else [])
+    worker.join()
+    if worker.exitcode != 0:
+        raise SiteError(f"a site worker failed (exit code {worker.exitcode}); run `watcher site --full`")
     manifest.update(last_change=last_change, recent=recent, built_at=now)
     w.write(MANIFEST, json.dumps(manifest))
     result.files = w.count
