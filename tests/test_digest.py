@@ -169,6 +169,7 @@ def test_page_names_from_hostile_ids_are_safe() -> None:
         assert "/" not in name and ".." not in name and "\x00" not in name and "<" not in name
         assert 0 < len(name) <= 150
     assert safe_name("a/b") != safe_name("a-b")  # two ids never share a page
+    assert safe_name("CON") != "CON" and safe_name("lpt1").startswith("lpt1-")  # Windows device names
 
 
 @pytest.mark.parametrize(

@@ -230,3 +230,29 @@ def test_hostile_ids_and_text_stay_inside_the_site_and_inert(demo_db: Path, tmp_
     with (root / "downloads/awards.csv").open(newline="") as fh:
         piids = [r["piid"] for r in csv.DictReader(fh)]
     assert "'=cmd|' /C calc'!A0" in piids  # a formula is written as text
+
+
+def test_bulk_downloads_follow_the_export_rules(demo_db: Path, tmp_path: Path) -> None:
+    """The site's SQLite-side writer gives byte for byte what `watcher export` gives, formulas and cents included."""
+    import io
+    import json
+
+    from watcher import export, store
+
+    db_path = copy_db(demo_db, tmp_path / "w.db")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE awards SET recipient_name = '=HYPERLINK(\"http://evil/\")', piid = '-1+1' WHERE rowid = 1")
+        conn.execute("UPDATE transactions SET description = '@SUM(A1)', obligation = 0.1 + 0.2 WHERE rowid = 1")
+    db = store.open_db(db_path)
+    for what in export.EXPORTS:
+        fast_csv, fast_json = io.StringIO(), io.StringIO()
+        export.write_table(db, what, fast_csv, fast_json)
+        slow_csv, slow_json = io.StringIO(), io.StringIO()
+        export.write_csv(export.rows(db, what, export.Filters()), slow_csv)
+        export.write_json(export.rows(db, what, export.Filters()), slow_json)
+        assert fast_csv.getvalue() == slow_csv.getvalue(), what
+        # Amounts are REAL: SQLite prints 15 significant digits (0.3), Python the shortest repr of the
+        # double (0.30000000000000004). The same to the cent, which is what amounts are.
+        cents = {"parse_float": lambda text: round(float(text), 2)}
+        assert json.loads(fast_json.getvalue(), **cents) == json.loads(slow_json.getvalue(), **cents), what
+    assert "'=HYPERLINK" in fast_csv.getvalue() or what != "awards"

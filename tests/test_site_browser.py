@@ -111,3 +111,38 @@ def test_hostile_description_renders_as_text_and_never_runs(page, served: str) -
     assert "<script>window.__xss = 1</script>" in page.locator("h1").inner_text()
     assert page.evaluate("window.__xss") is None
     assert page.locator("main img").count() == 0
+
+
+def test_pages_fit_a_phone(page, served: str) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    for rel in ("index.html", "vendors/amazon.html", f"awards/{PALANTIR_ICM}.html", "about.html"):
+        page.goto(f"{served}/{rel}")
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, f"{rel} scrolls sideways at 375 px ({scroll} > {inner})"
+
+
+def test_an_award_changed_since_the_full_build_is_found_by_search(demo_db: Path, tmp_path: Path) -> None:
+    """Incremental builds index the changed awards separately; the search page merges both indexes."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_site import touch_awards
+
+    db = copy_db(demo_db, tmp_path / "w.db")
+    out = tmp_path / "site"
+    site(db, out)
+    touch_awards(db, [PALANTIR_ICM], "ZEBRAFISH TELEMETRY AMENDMENT")
+    assert "incremental: 1 changed awards" in site(db, out)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(out.resolve())))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            pg = browser.new_page()
+            pg.goto(f"http://127.0.0.1:{server.server_address[1]}/search.html")
+            pg.locator(".pagefind-ui__search-input").fill("zebrafish")
+            pg.locator(".pagefind-ui__result-link").first.wait_for(timeout=10_000)
+            titles = pg.locator(".pagefind-ui__result-link").all_inner_texts()
+            assert titles == ["70CTD022FR0000170: PALANTIR TECHNOLOGIES INC."]
+            browser.close()
+    finally:
+        server.shutdown()

@@ -12,12 +12,14 @@ import re
 from urllib.parse import quote
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+#: Names Windows reserves whatever the extension (a site may be copied onto such a disk).
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 
 
 def safe_name(key: str) -> str:
     """A file name for an id: no ``/``, ``..``, reserved or control characters, at most 150 chars."""
     clean = _UNSAFE.sub("-", key)[:120]
-    if clean != key or not clean:
+    if clean != key or not clean or clean.upper() in _RESERVED:
         clean = f"{clean}-{hashlib.sha1(key.encode('utf-8'), usedforsecurity=False).hexdigest()[:10]}"
     return clean
 
