@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from watcher import site as site_mod
+from watcher import site_build as site_mod
 from watcher import store
 from watcher.config import load_config
 from watcher.migrations import AWARD_COLUMNS

@@ -225,7 +225,7 @@ def digest(
 @click.pass_obj
 def site(state: State, out: Path, full: bool) -> None:
     """Build the static site: pages, Atom feeds, downloads and the search index."""
-    from . import site as site_mod
+    from . import site_build as site_mod
     from .schedule import iso_utc
 
     if not state.db_path.exists():
@@ -340,7 +340,7 @@ def demo(state: State, replace: bool) -> None:
             results = run_demo(db, config, seeds, echo=click.echo, outbox=outbox)
     except WatcherError as exc:
         _fail(exc)
-    from . import site as site_mod
+    from . import site_build as site_mod
     from . import status as status_mod
 
     site_dir = db_path.parent / "demo-site"

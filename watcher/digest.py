@@ -233,7 +233,7 @@ def _merged_diff(changes: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return {k: v for k, v in merged.items() if str(v[0]) != str(v[1])}
 
 
-def _award_type(award: dict[str, Any]) -> str:
+def award_type_words(award: dict[str, Any]) -> str:
     kind = clean(award.get("award_type")) or ("IDV" if award.get("category") == "idv" else "contract")
     words = [w if w in ACRONYMS else w.lower() for w in kind.split()]
     return " ".join(words)
@@ -244,7 +244,7 @@ def award_header(key: str, a: dict[str, Any], agency_abbr: dict[str, str]) -> tu
     recipient = clean(a.get("recipient_name"), 120) or "Unknown recipient"
     agency = agency_abbr.get(a.get("awarding_subagency") or "", clean(a.get("awarding_subagency"), 80))
     piid = clean(a.get("piid"), 60) or key
-    what = " ".join(p for p in (agency, _award_type(a), piid) if p)
+    what = " ".join(p for p in (agency, award_type_words(a), piid) if p)
     return recipient, what, to_decimal(a.get("total_obligation"))
 
 
