@@ -25,7 +25,7 @@ from sqlite_utils import Database
 from . import export, links
 from .charts import bar_chart
 from .config import Config
-from .digest import award_header, award_item, award_type_words, clean, data_as_of
+from .digest import award_header, award_item, award_type_words, clean, data_as_of, usd
 from .errors import WatcherError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ KIND_LABELS = {
     "new_notice": "New notice",
     "notice_changed": "Notice changed",
 }
+MONEY = frozenset({"total_obligation", "potential_value"})
 AWARD_FIELDS = (
     "award_key", "piid", "category", "award_type", "recipient_name", "recipient_uei", "parent_name", "parent_uei",
     "awarding_agency", "awarding_subagency", "funding_agency", "funding_subagency", "total_obligation",
@@ -205,7 +206,7 @@ class Site:
             matches = [
                 {**m, "vendor_name": self.vendor_names.get(m["vendor"], m["vendor"] or "keyword")} for m in ms.take(key)
             ]
-            fields = [(f, "" if a[f] is None else a[f]) for f in AWARD_FIELDS]
+            fields = [(f, "" if a[f] is None else usd(a[f]) if f in MONEY else a[f]) for f in AWARD_FIELDS]
             rel = f"awards/{links.safe_name(key)}.html"
             if stubs is not None:
                 stubs.write(rel, self.templates["stub.html"].render(a=view, vendor_names=_vendor_list(matches)))
@@ -218,7 +219,7 @@ class Site:
                 vendor_names=_vendor_list(matches),
                 fields=fields,
                 transactions=tx_rows,
-                changes=[self.entry(c, a, tx_by_key, "../", header) for c in changes],
+                changes=[{**self.entry(c, a, tx_by_key, "../", header), "page": None} for c in changes],
             )
             n += 1
         return n
