@@ -14,6 +14,15 @@ from watcher.recordings import build_awards
 from watcher.replay import ReplayAward, UsaspendingReplay
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Debian's chromium, headless, as root, on a machine with no network (see STYLE.md B.12).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SEEDS = ROOT / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import CHROMIUM_ARGS
 from watcher.cli import cli
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -117,17 +118,7 @@ def test_the_html_part_in_a_real_browser(hostile, digest_env, tmp_path: Path) ->
     requests: list[str] = []
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             for width in (375, 800):
                 page = browser.new_page(viewport={"width": width, "height": 800})

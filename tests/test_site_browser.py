@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM_ARGS
 from tests.test_site import EVIL_KEY, PALANTIR_ICM, XSS, copy_db, site
 
 pytestmark = [
@@ -18,14 +19,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed"),
 ]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 
 
 class _Quiet(SimpleHTTPRequestHandler):

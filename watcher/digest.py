@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from . import links
 from .config import Config, Subscriber
 from .normalize import to_decimal
+from .store import rows_by_key
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 DESCRIPTION_CHARS = 300
@@ -154,16 +155,6 @@ def select_changes(
             args,
         )
     )
-
-
-def _rows_by(db: Database, table: str, key: str, values: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    vals = list(dict.fromkeys(v for v in values if v))
-    for i in range(0, len(vals), 500):
-        chunk = vals[i : i + 500]
-        for row in db.query(f"SELECT * FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk):
-            out[row[key]] = row
-    return out
 
 
 def data_as_of(db: Database, watches: Sequence[str], now: str) -> list[str]:
@@ -418,9 +409,9 @@ def build(
         by_entity[("N:" if notice else "A:") + (c["entity_key"] if notice else c["award_key"])].append(c)
     award_keys = [k[2:] for k in by_entity if k.startswith("A:")]
     notice_keys = [k[2:] for k in by_entity if k.startswith("N:")]
-    awards = _rows_by(db, "awards", "award_key", award_keys)
-    notices = _rows_by(db, "notices", "notice_id", notice_keys)
-    txs = _rows_by(db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
+    awards = rows_by_key(db, "awards", "award_key", award_keys)
+    notices = rows_by_key(db, "notices", "notice_id", notice_keys)
+    txs = rows_by_key(db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
     matches: dict[str, list[dict[str, Any]]] = defaultdict(list)
     keys = award_keys + notice_keys
     for i in range(0, len(keys), 500):

@@ -27,6 +27,7 @@ from .charts import bar_chart
 from .config import Config
 from .digest import award_header, award_item, award_type_words, clean, data_as_of, usd
 from .errors import WatcherError
+from .store import rows_by_key
 
 log = logging.getLogger(__name__)
 FEED_ENTRIES = 50
@@ -112,8 +113,8 @@ class Site:
     def entries(self, changes: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
         """Timeline entries for changes: the digest's plain words, one entry per change."""
         award_keys = list({c["award_key"] for c in changes if c["award_key"]})
-        awards = _rows(self.db, "awards", "award_key", award_keys)
-        txs = _rows(self.db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
+        awards = rows_by_key(self.db, "awards", "award_key", award_keys)
+        txs = rows_by_key(self.db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
         return [self.entry(c, awards.get(c["award_key"]), txs, root) for c in changes]
 
     def entry(
@@ -446,13 +447,3 @@ class _Grouped:
 def _grouped(db: Database, sql: str, args: list[Any]) -> _Grouped:
     """Each stream is its own cursor: the award pages walk several ordered scans side by side."""
     return _Grouped(db.query(sql, args))
-
-
-def _rows(db: Database, table: str, key: str, values: list[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    vals = list(dict.fromkeys(v for v in values if v))
-    for i in range(0, len(vals), 500):
-        chunk = vals[i : i + 500]
-        for row in db.query(f"SELECT * FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk):
-            out[row[key]] = row
-    return out

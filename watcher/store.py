@@ -159,6 +159,16 @@ def get_awards(db: Database, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def rows_by_key(db: Database, table: str, key: str, values: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Rows whose ``key`` is one of ``values`` (in chunks: SQLite caps the number of parameters)."""
+    out: dict[str, dict[str, Any]] = {}
+    vals = list(dict.fromkeys(v for v in values if v))
+    for chunk in _chunks(vals):
+        for row in db.query(f"SELECT * FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", list(chunk)):
+            out[row[key]] = row
+    return out
+
+
 def get_stored(db: Database, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
     """For the stored ones among ``keys``: (the search row's fingerprint, the last sighting).
 
