@@ -138,18 +138,24 @@ def _usaspending_client(config: Config) -> ApiClient:
 @click.pass_obj
 def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
     """Fetch, diff and store once."""
-    from .pipeline import run_all
-
     try:
         config = state.config()
         _require_known(state, "watch", watches, config.watches)
-        with writer_lock(state.db_path):
-            db = state.open_db()
-            store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-            with _usaspending_client(config) as client:
-                results = run_all(db, config, client, watch_names=list(watches) or None)
+        failed = _poll(state, config, watches)
     except WatcherError as exc:
         _fail(exc)
+    sys.exit(1 if failed else 0)
+
+
+def _poll(state: State, config: Config, watches: tuple[str, ...] = ()) -> int:
+    """Poll under the writer lock, print a line per watch; returns how many watch runs failed."""
+    from .pipeline import run_all
+
+    with writer_lock(state.db_path):
+        db = state.open_db()
+        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+        with _usaspending_client(config) as client:
+            results = run_all(db, config, client, watch_names=list(watches) or None)
     failed = 0
     for r in results:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
@@ -158,7 +164,7 @@ def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
         else:
             failed += 1
             click.echo(f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", err=True)
-    sys.exit(1 if failed else 0)
+    return failed
 
 
 def _parse_now(text: str | None) -> Any:
@@ -188,28 +194,35 @@ def digest(
     state: State, dry_run: bool, outbox: Path | None, subscribers: tuple[str, ...], now_text: str | None
 ) -> None:
     """Send the digests that are due (or write .eml files when no SMTP server is configured)."""
-    from .deliveries import run_digests
-
     try:
         config = state.config()
         _require_known(state, "subscriber", subscribers, config.subscribers)
-        if not config.subscribers:
-            click.echo(f"{state.config_path}: no subscribers configured; nothing to send")
-            return
         if not state.db_path.exists():
             raise ConfigError(f"{state.db_path}: no database yet; run `watcher poll` first")
-        now = _parse_now(now_text)
-        with writer_lock(state.db_path, "digest"):
-            db = state.open_db()
-            results = run_digests(db, config, now=now, outbox=outbox, dry_run=dry_run, only=list(subscribers) or None)
+        failed = _digests(state, config, _parse_now(now_text), outbox, dry_run, subscribers)
     except WatcherError as exc:
         _fail(exc)
+    sys.exit(1 if failed else 0)
+
+
+def _digests(
+    state: State, config: Config, now: Any, outbox: Path | None, dry_run: bool, subscribers: tuple[str, ...] = ()
+) -> int:
+    """Send (or write) the due digests, print a line per subscriber; returns how many failed."""
+    from .deliveries import run_digests
+
+    if not config.subscribers:
+        click.echo(f"{state.config_path}: no subscribers configured; nothing to send")
+        return 0
+    with writer_lock(state.db_path, "digest"):
+        db = state.open_db()
+        results = run_digests(db, config, now=now, outbox=outbox, dry_run=dry_run, only=list(subscribers) or None)
     for r in results:
         head = f"{r.subscriber}: {r.status}"
         if r.subject:
             head += f": {r.subject} ({r.changes} changes)"
         click.echo(head + (f" -> {r.detail}" if r.detail else ""), err=r.failed)
-    sys.exit(1 if any(r.failed for r in results) else 0)
+    return sum(r.failed for r in results)
 
 
 @cli.command()
@@ -225,24 +238,62 @@ def digest(
 @click.pass_obj
 def site(state: State, out: Path, full: bool) -> None:
     """Build the static site: pages, Atom feeds, downloads and the search index."""
-    from . import site_build as site_mod
-    from .schedule import iso_utc
-
     if not state.db_path.exists():
         _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
     try:
-        config = state.config()
-        with writer_lock(out.parent / out.name, "site"):
-            db = state.open_db()
-            result = site_mod.build(db, config, out, now=iso_utc(_parse_now(None)), full=full)
+        _site(state, state.config(), out, full)
     except WatcherError as exc:
         _fail(exc)
+    click.echo(f"serve it:  python3 -m http.server --directory {out} 8000   then open http://127.0.0.1:8000/")
+
+
+def _site(state: State, config: Config, out: Path, full: bool) -> None:
+    from . import site_build
+    from .schedule import iso_utc
+
+    with writer_lock(out.parent / out.name, "site"):
+        db = state.open_db()
+        result = site_build.build(db, config, out, now=iso_utc(_parse_now(None)), full=full)
     kind = "full build" if result.full else f"incremental: {len(result.touched)} changed awards"
     click.echo(
         f"{out}: {kind}, {result.files} files, {result.awards} award pages, search: {result.search},"
         f" {result.seconds:.1f} s"
     )
-    click.echo(f"serve it:  python3 -m http.server --directory {out} 8000   then open http://127.0.0.1:8000/")
+
+
+@cli.command()
+@click.option(
+    "--site",
+    "site_out",
+    type=click.Path(path_type=Path),
+    default=Path("site"),
+    show_default=True,
+    help="Where to build the site.",
+)
+@click.option("--no-site", is_flag=True, help="Skip the site.")
+@click.pass_obj
+def run(state: State, site_out: Path, no_site: bool) -> None:
+    """One full pass for cron: poll every watch, update the site, send the digests that are due.
+
+    A failing step does not stop the next ones (the site and digests work from what is
+    stored); the exit code is 1 if any of them failed.
+    """
+    try:
+        config = state.config()
+    except WatcherError as exc:
+        _fail(exc)
+    steps: list[tuple[str, Any]] = [("poll", lambda: _poll(state, config))]
+    if not no_site:
+        steps.append(("site", lambda: _site(state, config, site_out, False)))
+    steps.append(("digest", lambda: _digests(state, config, _parse_now(None), None, False)))
+    failed = 0
+    for name, step in steps:
+        try:
+            failed += step() or 0  # poll and digest return how many failed; the site raises
+        except WatcherError as exc:
+            click.echo(f"{name}: error: {exc}", err=True)
+            failed += 1
+    sys.exit(1 if failed else 0)
 
 
 @cli.command("test-email")

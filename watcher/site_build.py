@@ -126,19 +126,21 @@ def _full_build(
     for name in config.watches:
         site.watch_page(name)
     site.home()
-    site.static_pages(bundles=[f"pagefind-{i}/" for i in range(len(parts))] if search else [])
     log.info("site: listings written after %.1f s", time.monotonic() - started)
     site.downloads()
     log.info("site: downloads written after %.1f s", time.monotonic() - started)
-    n = 0
-    for proc, counter in workers:
+    n, bundles = 0, []
+    for i, (proc, counter) in enumerate(workers):
         proc.join()
         if proc.exitcode != 0:
             shutil.rmtree(target, ignore_errors=True)
             raise SiteError(f"a site worker failed (exit code {proc.exitcode}); see the log above")
         n += counter.value
+        if search and counter.value:  # a worker with no awards has no index
+            bundles.append(f"pagefind-{i}/")
+    site.static_pages(bundles=bundles)
     (target / MANIFEST).write_text(
-        json.dumps({"last_change": last_change, "full_built_at": now, "recent": [], "parts": len(parts)})
+        json.dumps({"last_change": last_change, "full_built_at": now, "recent": [], "bundles": bundles})
     )
     _swap(out, target)
     return BuildResult(out, True, files=w.count + n, awards=n, search="full index" if search else "off")
@@ -186,6 +188,23 @@ def _render_part(
     counter: Any,
 ) -> None:
     """A worker: its own connection, its share of the award pages, then their search index."""
+    try:
+        _render_part_inner(db_path, config, target, now, i, key_range, search, counter)
+    except Exception as exc:  # the parent reports the exit code; one line here says why
+        log.error("site worker %d failed: %s", i, exc)
+        raise SystemExit(1) from None
+
+
+def _render_part_inner(
+    db_path: str,
+    config: Config,
+    target: Path,
+    now: str,
+    i: int,
+    key_range: tuple[str | None, str | None],
+    search: bool,
+    counter: Any,
+) -> None:
     db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
     site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=False), now)
     started = time.monotonic()
@@ -193,7 +212,7 @@ def _render_part(
         stubs = Writer(Path(stage), atomic=False) if search else None
         counter.value = site.award_pages(key_range=key_range, stubs=stubs)
         log.info("site worker %d: %d award pages in %.1f s", i, counter.value, time.monotonic() - started)
-        if search:
+        if search and counter.value:
             index_search(Path(stage), target / f"pagefind-{i}")
             log.info("site worker %d: search index done after %.1f s", i, time.monotonic() - started)
 
@@ -298,8 +317,7 @@ def _incremental(
                 shutil.rmtree(old)
             os.replace(staging, old)
         result.search = f"{len(recent)} recently changed awards indexed"
-    parts = manifest.get("parts", 1)
-    site.static_pages(bundles=[*(f"pagefind-{i}/" for i in range(parts)), "pagefind-recent/"] if search else [])
+    site.static_pages(bundles=[*manifest.get("bundles", []), "pagefind-recent/"] if search else [])
     worker.join()
     if worker.exitcode != 0:
         raise SiteError(f"a site worker failed (exit code {worker.exitcode}); run `watcher site --full`")
