@@ -76,3 +76,16 @@ def test_a_failing_poll_still_builds_the_site_and_exits_1(write_config, tmp_path
     assert "FAILED" in result.output and "full build" in result.output
     assert (tmp_path / "site" / "index.html").exists()
     assert "Nothing to search yet" in (tmp_path / "site" / "search.html").read_text()
+
+
+def test_a_step_whose_lock_is_held_is_skipped_and_the_rest_run(write_config, tmp_path: Path) -> None:
+    from watcher.lock import writer_lock
+
+    db = tmp_path / "w.db"
+    with writer_lock(db):  # a slow poll from the previous run still holds the database
+        result = CliRunner().invoke(
+            cli, ["--config", str(write_config()), "--db", str(db), "run", "--site", str(tmp_path / "site")]
+        )
+    assert result.exit_code == 1
+    assert "poll: error:" in result.output and "another watcher writer process (pid" in result.output
+    assert "full build" in result.output  # the site step still ran
