@@ -256,3 +256,16 @@ def test_bulk_downloads_follow_the_export_rules(demo_db: Path, tmp_path: Path) -
         cents = {"parse_float": lambda text: round(float(text), 2)}
         assert json.loads(fast_json.getvalue(), **cents) == json.loads(slow_json.getvalue(), **cents), what
     assert "'=HYPERLINK" in fast_csv.getvalue() or what != "awards"
+
+
+def test_a_notice_change_without_an_award_does_not_break_the_build(demo_db: Path, tmp_path: Path) -> None:
+    db = copy_db(demo_db, tmp_path / "w.db")
+    with sqlite3.connect(db) as conn:  # what the SAM source (issue 3) will write
+        conn.execute("INSERT INTO notices (notice_id, type, title) VALUES ('abc123', 'Sources Sought', 'Case system')")
+        conn.execute(
+            "INSERT INTO changes (run_id, detected_at, kind, entity_key, award_key, diff, amount_delta, source)"
+            " VALUES (1, '2026-08-23T12:00:00Z', 'new_notice', 'abc123', NULL, '{}', NULL, 'sam_opportunities')"
+        )
+    out = tmp_path / "site"
+    site(db, out)
+    assert feedparser.parse((out / "feed.xml").read_bytes()).bozo == 0

@@ -236,7 +236,13 @@ class Site:
         return out, count
 
     def _changes_for(self, where: str, args: list[Any], limit: int = TIMELINE) -> list[dict[str, Any]]:
-        return list(self.db.query(f"SELECT c.* FROM changes c WHERE {where} ORDER BY c.id DESC LIMIT {limit}", args))
+        """The latest changes to awards (SAM notices without an award get pages with the SAM source)."""
+        return list(
+            self.db.query(
+                f"SELECT c.* FROM changes c WHERE c.award_key IS NOT NULL AND {where} ORDER BY c.id DESC LIMIT {limit}",
+                args,
+            )
+        )
 
     def _fy(self, where: str, args: list[Any]) -> list[tuple[int, Decimal]]:
         """Money obligated by fiscal year (October to September) over the awards ``where`` selects."""
