@@ -351,3 +351,47 @@ def test_weekly_waits_but_an_urgent_change_goes_out_at_once_outside_quiet_hours(
     code, out = digest(cfg, db, "--now", "2026-07-13T14:00:00Z")
     assert [m[1] for m in smtp.inbox.messages] == [["weekly@example.org"]]
     assert "urgent: nothing new" in out
+
+
+def test_apprise_second_channel_is_retried_until_accepted_and_keeps_its_token_secret(
+    smtp: SmtpServer, digest_env, monkeypatch
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+    state = {"up": False}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if state["up"]:
+                received.append(json.loads(body))
+            self.send_response(200 if state["up"] else 503)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    token = "APPRISE-TOKEN-MARKER-5d2e"
+    monkeypatch.setenv("WATCHER_APPRISE_DESK", f"json://127.0.0.1:{hook.server_address[1]}/{token}")
+    smtp.start()
+    cfg, db = digest_env(ONE + "    apprise_env: WATCHER_APPRISE_DESK\n", smtp.port)
+    try:
+        code, out = digest(cfg, db, "--now", JULY)  # chat hook down: e-mail sent, notice waits
+        assert code == 1 and "everything: sent" in out and "everything: pending" in out
+        assert "entry 1 did not accept" in out and token not in out
+        state["up"] = True
+        code, out = digest(cfg, db, "--now", JULY)
+        assert code == 0, out
+        code, out = digest(cfg, db, "--now", JULY)
+    finally:
+        hook.shutdown()
+    assert len(smtp.inbox.messages) == 1 and len(received) == 1
+    (note,) = received
+    assert note["title"] == "dhs-big-tech: 2 new awards, 6 modifications, Amazon Web Services +$68.8M"
+    assert "FOUR POINTS TECHNOLOGY, L.L.C.: modifications P00018 and P00019" in note["message"]
+    assert ledger(db, "SELECT channel, status FROM deliveries ORDER BY id") == [("email", "sent"), ("apprise", "sent")]
+    assert token.encode() not in db.read_bytes()

@@ -170,6 +170,12 @@ def _weekday(value: str) -> str:
     raise ValueError(f"{value!r}: use a weekday name (monday ... sunday)")
 
 
+def _apprise_env(value: str) -> str:
+    if not re.fullmatch(r"WATCHER_APPRISE_[A-Z0-9_]+", value):
+        raise ValueError(f"{value!r}: name an environment variable WATCHER_APPRISE_<NAME> holding the Apprise URLs")
+    return value
+
+
 EmailAddress = Annotated[str, AfterValidator(email_address)]
 Clock = Annotated[str, AfterValidator(_clock)]
 
@@ -190,6 +196,9 @@ class Subscriber(Strict):
     quiet_hours: Annotated[str, AfterValidator(_quiet)] | None = None
     send_empty: bool = False
     max_items: int = Field(default=25, ge=1, le=500)
+    # The name of an environment variable holding Apprise URLs (Slack, Matrix, Signal...), space- or
+    # comma-separated: they embed tokens, so they never go in this file. Needs `pip install "watcher[apprise]"`.
+    apprise_env: Annotated[str, AfterValidator(_apprise_env)] | None = None
 
 
 class SmtpSettings(Strict):

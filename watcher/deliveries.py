@@ -20,6 +20,7 @@ delivery, so rewriting it is idempotent.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from . import digest as digest_mod
-from . import mailer, render
+from . import mailer, notify, render
 from .config import Config, Subscriber
 from .schedule import in_quiet_hours, iso_utc, latest_slot, next_slot
 from .store import write_transaction
@@ -94,21 +95,21 @@ def _references(db: Database, name: str, award_keys: list[str]) -> list[str]:
 
 def _claim(
     db: Database, config: Config, env: Any, name: str, sub: Subscriber, now: datetime, *, dry_run: bool
-) -> tuple[Result, dict[str, Any] | None]:
+) -> tuple[Result, list[dict[str, Any]]]:
     """Inside a write transaction: is a digest due, and if so render it and store it as pending.
 
     With ``dry_run`` nothing is written: the caller gets the message that would be sent.
     """
     state = _subscriber_state(db, name, sub, now, config.settings.email.backlog_days, write=not dry_run)
     if in_quiet_hours(sub, now):
-        return Result(name, "quiet hours", detail=f"quiet hours {sub.quiet_hours} ({sub.timezone})"), None
+        return Result(name, "quiet hours", detail=f"quiet hours {sub.quiet_hours} ({sub.timezone})"), []
     slot = latest_slot(sub, now)
     slot_text = iso_utc(slot) if slot else None
     slot_due = slot_text is not None and (state["last_slot"] is None or slot_text > state["last_slot"])
     upcoming = next_slot(sub, now)
     not_due = Result(name, "not due", detail=f"next digest {iso_utc(upcoming) if upcoming else 'on change'}")
     if not slot_due and sub.cadence != "instant" and sub.urgent_amount is None:
-        return not_due, None  # cheap path: nothing to read until the next slot
+        return not_due, []  # cheap path: nothing to read until the next slot
     # Changes detected up to now (a replay with --now on a newer database must not see the future).
     (up_to,) = db.execute("SELECT coalesce(max(id), 0) FROM changes WHERE detected_at <= ?", [iso_utc(now)]).fetchone()
     watches = list(sub.watches or config.watches)
@@ -116,7 +117,7 @@ def _claim(
     dg = digest_mod.build(db, config, name, sub, changes, now=iso_utc(now))
     urgent = any(digest_mod.is_urgent(i, sub) for i in dg.items)
     if not (slot_due or urgent or sub.cadence == "instant"):
-        return not_due, None
+        return not_due, []
     if not dg.items and not (sub.send_empty and slot_due):
         if not dry_run:  # everything up to here was considered and filtered out
             db.execute(
@@ -124,7 +125,7 @@ def _claim(
                 " WHERE subscriber = ?",
                 [up_to, slot_text, name],
             )
-        return Result(name, "nothing new"), None
+        return Result(name, "nothing new"), []
     dg, rendered = render.render_within(
         env,
         lambda limit: (
@@ -160,7 +161,7 @@ def _claim(
         "message": message,
     }
     if dry_run:
-        return Result(name, "dry run", rendered.subject, len(dg.change_ids)), row
+        return Result(name, "dry run", rendered.subject, len(dg.change_ids)), [row]
     delivery_id = db.table("deliveries").insert(row).last_pk
     item_of = {cid: item.key for item in dg.items for cid in item.change_ids}
     db.conn.executemany(
@@ -168,7 +169,15 @@ def _claim(
         [(delivery_id, cid, item_of[cid]) for cid in dg.change_ids],
     )
     row["id"] = delivery_id
-    return Result(name, "pending", rendered.subject, len(dg.change_ids), delivery_id=delivery_id), row
+    rows = [row]
+    if sub.apprise_env:  # the second channel: a short notice, sent (and retried) on its own
+        title, body = notify.message(dg)
+        chat = {**row, "channel": "apprise", "email": sub.apprise_env, "message_id": None}
+        chat["message"] = json.dumps({"title": title, "body": body}).encode()
+        del chat["id"]
+        chat["id"] = db.table("deliveries").insert(chat).last_pk
+        rows.append(chat)
+    return Result(name, "pending", rendered.subject, len(dg.change_ids), delivery_id=delivery_id), rows
 
 
 def _eml_name(row: dict[str, Any]) -> str:
@@ -182,6 +191,8 @@ def _deliver(
     """Hand one claimed delivery to SMTP (or the outbox) and record the outcome."""
     name = row["subscriber"]
     result = Result(name, "sent", row["subject"], row["changes"], delivery_id=row["id"])
+    if row["channel"] == "apprise":
+        return _deliver_apprise(db, row, now)
     try:
         if outbox is not None:
             path = mailer.write_eml(outbox, _eml_name(row), row["message"])
@@ -215,6 +226,29 @@ def _deliver(
     return result
 
 
+def _deliver_apprise(db: Database, row: dict[str, Any], now: datetime) -> Result:
+    """Chat notices are retried until accepted (a repeat there is harmless); the e-mail ledger is not touched."""
+    result = Result(row["subscriber"], "sent", f"[apprise] {row['subject']}", row["changes"], delivery_id=row["id"])
+    note = json.loads(row["message"])
+    try:
+        notify.send(row["email"], note["title"], note["body"])
+    except mailer.DeliveryError as exc:
+        with write_transaction(db):
+            db.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, error = ? WHERE id = ?",
+                [str(exc).split("\n")[0], row["id"]],
+            )
+        result.status, result.detail = "pending", str(exc).split("\n")[0]
+        return result
+    with write_transaction(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, error = NULL WHERE id = ?",
+            [iso_utc(now), row["id"]],
+        )
+    result.detail = row["email"]
+    return result
+
+
 def run_digests(
     db: Database,
     config: Config,
@@ -233,9 +267,9 @@ def run_digests(
         if only and name not in only:
             continue
         if dry_run:  # a preview: render what is due, record nothing
-            result, row = _claim(db, config, env, name, sub, now, dry_run=True)
-            if row:
-                result.detail = str(mailer.write_eml(outbox, _eml_name(row), row["message"]))
+            result, rows = _claim(db, config, env, name, sub, now, dry_run=True)
+            if rows:
+                result.detail = str(mailer.write_eml(outbox, _eml_name(rows[0]), rows[0]["message"]))
             results.append(result)
             continue
         pending = (
@@ -248,6 +282,6 @@ def run_digests(
         for row in pending:  # left by a crash or a lost connection: the identical message again
             results.append(_deliver(db, config, row, outbox, retry=True, now=now))
         with write_transaction(db):
-            result, row = _claim(db, config, env, name, sub, now, dry_run=False)
-        results.append(_deliver(db, config, row, outbox, retry=False, now=now) if row else result)
+            result, rows = _claim(db, config, env, name, sub, now, dry_run=False)
+        results += [_deliver(db, config, row, outbox, retry=False, now=now) for row in rows] or [result]
     return results

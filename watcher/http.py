@@ -33,8 +33,11 @@ _SECRET_PARAMS = re.compile(r"(?i)((?:api_key|apikey|api-key|password|token)=)[^
 def redact(text: str) -> str:
     """Remove secrets (query-string keys and any secret value in the environment) from text."""
     text = _SECRET_PARAMS.sub(r"\1REDACTED", text)
-    for name in ("SAM_API_KEY", "WATCHER_SMTP_PASSWORD"):
-        value = os.environ.get(name)
+    secrets = [os.environ.get(name) for name in ("SAM_API_KEY", "WATCHER_SMTP_PASSWORD")]
+    for name, value in os.environ.items():  # Apprise URLs carry tokens: every one of them is secret
+        if name.startswith("WATCHER_APPRISE_"):
+            secrets += [value, *value.replace(",", " ").split()]
+    for value in secrets:
         if value and len(value) >= 4:
             text = text.replace(value, "REDACTED")
     return text
