@@ -395,3 +395,14 @@ def test_apprise_second_channel_is_retried_until_accepted_and_keeps_its_token_se
     assert "FOUR POINTS TECHNOLOGY, L.L.C.: modifications P00018 and P00019" in note["message"]
     assert ledger(db, "SELECT channel, status FROM deliveries ORDER BY id") == [("email", "sent"), ("apprise", "sent")]
     assert token.encode() not in db.read_bytes()
+
+
+def test_a_digest_that_was_not_sent_is_not_announced_on_chat(smtp: SmtpServer, digest_env, monkeypatch) -> None:
+    monkeypatch.setenv("WATCHER_APPRISE_DESK", "json://127.0.0.1:9/never-called")
+    cfg, db = digest_env(ONE + "    apprise_env: WATCHER_APPRISE_DESK\n", smtp.port)  # SMTP down
+    code, out = digest(cfg, db, "--now", JULY)
+    assert code == 1 and "everything: failed" in out and "apprise" not in out
+    assert ledger(db, "SELECT channel, status FROM deliveries ORDER BY id") == [
+        ("email", "failed"),
+        ("apprise", "failed"),
+    ]

@@ -169,14 +169,15 @@ def _claim(
         [(delivery_id, cid, item_of[cid]) for cid in dg.change_ids],
     )
     row["id"] = delivery_id
-    rows = [row]
+    rows = [row]  # the chat notice, if any, is sent by run_digests once released
     if sub.apprise_env:  # the second channel: a short notice, sent (and retried) on its own
         title, body = notify.message(dg)
-        chat = {**row, "channel": "apprise", "email": sub.apprise_env, "message_id": None}
+        # "held" until the e-mail is accepted: a digest that failed must not be announced.
+        chat = {**row, "channel": "apprise", "email": sub.apprise_env, "message_id": None, "status": "held"}
+        chat["parent_id"] = delivery_id
         chat["message"] = json.dumps({"title": title, "body": body}).encode()
         del chat["id"]
-        chat["id"] = db.table("deliveries").insert(chat).last_pk
-        rows.append(chat)
+        db.table("deliveries").insert(chat)
     return Result(name, "pending", rendered.subject, len(dg.change_ids), delivery_id=delivery_id), rows
 
 
@@ -191,8 +192,6 @@ def _deliver(
     """Hand one claimed delivery to SMTP (or the outbox) and record the outcome."""
     name = row["subscriber"]
     result = Result(name, "sent", row["subject"], row["changes"], delivery_id=row["id"])
-    if row["channel"] == "apprise":
-        return _deliver_apprise(db, row, now)
     try:
         if outbox is not None:
             path = mailer.write_eml(outbox, _eml_name(row), row["message"])
@@ -209,6 +208,10 @@ def _deliver(
                 "UPDATE deliveries SET status = ?, attempts = attempts + 1, error = ? WHERE id = ?",
                 [status, str(exc).split("\n")[0], row["id"]],
             )
+            if status == "failed":
+                db.execute(
+                    "UPDATE deliveries SET status = 'failed' WHERE parent_id = ? AND status = 'held'", [row["id"]]
+                )
         log.warning("digest for %s %s: %s", name, "will be resent" if maybe else "not sent", exc)
         result.status, result.detail = status, str(exc).split("\n")[0]
         return result
@@ -223,6 +226,7 @@ def _deliver(
             " last_slot = CASE WHEN last_slot IS NULL OR last_slot < ? THEN ? ELSE last_slot END WHERE subscriber = ?",
             [row["considered_up_to"], row["slot"], row["slot"], name],
         )
+        db.execute("UPDATE deliveries SET status = 'pending' WHERE parent_id = ? AND status = 'held'", [row["id"]])
     return result
 
 
@@ -276,7 +280,11 @@ def run_digests(
             []
             if in_quiet_hours(sub, now)
             else list(
-                db.query("SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' ORDER BY id", [name])
+                db.query(
+                    "SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' AND channel = 'email'"
+                    " ORDER BY id",
+                    [name],
+                )
             )
         )
         for row in pending:  # left by a crash or a lost connection: the identical message again
@@ -284,4 +292,13 @@ def run_digests(
         with write_transaction(db):
             result, rows = _claim(db, config, env, name, sub, now, dry_run=False)
         results += [_deliver(db, config, row, outbox, retry=False, now=now) for row in rows] or [result]
+        if not in_quiet_hours(sub, now):  # chat notices whose e-mail was accepted, new or left from before
+            for row in list(
+                db.query(
+                    "SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' AND channel = 'apprise'"
+                    " ORDER BY id",
+                    [name],
+                )
+            ):
+                results.append(_deliver_apprise(db, row, now))
     return results

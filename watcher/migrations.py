@@ -218,3 +218,9 @@ def m010_site_indexes(db: Database) -> None:
     db.table("matches").create_index(["vendor", "entity_key"], if_not_exists=True)
     db.table("awards").create_index(["awarding_subagency"], if_not_exists=True)
     db.table("awards").create_index(["total_obligation"], if_not_exists=True)
+
+
+@migrations()
+def m011_delivery_parent(db: Database) -> None:
+    """A chat notice (Apprise) belongs to its e-mail digest: it is released only once the e-mail is accepted."""
+    db.table("deliveries").add_column("parent_id", int)

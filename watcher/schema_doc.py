@@ -204,9 +204,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "id": "Delivery id",
             "subscriber": "subscribers.subscriber",
             "email": "The address it went to",
-            "channel": "email",
+            "channel": "email, or apprise (a short chat/push notice of the same digest)",
             "status": "pending (stored, not yet confirmed), sent (the SMTP server accepted it), "
-            "written (.eml written to the outbox) or failed (not accepted; its changes go into the next digest)",
+            "written (.eml written to the outbox), failed (not accepted; its changes go into the next digest) "
+            "or held (a chat notice waiting for its e-mail)",
             "created_at": f"When the digest was rendered, {UTC}",
             "slot": f"The daily/weekly slot it served (instant: its creation time), {UTC}",
             "sent_at": f"When the server accepted it (or the file was written), {UTC}",
@@ -218,6 +219,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "considered_up_to": "The highest changes.id considered when it was built",
             "outbox_path": "The .eml file, in outbox mode",
             "message": "The complete message (RFC 5322 bytes), resent unchanged if a send is retried",
+            "parent_id": "For a chat notice (channel apprise): the e-mail delivery it announces, held until sent",
         },
     ),
     "delivery_items": (
