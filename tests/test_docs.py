@@ -8,6 +8,7 @@ import pytest
 
 from watcher.cli import cli
 from watcher.config import (
+    AlertSettings,
     EmailSettings,
     QueriesFile,
     Settings,
@@ -45,6 +46,7 @@ def test_every_global_option_is_in_the_readme() -> None:
             *Settings.model_fields,
             *QueriesFile.model_fields,
             *Subscriber.model_fields,
+            *AlertSettings.model_fields,
             *SmtpSettings.model_fields,
             *(f.alias or name for name, f in EmailSettings.model_fields.items()),
         }

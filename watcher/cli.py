@@ -156,6 +156,12 @@ def _poll(state: State, config: Config, watches: tuple[str, ...] = ()) -> int:
         store.load_seeds(db, config.vendors, config.resellers, config.agencies)
         with _usaspending_client(config) as client:
             results = run_all(db, config, client, watch_names=list(watches) or None)
+        from datetime import UTC, datetime
+
+        from . import health
+
+        for line in health.notify_admins(db, config, datetime.now(UTC)):
+            click.echo(line, err=line.startswith("alert not sent"))
     failed = 0
     for r in results:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"

@@ -223,8 +223,17 @@ def _site_url(value: str) -> str:
     return value.rstrip("/")
 
 
+class AlertSettings(Strict):
+    """Who hears when a source breaks, recovers or goes quiet (see health.py)."""
+
+    admins: list[EmailAddress] = Field(default_factory=list)  # empty: no alerts
+    after_failures: int = Field(default=3, ge=1, le=1000)  # consecutive failed runs before "broken"
+    quiet_days: int | None = Field(default=14, ge=1, le=3650)  # nothing new for this long: "quiet"
+
+
 class Settings(Strict):
     usaspending: UsaspendingSettings = UsaspendingSettings()
+    alerts: AlertSettings = AlertSettings()
     seeds_dir: str | None = None
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
     templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates

@@ -224,3 +224,12 @@ def m010_site_indexes(db: Database) -> None:
 def m011_delivery_parent(db: Database) -> None:
     """A chat notice (Apprise) belongs to its e-mail digest: it is released only once the e-mail is accepted."""
     db.table("deliveries").add_column("parent_id", int)
+
+
+@migrations()
+def m012_health(db: Database) -> None:
+    """What the admins were last told about each watch and source: ok, broken or quiet."""
+    db.table("health").create(
+        {"watch": str, "source": str, "state": str, "since": str, "detail": str, "alerted_at": str},
+        pk=("watch", "source"),
+    )

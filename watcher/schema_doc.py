@@ -188,6 +188,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "verified_at": f"When USAspending's agency autocomplete last returned exactly this name, {UTC}",
         },
     ),
+    "health": (
+        "What the admins (settings.alerts.admins) were last told about each watch and source.",
+        {
+            "watch": "The watch",
+            "source": "The source",
+            "state": "ok, broken (failing settings.alerts.after_failures runs in a row) or quiet (nothing new for "
+            "settings.alerts.quiet_days)",
+            "since": f"When it entered that state, {UTC}",
+            "detail": "The subject of the alert that said so",
+            "alerted_at": f"When the alert was sent, {UTC}",
+        },
+    ),
     "subscribers": (
         "Digest subscribers (from queries.yaml) as the ledger knows them: how far their digests have got.",
         {

@@ -54,6 +54,7 @@ def report(db: Database, db_path: str | Path) -> dict[str, Any]:
         "changes_by_kind": kinds,
         "runs": last_runs,
         "digests": digests,
+        "health": list(db.query("SELECT * FROM health WHERE state != 'ok' ORDER BY watch, source")),
     }
 
 
@@ -78,6 +79,8 @@ def render(data: dict[str, Any]) -> str:
         if r["status"] != "ok":
             lines.append(f"    error: {r['error']}")
             lines.append(f"    consecutive failures: {r['consecutive_failures']}")
+    for h in data.get("health", []):
+        lines.append(f"ALERT {h['watch']} / {h['source']}: {h['state']} since {h['since']} ({h['detail']})")
     for d in data.get("digests", []):
         line = f"digest {d['subscriber']} <{d['email']}>: last sent {d['last_sent_at'] or 'never'}"
         if d["pending"]:

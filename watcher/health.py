@@ -1,0 +1,176 @@
+"""Tell the admins when a source breaks, when it recovers, and when it goes quiet; once per event.
+
+``assess`` is pure: from the latest runs and changes of a watch and source, and what the
+admins were last told (the ``health`` table), it says which alert is due. ``notify_admins``
+sends each due alert and records the new state only after the mail server took it, so an
+outage of the mail server delays an alert and never drops it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import links, mailer
+from .config import Config
+from .digest import clean
+from .schedule import iso_utc
+from .store import write_transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    watch: str
+    source: str
+    state: str  # the new state: broken | ok | quiet
+    subject: str
+    body: str
+
+
+def assess(
+    watch: str,
+    source: str,
+    told: str,
+    failures: int,
+    last_error: str | None,
+    last_success: str | None,
+    last_change: str | None,
+    now: datetime,
+    after_failures: int,
+    quiet_days: int | None,
+) -> Alert | None:
+    """The alert due for one watch and source, if any (pure)."""
+    label = f"{watch} / {source}"
+    if failures >= after_failures:
+        if told == "broken":
+            return None
+        return Alert(
+            watch,
+            source,
+            "broken",
+            f"watcher: {label} is failing ({failures} runs in a row)",
+            f"The last {failures} runs of {label} failed. The latest error:\n\n  {clean(last_error, 500)}\n\n"
+            f"Last success: {last_success or 'never'}. Other watches keep running; this one is retried at every "
+            "run, and you will get one more mail when it works again.",
+        )
+    if failures == 0 and told == "broken":
+        return Alert(
+            watch, source, "ok", f"watcher: {label} works again", f"{label} succeeded again at {last_success}."
+        )
+    if failures == 0 and quiet_days and last_success:
+        quiet_since = last_change or "never"
+        if last_change is None or last_change < iso_utc(now - timedelta(days=quiet_days)):
+            if told == "quiet":
+                return None
+            return Alert(
+                watch,
+                source,
+                "quiet",
+                f"watcher: {label} has found nothing new for {quiet_days}+ days",
+                f"{label} polls successfully (last success {last_success}) but its latest change was detected "
+                f"{quiet_since}. That can be true of the agencies and vendors watched, or a sign that a name or "
+                "filter no longer matches anything: check the watch with `watcher check` and `watcher status`.",
+            )
+        if told == "quiet":
+            return Alert(
+                watch, source, "ok", f"watcher: {label} has news again", f"A change was detected {last_change}."
+            )
+    return None
+
+
+def due_alerts(db: Database, config: Config, now: datetime) -> list[Alert]:
+    settings = config.settings.alerts
+    told = {(w, s): st for w, s, st in db.execute("SELECT watch, source, state FROM health")}
+    alerts = []
+    for watch, source in db.execute("SELECT DISTINCT watch, source FROM runs ORDER BY watch, source").fetchall():
+        if watch not in config.watches:
+            continue
+        last_ok = db.execute(
+            "SELECT max(id), max(finished_at) FROM runs WHERE watch = ? AND source = ? AND status = 'ok'",
+            [watch, source],
+        ).fetchone()
+        failures, last_error = db.execute(
+            "SELECT count(*), (SELECT error FROM runs WHERE watch = ? AND source = ? AND status = 'error'"
+            " ORDER BY id DESC LIMIT 1) FROM runs WHERE watch = ? AND source = ? AND status = 'error' AND id > ?",
+            [watch, source, watch, source, last_ok[0] or 0],
+        ).fetchone()
+        (last_change,) = db.execute(
+            "SELECT max(c.detected_at) FROM changes c JOIN runs r ON r.id = c.run_id"
+            " WHERE r.watch = ? AND r.source = ?",
+            [watch, source],
+        ).fetchone()
+        alert = assess(
+            watch,
+            source,
+            told.get((watch, source), "ok"),
+            failures,
+            last_error,
+            last_ok[1],
+            last_change,
+            now,
+            settings.after_failures,
+            settings.quiet_days,
+        )
+        if alert:
+            alerts.append(alert)
+    return alerts
+
+
+def notify_admins(db: Database, config: Config, now: datetime, outbox: Path | None = None) -> list[str]:
+    """Send every due alert to the admins; returns one line per alert for the command's output."""
+    admins = config.settings.alerts.admins
+    if not admins:
+        return []
+    email = config.settings.email
+    if outbox is None and email.smtp is None:
+        outbox = config.outbox()
+    lines = []
+    for alert in due_alerts(db, config, now):
+        try:
+            for admin in admins:
+                message = mailer.build_message(
+                    sender=email.from_,
+                    to=admin,
+                    subject=alert.subject,
+                    text=alert.body + "\n",
+                    html=f"<p>{_html(alert.body)}</p>",
+                    message_id=make_msgid(idstring="alert", domain=mailer.domain_of(email.from_)),
+                    date=iso_utc(now),
+                    list_id=f'"watcher alerts" <alerts.{mailer.domain_of(email.from_)}>',
+                    unsubscribe=f"mailto:{parseaddr(email.from_)[1]}?subject=alerts",
+                )
+                if outbox is not None:
+                    stamp = iso_utc(now).replace(":", "").replace("-", "")
+                    mailer.write_eml(
+                        outbox,
+                        f"{stamp}-alert-{links.safe_name(alert.watch)}-{alert.state}-{links.safe_name(admin)}.eml",
+                        message,
+                    )
+                else:
+                    assert email.smtp is not None
+                    mailer.send(email.smtp, email.from_, admin, message)
+        except (mailer.DeliveryError, OSError) as exc:
+            log.warning("alert %r not sent (will retry next run): %s", alert.subject, exc)
+            lines.append(f"alert not sent: {alert.subject}: {str(exc).splitlines()[0]}")
+            continue
+        with write_transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO health (watch, source, state, since, detail, alerted_at) VALUES (?,?,?,?,?,?)",
+                [alert.watch, alert.source, alert.state, iso_utc(now), alert.subject, iso_utc(now)],
+            )
+        lines.append(f"alert sent to {', '.join(admins)}: {alert.subject}")
+    return lines
+
+
+def _html(text: str) -> Any:
+    from markupsafe import escape
+
+    return str(escape(text)).replace("\n", "<br>")
