@@ -145,3 +145,26 @@ def test_the_shipped_config_validates_against_its_json_schema() -> None:
     assert watch["additionalProperties"] is False
     data = yaml.safe_load((ROOT / "queries.yaml").read_text())
     assert set(data["watches"]["dhs-big-tech"]) <= set(watch["properties"])
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('poll: "15 * * * 1-5"', "write weekdays as names"),
+        ('poll: "15 * *"', "use 5 cron fields"),
+        ('digest: "99 * * * *"', "99"),
+        ("timezone: Mars/Base", "not a time zone"),
+    ],
+)
+def test_schedule_mistakes_name_the_line(tmp_path: Path, line: str, message: str) -> None:
+    from tests.conftest import SEEDS
+
+    cfg = tmp_path / "queries.yaml"
+    cfg.write_text(
+        f"settings:\n  seeds_dir: {SEEDS}\n  schedule:\n    {line}\n"
+        "watches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    key = line.split(":")[0]
+    assert f"{cfg}:4: settings.schedule.{key}: " in str(err.value) and message in str(err.value)

@@ -11,6 +11,7 @@ from watcher.config import (
     AlertSettings,
     EmailSettings,
     QueriesFile,
+    ScheduleSettings,
     Settings,
     SmtpSettings,
     Subscriber,
@@ -47,6 +48,7 @@ def test_every_global_option_is_in_the_readme() -> None:
             *QueriesFile.model_fields,
             *Subscriber.model_fields,
             *AlertSettings.model_fields,
+            *ScheduleSettings.model_fields,
             *SmtpSettings.model_fields,
             *(f.alias or name for name, f in EmailSettings.model_fields.items()),
         }

@@ -7,22 +7,18 @@ Exit codes: 0 every watch succeeded; 1 some watch failed (the others still ran);
 from __future__ import annotations
 
 import json
-import os
 import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from . import __version__, logs, store
 from .config import Config, load_config
 from .errors import ConfigError, WatcherError
-from .http import ApiClient
+from .http import usaspending_client
 from .lock import writer_lock
-
-DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"
 
 
 class State:
@@ -119,19 +115,6 @@ def check(state: State) -> None:
         click.echo(f"    {len(plan(w))} search walks per poll, lookback {w.lookback_days} days")
 
 
-def _usaspending_client(config: Config) -> ApiClient:
-    url = os.environ.get("WATCHER_USASPENDING_URL", DEFAULT_USASPENDING_URL)
-    parts = urlsplit(url)
-    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and local):
-        raise ConfigError(
-            f"WATCHER_USASPENDING_URL={url}: use https (USAspending turns POSTs to http:// into GETs, answered 405;"
-            " plain http is only allowed for a server on this machine)"
-        )
-    s = config.settings.usaspending
-    return ApiClient(url, timeout=s.timeout_seconds, attempts=s.attempts, min_interval=s.min_interval_seconds)
-
-
 @cli.command()
 @click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
 @click.option("--source", type=click.Choice(["usaspending"]), default=None, help="Only this source.")
@@ -154,7 +137,7 @@ def _poll(state: State, config: Config, watches: tuple[str, ...] = ()) -> int:
     with writer_lock(state.db_path):
         db = state.open_db()
         store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-        with _usaspending_client(config) as client:
+        with usaspending_client(config) as client:
             results = run_all(db, config, client, watch_names=list(watches) or None)
         from datetime import UTC, datetime
 
@@ -351,6 +334,20 @@ def test_email(state: State, address: str, outbox: Path | None) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def daemon(state: State) -> None:
+    """Run the schedule in queries.yaml (settings.schedule) until SIGTERM or Ctrl-C."""
+    from .daemon import run_daemon
+
+    try:
+        config = state.config()
+        code = run_daemon(config, state.db_path)
+    except WatcherError as exc:
+        _fail(exc)
+    sys.exit(code)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
@@ -361,6 +358,12 @@ def status(state: State, as_json: bool) -> None:
         _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher init` or `watcher poll`"))
     db = state.open_db()
     data = status_mod.report(db, state.db_path)
+    try:
+        from .daemon import next_runs
+
+        data["next_runs"] = next_runs(state.config())
+    except WatcherError:
+        data["next_runs"] = {}  # status still works without a valid config
     click.echo(json.dumps(data, indent=2, default=str) if as_json else status_mod.render(data))
 
 

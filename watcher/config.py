@@ -231,9 +231,52 @@ class AlertSettings(Strict):
     quiet_days: int | None = Field(default=14, ge=1, le=3650)  # nothing new for this long: "quiet"
 
 
+def cron_fields(value: str) -> dict[str, str]:
+    """A cron line as APScheduler fields: 5 fields (minute hour day month weekday) or 6 with seconds first.
+
+    Weekdays must be names (mon-fri): APScheduler 3 counts them from Monday=0, so a digit
+    would silently mean another day than it does in crontab(5).
+    """
+    parts = value.split()
+    if len(parts) not in (5, 6):
+        raise ValueError(f"{value!r}: use 5 cron fields (minute hour day month weekday), or 6 with seconds first")
+    if any(c.isdigit() for c in parts[-1]):
+        raise ValueError(f"{value!r}: write weekdays as names (mon, tue-fri), not digits")
+    names = ["minute", "hour", "day", "month", "day_of_week"]
+    fields = dict(zip(["second", *names] if len(parts) == 6 else names, parts, strict=True))
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger(**fields, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    return fields
+
+
+def _cron(value: str) -> str:
+    cron_fields(value)
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class ScheduleSettings(Strict):
+    """What `watcher daemon` runs when (cron lines in `timezone`); null turns a job off."""
+
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    poll: Cron | None = "15 * * * *"
+    site: Cron | None = "25 * * * *"  # incremental
+    site_full: Cron | None = "40 3 * * *"
+    digest: Cron | None = "*/15 * * * *"
+    site_dir: str = "site"  # relative to queries.yaml
+    misfire_grace_seconds: int = Field(default=3600, ge=1)
+
+
 class Settings(Strict):
     usaspending: UsaspendingSettings = UsaspendingSettings()
     alerts: AlertSettings = AlertSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     seeds_dir: str | None = None
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
     templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
@@ -289,6 +332,10 @@ class Config(BaseModel):
 
     def templates_dir(self) -> Path:
         d = Path(self.settings.templates_dir or "templates")
+        return d if d.is_absolute() else self.path.parent / d
+
+    def site_dir(self) -> Path:
+        d = Path(self.settings.schedule.site_dir)
         return d if d.is_absolute() else self.path.parent / d
 
     def outbox(self) -> Path:

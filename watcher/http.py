@@ -15,12 +15,13 @@ import threading
 import time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import stamina
 
 from . import __version__
-from .errors import RetryableSourceError, SourceError
+from .errors import ConfigError, RetryableSourceError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +179,20 @@ class ApiClient:
             raise RetryableSourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"), _retry_after(resp))
         if status >= 400 or status in (301, 302, 303, 307, 308):
             raise SourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"))
+
+
+DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"
+
+
+def usaspending_client(config: Any) -> ApiClient:
+    """The client for WATCHER_USASPENDING_URL (default the real API), with the config's timeouts and pacing."""
+    url = os.environ.get("WATCHER_USASPENDING_URL", DEFAULT_USASPENDING_URL)
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and local):
+        raise ConfigError(
+            f"WATCHER_USASPENDING_URL={url}: use https (USAspending turns POSTs to http:// into GETs, answered 405;"
+            " plain http is only allowed for a server on this machine)"
+        )
+    s = config.settings.usaspending
+    return ApiClient(url, timeout=s.timeout_seconds, attempts=s.attempts, min_interval=s.min_interval_seconds)

@@ -233,3 +233,9 @@ def m012_health(db: Database) -> None:
         {"watch": str, "source": str, "state": str, "since": str, "detail": str, "alerted_at": str},
         pk=("watch", "source"),
     )
+
+
+@migrations()
+def m013_daemon_jobs(db: Database) -> None:
+    """When each `watcher daemon` job last ran, so one missed while the daemon was down runs at start."""
+    db.table("daemon_jobs").create({"job": str, "last_run_at": str}, pk="job")

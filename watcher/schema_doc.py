@@ -188,6 +188,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "verified_at": f"When USAspending's agency autocomplete last returned exactly this name, {UTC}",
         },
     ),
+    "daemon_jobs": (
+        "When each `watcher daemon` job (poll, site, site_full, digest) last ran.",
+        {"job": "The job's name", "last_run_at": f"When it last finished, {UTC}"},
+    ),
     "health": (
         "What the admins (settings.alerts.admins) were last told about each watch and source.",
         {

@@ -15,8 +15,10 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -188,11 +190,14 @@ def _render_part(
     counter: Any,
 ) -> None:
     """A worker: its own connection, its share of the award pages, then their search index."""
+    _default_signals()
+    code = 0
     try:
         _render_part_inner(db_path, config, target, now, i, key_range, search, counter)
     except Exception as exc:  # the parent reports the exit code; one line here says why
         log.error("site worker %d failed: %s", i, exc)
-        raise SystemExit(1) from None
+        code = 1
+    _exit(code)
 
 
 def _render_part_inner(
@@ -220,12 +225,35 @@ def _render_part_inner(
 def _listings_part(
     db_path: str, config: Config, target: Path, now: str, agencies: list[str], watches: list[str]
 ) -> None:
-    db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
-    site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=True), now)
-    for agency in agencies:
-        site.agency_page_write(agency)
-    for name in watches:
-        site.watch_page(name)
+    _default_signals()
+    code = 0
+    try:
+        db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
+        site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=True), now)
+        for agency in agencies:
+            site.agency_page_write(agency)
+        for name in watches:
+            site.watch_page(name)
+    except Exception as exc:
+        log.error("site worker failed: %s", exc)
+        code = 1
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End a forked worker at once: its work is on disk, and the interpreter's normal shutdown can
+    fail in a child forked from a thread (the daemon runs builds in its worker thread)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _default_signals() -> None:
+    """A forked worker must not run its parent's handlers (the daemon's SIGTERM handler stops a scheduler)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stage_awards(build: Path, stage: Path, keys: Iterable[str]) -> None:

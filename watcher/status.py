@@ -79,6 +79,8 @@ def render(data: dict[str, Any]) -> str:
         if r["status"] != "ok":
             lines.append(f"    error: {r['error']}")
             lines.append(f"    consecutive failures: {r['consecutive_failures']}")
+    if data.get("next_runs"):
+        lines.append("daemon schedule, next runs: " + ", ".join(f"{k} {v}" for k, v in data["next_runs"].items()))
     for h in data.get("health", []):
         lines.append(f"ALERT {h['watch']} / {h['source']}: {h['state']} since {h['since']} ({h['detail']})")
     for d in data.get("digests", []):
