@@ -17,8 +17,10 @@ NOW = datetime(2026, 8, 22, 12, tzinfo=UTC)
 
 
 def test_assess_says_each_event_once() -> None:
-    def run(told: str, failures: int, last_change: str | None = "2026-08-20T12:00:00Z"):
-        return assess("w", "usaspending", told, failures, "HTTP 503", "2026-08-01T00:00:00Z", last_change, NOW, 3, 14)
+    def run(told: str, failures: int, last_change: str | None = "2026-08-20T12:00:00Z", first: str = "2026-01-01"):
+        return assess(
+            "w", "usaspending", told, failures, "HTTP 503", "2026-08-01T00:00:00Z", last_change, first, NOW, 3, 14
+        )
 
     assert run("ok", 2) is None  # not yet
     broken = run("ok", 3)
@@ -31,6 +33,10 @@ def test_assess_says_each_event_once() -> None:
     assert run("quiet", 0, "2026-07-01T00:00:00Z") is None
     news = run("quiet", 0, "2026-08-21T00:00:00Z")
     assert news and news.state == "ok"
+    # A watch that has never found anything is quiet only once it has been watched that long.
+    assert run("ok", 0, None, first="2026-08-15T00:00:00Z") is None
+    never = run("ok", 0, None, first="2026-07-01T00:00:00Z")
+    assert never and never.state == "quiet" and "detected never" in never.body
 
 
 @pytest.mark.slow

@@ -43,6 +43,7 @@ def assess(
     last_error: str | None,
     last_success: str | None,
     last_change: str | None,
+    first_run: str | None,
     now: datetime,
     after_failures: int,
     quiet_days: int | None,
@@ -67,7 +68,9 @@ def assess(
         )
     if failures == 0 and quiet_days and last_success:
         quiet_since = last_change or "never"
-        if last_change is None or last_change < iso_utc(now - timedelta(days=quiet_days)):
+        # A new watch is not "quiet" before it has been watched for quiet_days.
+        latest = last_change or first_run
+        if latest is not None and latest < iso_utc(now - timedelta(days=quiet_days)):
             if told == "quiet":
                 return None
             return Alert(
@@ -102,6 +105,9 @@ def due_alerts(db: Database, config: Config, now: datetime) -> list[Alert]:
             " ORDER BY id DESC LIMIT 1) FROM runs WHERE watch = ? AND source = ? AND status = 'error' AND id > ?",
             [watch, source, watch, source, last_ok[0] or 0],
         ).fetchone()
+        (first_run,) = db.execute(
+            "SELECT min(started_at) FROM runs WHERE watch = ? AND source = ?", [watch, source]
+        ).fetchone()
         (last_change,) = db.execute(
             "SELECT max(c.detected_at) FROM changes c JOIN runs r ON r.id = c.run_id"
             " WHERE r.watch = ? AND r.source = ?",
@@ -115,6 +121,7 @@ def due_alerts(db: Database, config: Config, now: datetime) -> list[Alert]:
             last_error,
             last_ok[1],
             last_change,
+            first_run,
             now,
             settings.after_failures,
             settings.quiet_days,
