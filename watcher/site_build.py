@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,33 +174,25 @@ def _start_part(
 ) -> tuple[Any, Any]:
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("i", 0)
-    proc = ctx.Process(target=_render_part, args=(_db_path(db), config, target, now, i, key_range, search, counter))
+    proc = ctx.Process(
+        target=_worker, args=(_award_share, _db_path(db), config, target, now, i, key_range, search, counter)
+    )
     proc.start()
     return proc, counter
 
 
-def _render_part(
-    db_path: str,
-    config: Config,
-    target: Path,
-    now: str,
-    i: int,
-    key_range: tuple[str | None, str | None],
-    search: bool,
-    counter: Any,
-) -> None:
-    """A worker: its own connection, its share of the award pages, then their search index."""
+def _worker(job: Callable[..., None], *args: Any) -> None:
+    """The body of a forked worker: its own signals, the job, one line if it fails, then a hard exit."""
     _default_signals()
-    code = 0
     try:
-        _render_part_inner(db_path, config, target, now, i, key_range, search, counter)
+        job(*args)
     except Exception as exc:  # the parent reports the exit code; one line here says why
-        log.error("site worker %d failed: %s", i, exc)
-        code = 1
-    _exit(code)
+        log.error("site worker (%s) failed: %s", job.__name__, exc)
+        _exit(1)
+    _exit(0)
 
 
-def _render_part_inner(
+def _award_share(
     db_path: str,
     config: Config,
     target: Path,
@@ -225,19 +217,12 @@ def _render_part_inner(
 def _listings_part(
     db_path: str, config: Config, target: Path, now: str, agencies: list[str], watches: list[str]
 ) -> None:
-    _default_signals()
-    code = 0
-    try:
-        db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
-        site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=True), now)
-        for agency in agencies:
-            site.agency_page_write(agency)
-        for name in watches:
-            site.watch_page(name)
-    except Exception as exc:
-        log.error("site worker failed: %s", exc)
-        code = 1
-    _exit(code)
+    db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
+    site = Site(db, config, environment(config.templates_dir()), Writer(target, atomic=True), now)
+    for agency in agencies:
+        site.agency_page_write(agency)
+    for name in watches:
+        site.watch_page(name)
 
 
 def _exit(code: int) -> None:
@@ -320,8 +305,16 @@ def _incremental(
     # watches are written by a forked worker while this process writes the rest.
     ctx = multiprocessing.get_context("fork")
     worker = ctx.Process(
-        target=_listings_part,
-        args=(_db_path(db), config, current, now, sorted(agencies), sorted(watches & set(config.watches))),
+        target=_worker,
+        args=(
+            _listings_part,
+            _db_path(db),
+            config,
+            current,
+            now,
+            sorted(agencies),
+            sorted(watches & set(config.watches)),
+        ),
     )
     worker.start()
     w = Writer(current, atomic=True)
