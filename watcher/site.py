@@ -8,7 +8,6 @@ listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import tempfile
@@ -29,7 +28,6 @@ from .digest import award_header, award_item, award_type_words, clean, data_as_o
 from .errors import WatcherError
 from .store import rows_by_key
 
-log = logging.getLogger(__name__)
 FEED_ENTRIES = 50
 LIST_AWARDS = 500
 TIMELINE = 50

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,8 +346,3 @@ def _incremental(
     w.write(MANIFEST, json.dumps(manifest))
     result.files = w.count
     return result
-
-
-def iter_files(root: Path) -> Iterator[Path]:
-    """Every file of a build (for tests and checks)."""
-    yield from (p for p in root.rglob("*") if p.is_file())
