@@ -38,9 +38,14 @@ def test_status_reports_failures_truthfully(tmp_path: Path, monkeypatch) -> None
     assert "dhs-big-tech / usaspending" in text.output and "ERROR" in text.output
     assert "last success: never" in text.output and "consecutive failures: 1" in text.output
     data = json.loads(runner.invoke(cli, [*args, "status", "--json"]).output)
-    (run,) = data["runs"]
+    runs = {r["source"]: r for r in data["runs"]}
+    run = runs["usaspending"]
     assert run["status"] == "error" and "connection failed" in run["error"]
     assert data["tables"]["awards"] == 0
+    # Without SAM_API_KEY the SAM.gov sources are skipped, said once, and cost nothing.
+    assert {runs[s]["status"] for s in ("sam_awards", "sam_opportunities")} == {"skipped"}
+    assert "SAM_API_KEY is not set" in runs["sam_awards"]["error"]
+    assert data["sam"]["used"] == 0 and data["sam"]["key_set"] is False
 
 
 def test_status_without_a_database_is_a_usage_error(tmp_path: Path) -> None:

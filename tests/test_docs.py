@@ -11,6 +11,7 @@ from watcher.config import (
     AlertSettings,
     EmailSettings,
     QueriesFile,
+    SamSettings,
     ScheduleSettings,
     Settings,
     SmtpSettings,
@@ -44,6 +45,7 @@ def test_every_global_option_is_in_the_readme() -> None:
         {
             *WatchSpec.model_fields,
             *UsaspendingSettings.model_fields,
+            *SamSettings.model_fields,
             *Settings.model_fields,
             *QueriesFile.model_fields,
             *Subscriber.model_fields,

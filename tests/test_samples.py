@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from watcher.http import _error_detail, parse_json
+from watcher.http import error_detail, parse_json
 from watcher.normalize import SEARCH_FIELDS, award_from_search, detail_fields, transaction_from_api
 from watcher.sources.usaspending import check_messages
 
@@ -84,5 +84,5 @@ def test_award_detail_samples_parse(name: str) -> None:
 @pytest.mark.parametrize("path", sorted((SAMPLES / "errors").glob("*.json")), ids=lambda p: p.name)
 def test_error_bodies_give_their_detail(path: Path) -> None:
     status = int(path.name.split("__")[0])
-    detail = _error_detail(httpx.Response(status, content=path.read_bytes()))
+    detail = error_detail(httpx.Response(status, content=path.read_bytes()))
     assert detail and "{" not in detail  # the message itself, not the JSON wrapper

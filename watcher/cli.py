@@ -112,33 +112,44 @@ def check(state: State) -> None:
     for w in config.watches.values():
         agencies = ", ".join(a.abbreviation or a.name for a in w.agencies)
         click.echo(f"  {w.name}: {agencies} x {', '.join(w.vendors) or '-'}; keywords: {', '.join(w.keywords) or '-'}")
-        click.echo(f"    {len(plan(w))} search walks per poll, lookback {w.lookback_days} days")
+        if "usaspending" in w.sources:
+            click.echo(f"    usaspending: {len(plan(w))} search walks per poll, lookback {w.lookback_days} days")
+    from .sam_poll import request_plan
+
+    for line in request_plan(config):
+        click.echo(line)
 
 
 @cli.command()
 @click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
-@click.option("--source", type=click.Choice(["usaspending"]), default=None, help="Only this source.")
+@click.option(
+    "--source",
+    type=click.Choice(["usaspending", "sam_awards", "sam_opportunities"]),
+    default=None,
+    help="Only this source.",
+)
 @click.pass_obj
 def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
     """Fetch, diff and store once."""
     try:
         config = state.config()
         _require_known(state, "watch", watches, config.watches)
-        failed = _poll(state, config, watches)
+        failed = _poll(state, config, watches, source)
     except WatcherError as exc:
         _fail(exc)
     sys.exit(1 if failed else 0)
 
 
-def _poll(state: State, config: Config, watches: tuple[str, ...] = ()) -> int:
-    """Poll under the writer lock, print a line per watch; returns how many watch runs failed."""
+def _poll(state: State, config: Config, watches: tuple[str, ...] = (), source: str | None = None) -> int:
+    """Poll under the writer lock, print a line per watch and source; returns how many runs failed."""
     from .pipeline import run_all
+    from .sam_client import sam_client_for
 
     with writer_lock(state.db_path):
         db = state.open_db()
         store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-        with usaspending_client(config) as client:
-            results = run_all(db, config, client, watch_names=list(watches) or None)
+        with usaspending_client(config) as client, sam_client_for(config, db) as sam:
+            results = run_all(db, config, client, watch_names=list(watches) or None, sam=sam, sources=source)
         from datetime import UTC, datetime
 
         from . import health
@@ -149,7 +160,10 @@ def _poll(state: State, config: Config, watches: tuple[str, ...] = ()) -> int:
     for r in results:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
         if r.status == "ok":
-            click.echo(f"{r.watch} / {r.source}: {r.records} awards, {r.requests} requests, {kinds}")
+            what = "notices" if r.source == "sam_opportunities" else "awards"
+            click.echo(f"{r.watch} / {r.source}: {r.records} {what}, {r.requests} requests, {kinds}")
+        elif r.status == "skipped":
+            click.echo(f"{r.watch} / {r.source}: skipped: {r.error}")
         else:
             failed += 1
             click.echo(f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", err=True)
@@ -360,8 +374,11 @@ def status(state: State, as_json: bool) -> None:
     data = status_mod.report(db, state.db_path)
     try:
         from .daemon import next_runs
+        from .sam_client import budget_report
 
-        data["next_runs"] = next_runs(state.config())
+        config = state.config()
+        data["next_runs"] = next_runs(config)
+        data["sam"] = budget_report(db, config)
     except WatcherError:
         data["next_runs"] = {}  # status still works without a valid config
     click.echo(json.dumps(data, indent=2, default=str) if as_json else status_mod.render(data))

@@ -7,6 +7,7 @@ the people editing queries.yaml are researchers, not programmers.
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 from email.utils import parseaddr
 from pathlib import Path
@@ -20,7 +21,10 @@ from .errors import ConfigError
 
 AwardType = Literal["contracts", "idvs"]
 AgencyRole = Literal["awarding", "funding"]
-SourceName = Literal["usaspending"]
+SourceName = Literal["usaspending", "sam_awards", "sam_opportunities"]
+#: SAM.gov notice types (Get Opportunities v2 `ptype`): u justification, p presolicitation, a award notice,
+#: r sources sought, s special notice, o solicitation, k combined synopsis/solicitation, i intent to bundle.
+NoticeType = Literal["u", "p", "a", "r", "s", "o", "k", "i"]
 
 #: USAspending award type codes per group; one group per spending_by_award request.
 AWARD_TYPE_CODES: dict[str, list[str]] = {
@@ -52,6 +56,15 @@ class Agency(Strict):
     abbreviation: str | None = None
     code: str | None = None
     toptier_name: str | None = None
+    department_code: str | None = None  # FPDS/SAM.gov 4-character department code (DHS: 7000), for toptiers
+
+    def sam_department(self) -> str | None:
+        """The FPDS department code SAM.gov filters on: a component's code starts with its department's two digits."""
+        if self.department_code:
+            return self.department_code
+        if self.tier == "subtier" and self.code and len(self.code) == 4:
+            return self.code[:2] + "00"
+        return None
 
 
 class Evidenced(Strict):
@@ -103,6 +116,13 @@ class WatchSpec(Strict):
     lookback_days: int = Field(default=30, ge=1, le=3650)
     min_amount: Decimal | None = None  # None: no threshold (awards with negative totals included)
     sources: list[SourceName] = Field(default=["usaspending"], min_length=1)
+    # SAM.gov notices: "matched" keeps the watched agencies' notices that name a vendor or keyword (or announce
+    # an award the watch holds); "all" keeps every notice of the watched agencies.
+    notices: Literal["matched", "all"] = "matched"
+    # SAM.gov Contract Awards queries: "agencies" reads each watched agency whole (per role) and matches here
+    # (complete: catches resellers and mentions); "vendors" asks for the vendors' UEIs, parent UEIs and one
+    # free-text query per mention or keyword across the agencies' departments.
+    sam_queries: Literal["agencies", "vendors"] = "agencies"
 
 
 class UsaspendingSettings(Strict):
@@ -110,6 +130,21 @@ class UsaspendingSettings(Strict):
     min_interval_seconds: float = Field(default=0.5, ge=0)
     timeout_seconds: float = Field(default=60, gt=0)
     attempts: int = Field(default=4, ge=1, le=10)
+
+
+class SamSettings(Strict):
+    """SAM.gov: both SAM sources share one key (SAM_API_KEY) and one daily request budget."""
+
+    daily_budget: int = Field(default=10, ge=1, le=100_000)  # requests per UTC day, both sources together
+    refresh_hours: float = Field(default=20, gt=0, le=24 * 30)  # a query read this recently is not read again
+    overlap_days: int = Field(default=3, ge=0, le=60)  # each window re-reads this many days of the last one
+    max_window_days: int = Field(default=60, ge=1, le=364)  # the furthest back a catch-up window reaches
+    notice_types: list[NoticeType] = Field(default=["a", "u", "o", "k", "r", "p"], min_length=1)
+    page_size: int = Field(default=100, ge=1, le=100)  # Contract Awards rows per page (the API's maximum)
+    notice_page_size: int = Field(default=1000, ge=1, le=1000)  # Opportunities rows per page (maximum 1000)
+    min_interval_seconds: float = Field(default=1.0, ge=0)
+    timeout_seconds: float = Field(default=60, gt=0)
+    key_expires: date | None = None  # the key's expiry date (SAM keys last 90 days): status warns 14 days ahead
 
 
 # ---------------------------------------------------------------- email and subscribers
@@ -275,6 +310,7 @@ class ScheduleSettings(Strict):
 
 class Settings(Strict):
     usaspending: UsaspendingSettings = UsaspendingSettings()
+    sam: SamSettings = SamSettings()
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     seeds_dir: str | None = None
@@ -317,6 +353,8 @@ class Watch(BaseModel):
     lookback_days: int
     min_amount: Decimal | None
     sources: tuple[str, ...]
+    notices: str = "matched"
+    sam_queries: str = "agencies"
 
 
 class Config(BaseModel):
@@ -436,6 +474,8 @@ def load_config(path: Path) -> Config:
             lookback_days=w.lookback_days,
             min_amount=w.min_amount,
             sources=tuple(dict.fromkeys(w.sources)),
+            notices=w.notices,
+            sam_queries=w.sam_queries,
         )
     for sname, sub in spec.subscribers.items():
         for i, wname in enumerate(sub.watches):

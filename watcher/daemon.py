@@ -30,6 +30,7 @@ from .deliveries import run_digests
 from .http import usaspending_client
 from .lock import writer_lock
 from .pipeline import run_all
+from .sam_client import sam_client_for
 from .schedule import iso_utc, parse_utc
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ def _jobs(config: Config, db_path: Path) -> dict[str, Callable[[], str]]:
         with writer_lock(db_path):
             db = store.open_db(db_path)
             store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-            with usaspending_client(config) as client:
-                results = run_all(db, config, client)
+            with usaspending_client(config) as client, sam_client_for(config, db) as sam:
+                results = run_all(db, config, client, sam=sam)
             alerts = health.notify_admins(db, config, datetime.now(UTC))
         failed = [r for r in results if r.status != "ok"]
         summary = ", ".join(f"{r.watch}: {sum(r.kinds.values())} changes" for r in results)

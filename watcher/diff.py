@@ -106,3 +106,57 @@ def diff_transaction(old: dict[str, Any] | None, new: Transaction) -> Change | N
         diff=diff,
         amount_delta=_delta(old.get("obligation"), new.obligation),
     )
+
+
+# ---------------------------------------------------------------- merging sources
+
+#: Award fields that are facts (money, dates, ids): a newer source value replaces the stored one and a
+#: difference is news. Every other field is wording, which the sources spell differently ("U.S.
+#: IMMIGRATION AND CUSTOMS ENFORCEMENT" / "U.S. Immigration and Customs Enforcement"): another
+#: source only fills it when it is blank, and a difference in it is never reported as a change.
+FACT_FIELDS = (
+    "total_obligation",
+    "potential_value",
+    "end_date",
+    "potential_end_date",
+    "last_date_to_order",
+    "recipient_uei",
+    "parent_uei",
+)
+TX_FACT_FIELDS = ("obligation", "action_date")
+_KEEP = frozenset({"award_key", "fingerprint", "source_url"})
+
+
+def merge_award(old: dict[str, Any] | None, new: Award, newest: bool) -> Award:
+    """The stored award updated with another source's record of it.
+
+    ``newest`` says the record comes from the award's latest known action: only then do its
+    totals and dates describe the award now (an old action touched by a closeout still
+    carries the totals of its day, sam.md trap 13).
+    """
+    if old is None:
+        return new
+    merged = Award(**{f: old.get(f) for f in Award.__slots__})  # type: ignore[attr-defined]
+    for f in Award.__slots__:  # type: ignore[attr-defined]
+        value = getattr(new, f)
+        if f in _KEEP or value is None:
+            continue
+        if f in FACT_FIELDS:
+            if newest:
+                setattr(merged, f, value)
+        elif canonical(getattr(merged, f)) is None:
+            setattr(merged, f, value)
+    merged.last_modified_date = max(filter(None, (old.get("last_modified_date"), new.last_modified_date)), default=None)
+    return merged
+
+
+def merge_transaction(old: dict[str, Any] | None, new: Transaction) -> Transaction:
+    """A stored contract action updated with another source's record: facts replaced, blanks filled."""
+    if old is None:
+        return new
+    merged = Transaction(**{f: old.get(f) for f in Transaction.__slots__})  # type: ignore[attr-defined]
+    for f in Transaction.__slots__:  # type: ignore[attr-defined]
+        value = getattr(new, f)
+        if value is not None and (f in TX_FACT_FIELDS or canonical(getattr(merged, f)) is None):
+            setattr(merged, f, value)
+    return merged

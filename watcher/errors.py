@@ -30,3 +30,21 @@ class RetryableSourceError(SourceError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SamKeyError(SourceError):
+    """SAM.gov refused the API key (HTTP 401/403): it is missing, invalid or expired, never "no results"."""
+
+    hint = "SAM.gov keys expire every 90 days: get a new one at https://sam.gov/profile/details and set SAM_API_KEY"
+
+
+class SamQuotaError(SourceError):
+    """SAM.gov's daily quota is spent (HTTP 429): no SAM request may be sent before ``next_access``."""
+
+    def __init__(self, message: str, next_access: str | None) -> None:
+        super().__init__(message)
+        self.next_access = next_access
+
+
+class BudgetSpent(SourceError):
+    """Our own daily budget for SAM.gov requests is used up; the rest waits for the next UTC day."""

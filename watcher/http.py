@@ -75,7 +75,7 @@ def _retry_hook(exc: Exception) -> bool | float:
     return False
 
 
-def _error_detail(resp: httpx.Response) -> str:
+def error_detail(resp: httpx.Response) -> str:
     try:
         body = json.loads(resp.content)
     except ValueError:
@@ -154,20 +154,27 @@ class ApiClient:
                 return self._once(method, path, json_body, params, what, attempt.num, parse)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(
-        self, method: str, path: str, json_body: Any, params: dict[str, Any] | None, what: str, num: int, parse: bool
-    ) -> Any:
+    def send(
+        self, method: str, path: str, *, json_body: Any = None, params: Any = None, what: str = "", num: int = 1
+    ) -> httpx.Response:
+        """One paced, counted attempt; transport failures become RetryableSourceError, statuses are not checked."""
+        what = what or f"{method} {path}"
         with self._lock:
             self._pace()
             self.requests += 1
             try:
-                resp = self.client.request(method, path, json=json_body, params=params)
+                return self.client.request(method, path, json=json_body, params=params)
             except httpx.TimeoutException as exc:
                 log.warning("%s: timed out (attempt %s of %s)", what, num, self.attempts)
                 raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
                 log.warning("%s: connection failed (attempt %s of %s): %s", what, num, self.attempts, redact(str(exc)))
                 raise RetryableSourceError(redact(f"{what}: connection failed: {exc}")) from None
+
+    def _once(
+        self, method: str, path: str, json_body: Any, params: dict[str, Any] | None, what: str, num: int, parse: bool
+    ) -> Any:
+        resp = self.send(method, path, json_body=json_body, params=params, what=what, num=num)
         self._check(resp, what, num)
         return parse_json(resp.content, what) if parse else resp.content
 
@@ -176,9 +183,9 @@ class ApiClient:
         status = resp.status_code
         if status in RETRY_STATUSES or (status == 500 and num == 1):
             log.warning("%s: HTTP %s (attempt %s)", what, status, num)
-            raise RetryableSourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"), _retry_after(resp))
+            raise RetryableSourceError(redact(f"{what}: HTTP {status}: {error_detail(resp)}"), _retry_after(resp))
         if status >= 400 or status in (301, 302, 303, 307, 308):
-            raise SourceError(redact(f"{what}: HTTP {status}: {_error_detail(resp)}"))
+            raise SourceError(redact(f"{what}: HTTP {status}: {error_detail(resp)}"))
 
 
 DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"

@@ -101,9 +101,12 @@ class Matcher:
                 return reseller.name
         return None
 
-    def match(self, award: Award, texts: Iterable[str | None] = ()) -> list[Match]:
-        """Every reason the award belongs to the watch; empty when it does not."""
-        if self.watch.min_amount is not None:
+    def match(self, award: Award, texts: Iterable[str | None] = (), *, min_amount: bool = True) -> list[Match]:
+        """Every reason the award belongs to the watch; empty when it does not.
+
+        ``min_amount=False`` skips the watch's amount threshold (a notice of a coming buy has no amount yet).
+        """
+        if min_amount and self.watch.min_amount is not None:
             amount = award.total_obligation if award.total_obligation is not None else Decimal(0)
             if amount < self.watch.min_amount:
                 return []

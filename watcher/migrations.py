@@ -239,3 +239,43 @@ def m012_health(db: Database) -> None:
 def m013_daemon_jobs(db: Database) -> None:
     """When each `watcher daemon` job last ran, so one missed while the daemon was down runs at start."""
     db.table("daemon_jobs").create({"job": str, "last_run_at": str}, pk="job")
+
+
+@migrations()
+def m014_sam(db: Database) -> None:
+    """SAM.gov: every request counted against the daily budget, resumable query walks, richer notices."""
+    db.table("sam_requests").create(
+        {
+            "id": int,
+            "sent_at": str,
+            "day": str,
+            "source": str,
+            "watch": str,
+            "query": str,
+            "page": int,
+            "status": int,
+            "error": str,
+            "next_access_at": str,
+        },
+        pk="id",
+    )
+    db.table("sam_requests").create_index(["day"])
+    db.table("sam_walks").create(
+        {
+            "source": str,
+            "query": str,
+            "watches": str,
+            "window_from": str,
+            "window_to": str,
+            "next_page": int,
+            "pages": int,
+            "total": int,
+            "done_through": str,
+            "done_at": str,
+            "updated_at": str,
+        },
+        pk=("source", "query"),
+    )
+    for column, kind in (("agency_code", str), ("response_deadline", str), ("active", str), ("fingerprint", str)):
+        db.table("notices").add_column(column, kind)
+    db.table("agencies").add_column("department_code", str)

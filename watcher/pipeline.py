@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from . import store
 from .config import Config, Watch
-from .diff import AWARD_FIELDS, diff_award, diff_transaction
+from .diff import AWARD_FIELDS, FACT_FIELDS, diff_award, diff_transaction
 from .errors import SourceError, WatcherError
 from .http import ApiClient, redact
 from .match import Matcher, build_matcher, signature
@@ -31,6 +31,7 @@ from .normalize import DETAIL_FIELDS, award_from_search, detail_fields, fingerpr
 from .sources import usaspending
 
 log = logging.getLogger(__name__)
+SAM_SOURCES = ("sam_awards", "sam_opportunities")
 SEARCH_ONLY_FIELDS = tuple(f for f in AWARD_FIELDS if f not in DETAIL_FIELDS)
 
 
@@ -62,6 +63,8 @@ class _Ctx:
     fetch_details: bool
     result: RunResult
     in_watch: set[str] = field(default_factory=set)  # awards this watch holds matches for
+    has_sam: bool = False  # whether SAM.gov ever stored a contract action (then sources must be merged)
+    from_sam: set[str] = field(default_factory=set)  # stored awards of this page that only SAM.gov has seen
 
 
 def run_watch(
@@ -99,6 +102,9 @@ def run_watch(
                 )
             _check_agencies(ctx)
             ctx.in_watch = store.matched_keys(db, watch.name)
+            ctx.has_sam = (
+                db.execute("SELECT 1 FROM provenance WHERE source = 'sam_awards' LIMIT 1").fetchone() is not None
+            )
             seen: set[str] = set()
             for query in usaspending.plan(watch):
                 body = usaspending.search_body(watch, query, today, page_size)
@@ -219,6 +225,8 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
     # A search hit we already turned down, and that has not changed since, costs no request either.
     fresh = [item for item in fresh if rejected.get(item[0]) != item[2]]
     existing = store.get_awards(ctx.db, [k for k, _, _, _ in fresh if k in stored])
+    if ctx.has_sam and existing:
+        ctx.from_sam = set(existing) - store.seen_by(ctx.db, "usaspending", list(existing))
     for _, row, fp, index in fresh:
         award = award_from_search(row, group, fp)
         _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
@@ -306,10 +314,22 @@ def _process_award(
             award.fingerprint = None
     if ctx.fetch_details and not enriched:
         award.fingerprint = None
+    if old is not None and enriched and ctx.has_sam:
+        ahead = store.sam_transaction_keys(ctx.db, key) - {t.transaction_key for t in txs}
+        if ahead:
+            # SAM.gov already reported actions USAspending does not have yet: its totals and dates are
+            # behind ours, so they are not news (and are not stored) until it catches up.
+            for f in FACT_FIELDS:
+                setattr(award, f, _stored_value(old.get(f)))
+            award.fingerprint = None
     writes.provenance.append((key, award.source_url, refs))
     writes.provenance += [(str(r["id"]).upper(), award.source_url, [(raw, i)]) for r, raw, i in tx_rows]
     previously_enriched = old is not None and old.get("enriched_at") is not None
     fields = AWARD_FIELDS if enriched and previously_enriched else SEARCH_ONLY_FIELDS
+    if old is not None and key in ctx.from_sam:
+        # First sight of an award SAM.gov reported before: its facts are compared; its wording
+        # (agency names, description) is USAspending's from now on, silently.
+        fields = tuple(f for f in FACT_FIELDS if old.get(f) is not None)
     change = diff_award(old, award, fields)
     if change:
         writes.changes.append(change)
@@ -323,6 +343,11 @@ def _process_award(
                 writes.changes.append(tx_change)
         writes.transactions += txs
     writes.matches[key] = matches
+
+
+def _stored_value(value: Any) -> Any:
+    """A value read back from SQLite in the Award's types (amounts are REAL there, Decimal here)."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
 
 
 def _judge_stored(ctx: _Ctx, keys: list[str]) -> dict[str, list[Match]]:
@@ -361,13 +386,23 @@ def run_all(
     today: date | None = None,
     now: str | None = None,
     fetch_details: bool = True,
+    sam: Any = None,
+    sources: str | None = None,
 ) -> list[RunResult]:
-    """Every selected watch in turn; one failing watch never stops the others."""
+    """Every selected watch in turn, USAspending then SAM.gov; one failing watch or source never stops the others.
+
+    ``sam`` is the SAM.gov client (``sam_client.SamClient``), None when no key is set: the SAM
+    sources are then recorded as skipped. ``sources`` limits the poll to one source.
+    """
     store.mark_interrupted_runs(db)
     results = []
     for name, watch in config.watches.items():
         if watch_names and name not in watch_names:
             continue
-        if "usaspending" in watch.sources:
+        if "usaspending" in watch.sources and sources in (None, "usaspending"):
             results.append(run_watch(db, config, watch, client, today=today, now=now, fetch_details=fetch_details))
+    if sources != "usaspending" and any(s in w.sources for w in config.watches.values() for s in SAM_SOURCES):
+        from .sam_poll import run_sam
+
+        results += run_sam(db, config, sam, watch_names=watch_names, today=today, now=now, only=sources)
     return results

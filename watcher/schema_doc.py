@@ -86,13 +86,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "matches": (
-        "Why each award belongs to a watch, with the evidence (one row per watch, award, vendor and reason).",
+        "Why each award (or SAM.gov notice) belongs to a watch, with the evidence (one row per watch, award, vendor "
+        "and reason).",
         {
             "watch": "The watch's name in queries.yaml",
-            "entity_key": "The award (awards.award_key)",
+            "entity_key": "The award (awards.award_key) or notice (notices.notice_id)",
             "vendor": "The vendor's key in seeds/vendors.yaml; empty for a match on one of the watch's keywords",
             "reason": "uei (recipient UEI), recipient (recipient name is an alias), parent (parent UEI or name), "
-            "mention (a description names the vendor's product), keyword (a watch keyword)",
+            "mention (a description names the vendor's product), keyword (a watch keyword); for notices also "
+            "award (it announces an award the watch holds) and agency (the watch takes every notice of its agencies)",
             "evidence": "The text that matched, quoted",
             "matched_at": f"When this reason was first recorded, {UTC}",
         },
@@ -160,6 +162,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "first_seen_at": f"First seen, {UTC}",
             "last_seen_at": f"Last seen, {UTC}",
             "source_url": "The notice on sam.gov",
+            "agency_code": "The agency path as codes (fullParentPathCode), e.g. 070.7012.70CDCT: department, "
+            "component, office",
+            "response_deadline": "When responses are due (ISO 8601 with the agency's UTC offset), for solicitations",
+            "active": "Yes or No, as SAM.gov says",
+            "fingerprint": "Hash of the notice's fields last stored; a different one means the notice changed",
         },
     ),
     "rejected": (
@@ -277,6 +284,39 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "abbreviation": "Abbreviation, e.g. ICE",
             "code": "Agency code (subtier code, or CGAC code for a department)",
             "toptier_name": "The department a component belongs to",
+            "department_code": "FPDS/SAM.gov department code (DHS: 7000), for departments",
+        },
+    ),
+    "sam_requests": (
+        "Every request sent to SAM.gov, counted against the daily budget (settings.sam.daily_budget) before it "
+        "was sent. The API key is never stored.",
+        {
+            "id": "Sequence number",
+            "sent_at": f"When it was sent, {UTC}",
+            "day": "The UTC day it counts against (SAM.gov's quota resets at 00:00 UTC)",
+            "source": "sam_awards or sam_opportunities",
+            "watch": "The (first) watch it served",
+            "query": "The query, in words (e.g. contracting 7012 (ICE))",
+            "page": "Page index (0 = first page)",
+            "status": "HTTP status; null when no answer came (timeout, connection lost, or the process stopped)",
+            "error": "What went wrong, if anything (secrets removed)",
+            "next_access_at": f"For a 429: when SAM.gov allows requests again, {UTC}",
+        },
+    ),
+    "sam_walks": (
+        "Where each SAM.gov query stands: its current window, the next page to read, and how far it is complete.",
+        {
+            "source": "sam_awards or sam_opportunities",
+            "query": "The query's filters (its identity)",
+            "watches": "Comma-separated watches it serves",
+            "window_from": "Start of its current window (lastModifiedDate or postedFrom), ISO date (YYYY-MM-DD)",
+            "window_to": "End of its current window, ISO date (YYYY-MM-DD)",
+            "next_page": "The page to read next when the walk was stopped by the budget (0: no walk in progress)",
+            "pages": "Pages in the current window",
+            "total": "Records in the current window, as SAM.gov counted them",
+            "done_through": "Everything up to this day has been read, ISO date (YYYY-MM-DD)",
+            "done_at": f"When the last complete walk finished, {UTC}",
+            "updated_at": f"Last progress, {UTC}",
         },
     ),
 }

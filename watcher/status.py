@@ -79,6 +79,27 @@ def render(data: dict[str, Any]) -> str:
         if r["status"] != "ok":
             lines.append(f"    error: {r['error']}")
             lines.append(f"    consecutive failures: {r['consecutive_failures']}")
+    sam = data.get("sam")
+    if sam:
+        line = f"SAM.gov budget {sam['day']}: {sam['used']} of {sam['budget']} requests used, {sam['left']} left"
+        line += f" (resets {sam['resets_at']})"
+        lines.append(line)
+        if not sam["key_set"]:
+            lines.append("    SAM_API_KEY is not set: the SAM.gov sources are skipped")
+        if sam["blocked_until"]:
+            lines.append(f"    SAM.gov refused more requests (HTTP 429): next access {sam['blocked_until']}")
+        if sam["key_error"]:
+            e = sam["key_error"]
+            lines.append(f"    key invalid or expired: HTTP {e['status']} at {e['at']} ({e['error']})")
+        if sam["key_expires"] and sam["key_expires"]["warn"]:
+            k = sam["key_expires"]
+            lines.append(f"    the SAM.gov key expires {k['date']} ({k['days_left']} days): renew it at sam.gov")
+        for w in sam["walks"]:
+            state = f"read through {w['done_through']}" if w["done_through"] else "never read completely"
+            if w["next_page"]:
+                state += f"; walk {w['window_from']}..{w['window_to']} stopped at page {w['next_page'] + 1}"
+                state += f" of {w['pages']} (budget), resumes next poll"
+            lines.append(f"    {w['source']} {w['query']}: {state}")
     if data.get("next_runs"):
         lines.append("daemon schedule, next runs: " + ", ".join(f"{k} {v}" for k, v in data["next_runs"].items()))
     for h in data.get("health", []):

@@ -55,7 +55,11 @@ def read_raw(db: Database, refs: str) -> list[Any]:
     for response_id, index in json.loads(refs):
         (content,) = db.execute("SELECT content FROM responses WHERE id = ?", [response_id]).fetchone()
         body = json.loads(zlib.decompress(content), parse_float=Decimal)
-        out.append(body if index is None else body["results"][index])
+        if index is None:
+            out.append(body)
+            continue
+        items = next(body[k] for k in ("results", "awardSummary", "opportunitiesData") if isinstance(body.get(k), list))
+        out.append(items[index])
     return out
 
 
@@ -169,6 +173,41 @@ def rows_by_key(db: Database, table: str, key: str, values: Sequence[str]) -> di
     return out
 
 
+def rows_by_key_multi(db: Database, table: str, key: str, values: Sequence[str]) -> list[dict[str, Any]]:
+    """Every row whose ``key`` is one of ``values`` (several rows per value allowed)."""
+    out: list[dict[str, Any]] = []
+    vals = list(dict.fromkeys(v for v in values if v))
+    for chunk in _chunks(vals):
+        out += db.query(f"SELECT * FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", list(chunk))
+    return out
+
+
+def seen_by(db: Database, source: str, keys: Sequence[str]) -> set[str]:
+    """The ``keys`` that ``source`` has returned at least once (provenance)."""
+    out: set[str] = set()
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            r[0]
+            for r in db.execute(
+                f"SELECT entity_key FROM provenance WHERE source = ? AND entity_key IN ({marks})", [source, *chunk]
+            )
+        )
+    return out
+
+
+def sam_transaction_keys(db: Database, award_key: str) -> set[str]:
+    """The award's contract actions that SAM.gov reported."""
+    return {
+        r[0]
+        for r in db.execute(
+            "SELECT t.transaction_key FROM transactions t JOIN provenance p"
+            " ON p.entity_key = t.transaction_key AND p.source = 'sam_awards' WHERE t.award_key = ?",
+            [award_key],
+        )
+    }
+
+
 def get_stored(db: Database, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
     """For the stored ones among ``keys``: (the search row's fingerprint, the last sighting).
 
@@ -258,15 +297,16 @@ _AWARD_UPSERT = (
 )
 
 
-def save_awards(db: Database, awards: Sequence[tuple[Award, dict[str, Any] | None, bool]], now: str) -> None:
+def save_awards(db: Database, awards: Sequence[tuple[Award, dict[str, Any] | None, bool | None]], now: str) -> None:
     """Upsert awards (each with its stored row or None, and whether its detail was fetched now)."""
     if not awards:
         return
     params = []
     for award, existing, enriched in awards:
         values = [float(v) if type(v) is Decimal else v for v in _award_values(award)]
-        if existing is not None and not enriched:
+        if existing is not None and enriched is False:
             # Keep detail-only fields fetched earlier; this pass did not fetch them again.
+            # (None: a merged record from another source, written as given.)
             for i, f in _DETAIL_ONLY_AT:
                 values[i] = existing.get(f)
         first_seen = existing["first_seen_at"] if existing else now

@@ -1,0 +1,648 @@
+"""One SAM.gov poll: plan the day's requests within the budget, fetch them, then merge into the store.
+
+Requests are the scarce thing (10 a day on a key without a role), so a poll works in two
+phases. First it walks the queries that are due (in-progress walks first, then the ones
+read longest ago), each request counted in ``sam_requests`` before it is sent, until the
+budget, a 429 or a refused key stops it. Then it writes what it fetched, per source, in
+one transaction, together with each walk's progress: a walk that ran out of budget
+resumes at its next page the next day, over the same window, and a finished walk moves
+its window on (re-reading ``overlap_days``). A crash between the phases loses no data,
+only requests: the walks did not move, so the next poll fetches the same pages again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import store
+from .config import Config, Watch
+from .diff import FACT_FIELDS, TX_FACT_FIELDS, diff_award, field_diff, json_value, merge_award, merge_transaction
+from .errors import BudgetSpent, SamKeyError, SamQuotaError, SourceError
+from .http import redact
+from .match import build_matcher
+from .models import DELETED, NEW_AWARD, NEW_TRANSACTION, TRANSACTION_CHANGED, Award, Change, Match
+from .normalize_sam import (
+    NOTICE_FIELDS,
+    Action,
+    award_page,
+    deleted_keys,
+    loose_piid,
+    notice_page,
+    parse_action,
+    parse_notice,
+)
+from .pipeline import RunResult
+from .sam_client import KEY_ENV, SamClient
+from .sources import sam_awards, sam_opportunities
+from .sources.sam_awards import Query
+from .sources.usaspending import Raw
+
+log = logging.getLogger(__name__)
+SOURCES = ("sam_awards", "sam_opportunities")
+MAX_PAGES = 4000  # Contract Awards refuses offset x limit beyond 400,000 records
+
+
+@dataclass
+class Walk:
+    """What one query fetched in this poll, and where its walk stands."""
+
+    query: Query
+    start: date
+    end: date
+    first_page: int
+    next_page: int
+    total: int | None = None
+    pages_total: int | None = None
+    pages: list[tuple[Raw, list[dict[str, Any]]]] = field(default_factory=list)
+    requests: int = 0
+    completed: bool = False
+    error: str | None = None
+    stop: str | None = None  # why no further SAM request may be sent in this poll
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text[:10]) if text else None
+
+
+def due(row: dict[str, Any] | None, now: str, refresh_hours: float) -> bool:
+    """A query is due unless it finished a walk less than ``refresh_hours`` ago (and has none in progress)."""
+    if row is None or row.get("next_page") or not row.get("done_at"):
+        return True
+    done = datetime.fromisoformat(row["done_at"].replace("Z", "+00:00"))
+    return datetime.fromisoformat(now.replace("Z", "+00:00")) - done >= timedelta(hours=refresh_hours)
+
+
+def next_window(row: dict[str, Any] | None, today: date, overlap: int, max_days: int) -> tuple[date, date, int]:
+    """(start, end, first page) of the query's next walk: the unfinished one, or on from the last finished."""
+    if row and row.get("next_page") and row.get("window_from") and row.get("window_to"):
+        return date.fromisoformat(row["window_from"]), date.fromisoformat(row["window_to"]), int(row["next_page"])
+    done = _day((row or {}).get("done_through"))
+    start = (done or today) - timedelta(days=max(overlap, 1 if done is None else overlap))
+    return max(start, today - timedelta(days=max_days)), today, 0
+
+
+def _order(queries: list[Query], walks: dict[str, dict[str, Any]]) -> list[Query]:
+    """Walks in progress first, then the ones read longest ago (never read: plan order)."""
+    indexed = list(enumerate(queries))
+    indexed.sort(
+        key=lambda iq: (
+            not (walks.get(iq[1].key) or {}).get("next_page"),
+            (walks.get(iq[1].key) or {}).get("done_at") or "",
+            iq[0],
+        )
+    )
+    return [q for _, q in indexed]
+
+
+def _fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, config: Config) -> Walk:
+    """Walk one query from its next page until it ends, the budget ends, or SAM.gov refuses."""
+    s = config.settings.sam
+    start, end, page = next_window(row, today, s.overlap_days, s.max_window_days)
+    if q.kind == "deleted":  # deletions are not reported late: one day of overlap is enough
+        start = max(start, end - timedelta(days=max(1, min(s.overlap_days, (end - start).days))))
+    notices = q.kind == "notices"
+    path = sam_opportunities.SEARCH_PATH if notices else sam_awards.SEARCH_PATH
+    limit = s.notice_page_size if notices else s.page_size
+    params_of = sam_opportunities.page_params if notices else sam_awards.page_params
+    walk = Walk(q, start, end, page, page, pages_total=(row or {}).get("pages") if page else None)
+    before = client.requests
+    try:
+        while page < MAX_PAGES:
+            if walk.pages_total is not None and page >= walk.pages_total:
+                walk.completed = True  # by page count: past the end, Opportunities returns a stray record
+                break
+            params = params_of(q, start, end, page, limit)
+            what = f"{q.label} page {page + 1}"
+            payload, content = client.get(path, params, source=q.source, watch=q.watches[0], query=q.label, page=page)
+            rows, total = (notice_page if notices else award_page)(payload, what)
+            if walk.pages_total is not None and page == walk.first_page and total != walk.total and row:
+                log.info(
+                    "%s: %s records now (was %s); the overlap of the next window re-reads the edge",
+                    what,
+                    total,
+                    row.get("total"),
+                )
+            walk.total, walk.pages_total = total, math.ceil(total / limit) if total else 0
+            walk.pages.append((Raw("GET", path, params, content), rows))
+            page += 1
+            walk.next_page = page
+            if not rows and not notices:
+                walk.completed = True
+                break
+    except BudgetSpent as exc:
+        walk.stop = str(exc)
+    except (SamKeyError, SamQuotaError) as exc:
+        walk.stop = walk.error = redact(str(exc).split("\n")[0])
+    except SourceError as exc:
+        walk.error = redact(str(exc))
+    finally:
+        walk.requests = client.requests - before
+    return walk
+
+
+def run_sam(
+    db: Database,
+    config: Config,
+    client: SamClient | None,
+    *,
+    watch_names: list[str] | None = None,
+    today: date | None = None,
+    now: str | None = None,
+    only: str | None = None,
+) -> list[RunResult]:
+    """Poll both SAM.gov sources (or ``only`` one) for the selected watches; errors go to ``runs``, never raised."""
+    started = time.monotonic()
+    now = now or store.utcnow()
+    today = today or date.fromisoformat(now[:10])
+    selected = [w for n, w in config.watches.items() if not watch_names or n in watch_names]
+    by_source = {src: [w for w in selected if src in w.sources and only in (None, src)] for src in SOURCES}
+    results: dict[tuple[str, str], RunResult] = {}
+    for src, ws in by_source.items():
+        for w in ws:
+            results[(w.name, src)] = RunResult(w.name, src, store.start_run(db, w.name, src, now))
+    if not results:
+        return []
+    state = _State(db, config, now, results)
+    if client is None or not client.key:
+        log.warning("%s is not set: the SAM.gov sources are skipped (USAspending still runs)", KEY_ENV)
+        return state.finish_all("skipped", f"{KEY_ENV} is not set: SAM.gov sources skipped", started)
+    blocked = client.budget.blocked_until(now)
+    if blocked:
+        return state.finish_all("skipped", f"SAM.gov's daily quota is spent (HTTP 429) until {blocked}", started)
+    queries = sam_opportunities.plan(by_source["sam_opportunities"], list(config.settings.sam.notice_types))
+    queries += sam_awards.plan(by_source["sam_awards"], config.resellers)
+    walks = store.rows_by_key(db, "sam_walks", "query", [q.key for q in queries])
+    walks = {k: v for k, v in walks.items() if v["source"] in SOURCES}
+    todo = [q for q in queries if due(walks.get(q.key), now, config.settings.sam.refresh_hours)]
+    fetched: list[Walk] = []
+    stop: str | None = None
+    for q in _order(todo, walks):
+        if stop is not None:
+            state.defer(q, stop)
+            continue
+        walk = _fetch(client, q, walks.get(q.key), today, config)
+        if walk.stop is not None:
+            stop = walk.stop
+            if not walk.pages:  # nothing fetched: the query waits for the next budget
+                (state.fail if walk.error else state.defer)(q, stop)
+                continue
+        fetched.append(walk)
+    for q in queries:
+        if q not in todo:
+            state.note(q, f"{q.label}: up to date (read {walks[q.key]['done_at']})")
+    for src in SOURCES:
+        mine = [w for w in fetched if w.query.source == src]
+        try:
+            with store.write_transaction(db):
+                if src == "sam_awards":
+                    state.merge_awards(mine, by_source[src])
+                else:
+                    state.merge_notices(mine, by_source[src])
+                for walk in mine:
+                    _save_walk(db, walk, now)
+                state.finish_source(src, started)
+        except Exception as exc:
+            message = redact(str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}")
+            log.error("%s failed: %s", src, message)
+            state.finish_source(src, started, error=message)
+    return list(results.values())
+
+
+def _save_walk(db: Database, walk: Walk, now: str) -> None:
+    done = walk.completed and walk.error is None
+    db.execute(
+        "INSERT INTO sam_walks (source, query, watches, window_from, window_to, next_page, pages, total,"
+        " done_through, done_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
+        " ON CONFLICT(source, query) DO UPDATE SET watches=excluded.watches, window_from=excluded.window_from,"
+        " window_to=excluded.window_to, next_page=excluded.next_page, pages=excluded.pages, total=excluded.total,"
+        " updated_at=excluded.updated_at",
+        [
+            walk.query.source,
+            walk.query.key,
+            ",".join(walk.query.watches),
+            walk.start.isoformat(),
+            walk.end.isoformat(),
+            0 if done else walk.next_page,
+            walk.pages_total,
+            walk.total,
+            now,
+        ],
+    )
+    if done:
+        db.execute(
+            "UPDATE sam_walks SET done_through=?, done_at=? WHERE source=? AND query=?",
+            [walk.end.isoformat(), now, walk.query.source, walk.query.key],
+        )
+
+
+class _State:
+    """The runs rows of one SAM poll and the writes that fill them."""
+
+    def __init__(self, db: Database, config: Config, now: str, results: dict[tuple[str, str], RunResult]) -> None:
+        self.db, self.config, self.now, self.results = db, config, now, results
+        self.deferred: dict[tuple[str, str], list[str]] = {}
+        self.errors: dict[tuple[str, str], str] = {}
+        self.matchers = {n: build_matcher(w, config.resellers) for n, w in config.watches.items()}
+        self.names = _agency_names(config)
+
+    def _targets(self, q: Query) -> list[RunResult]:
+        return [r for (w, s), r in self.results.items() if s == q.source and w in q.watches]
+
+    def defer(self, q: Query, why: str) -> None:
+        for r in self._targets(q):
+            self.deferred.setdefault((r.watch, r.source), []).append(q.label)
+            r.warnings.append(f"{q.label}: deferred ({why})")
+
+    def fail(self, q: Query, why: str) -> None:
+        for r in self._targets(q):
+            self.errors[(r.watch, r.source)] = why
+
+    def note(self, q: Query, text: str) -> None:
+        for r in self._targets(q):
+            r.warnings.append(text)
+
+    def _account(self, walk: Walk) -> None:
+        targets = self._targets(walk.query)
+        if targets:
+            targets[0].requests += walk.requests  # shared walks are paid once, by the first watch
+            targets[0].pages += len(walk.pages)
+        for r in targets:
+            if walk.error:
+                self.errors[(r.watch, r.source)] = walk.error
+            elif not walk.completed:
+                r.warnings.append(f"{walk.query.label}: stopped at page {walk.next_page + 1}, resumes next poll")
+
+    def finish_all(self, status: str, error: str, started: float) -> list[RunResult]:
+        for r in self.results.values():
+            r.status, r.error = status, error
+            self._finish(r, started)
+        return list(self.results.values())
+
+    def finish_source(self, source: str, started: float, error: str | None = None) -> None:
+        for (w, s), r in self.results.items():
+            if s != source:
+                continue
+            r.error = error or self.errors.get((w, s))
+            if r.error:
+                r.status, r.changes, r.kinds = "error", 0, {}
+            elif (w, s) in self.deferred and not r.requests and not any("up to date" in x for x in r.warnings):
+                r.status, r.error = "skipped", "; ".join(r.warnings)[:500]
+            self._finish(r, started)
+
+    def _finish(self, r: RunResult, started: float) -> None:
+        store.finish_run(
+            self.db,
+            r.run_id,
+            r.status,
+            requests=r.requests,
+            pages=r.pages,
+            records=r.records,
+            changes=r.changes,
+            error=r.error,
+            warnings="\n".join(r.warnings) or None,
+            duration=round(time.monotonic() - started, 3),
+        )
+
+    def _record(self, source: str, changes: list[Change], per_watch: dict[str, set[str]]) -> None:
+        """Store the changes under the run of the first watch they concern, and count them per watch."""
+        runs = [(w, r) for (w, s), r in self.results.items() if s == source]
+        by_run: dict[int, list[Change]] = {}
+        for c in changes:
+            owner = next((r for w, r in runs if {c.entity_key, c.award_key} & per_watch.get(w, set())), runs[0][1])
+            by_run.setdefault(owner.run_id, []).append(c)
+        for run_id, group in by_run.items():
+            store.save_changes(self.db, group, run_id, self.now)
+        for w, r in runs:
+            keys = per_watch.get(w, set())
+            mine = [c for c in changes if c.entity_key in keys or c.award_key in keys]
+            r.changes, r.records = len(mine), len(keys)
+            for c in mine:
+                r.kinds[c.kind] = r.kinds.get(c.kind, 0) + 1
+
+    # ------------------------------------------------------------ contract actions
+
+    def merge_awards(self, walks: list[Walk], watches: list[Watch]) -> None:
+        for walk in walks:
+            self._account(walk)
+        actions: dict[str, list[tuple[Action, Raw, int, Query]]] = {}
+        deletions: list[tuple[dict[str, Any], Raw, int]] = []
+        for walk in walks:
+            for raw, rows in walk.pages:
+                for index, rec in enumerate(rows):
+                    if walk.query.kind == "deleted":
+                        deletions.append((rec, raw, index))
+                        continue
+                    try:
+                        action = parse_action(rec, self.names)
+                    except SourceError as exc:
+                        self._warn(walk.query, f"skipped a record: {exc}")
+                        continue
+                    actions.setdefault(action.id.award_key, []).append((action, raw, index, walk.query))
+        changes: list[Change] = []
+        per_watch: dict[str, set[str]] = {}
+        if actions:
+            changes += self._merge_actions(actions, {w.name: w for w in watches}, per_watch)
+        if deletions:
+            changes += self._delete(deletions, per_watch)
+        store.index_awards_fts(self.db)
+        self._record("sam_awards", changes, per_watch)
+
+    def _warn(self, q: Query, text: str) -> None:
+        for r in self._targets(q):
+            r.warnings.append(redact(text)[:300])
+
+    def _merge_actions(
+        self,
+        actions: dict[str, list[tuple[Action, Raw, int, Query]]],
+        watches: dict[str, Watch],
+        per_watch: dict[str, set[str]],
+    ) -> list[Change]:
+        db, now = self.db, self.now
+        keys = list(actions)
+        stored = store.get_awards(db, keys)
+        tx_keys = [a.id.transaction_key for group in actions.values() for a, _, _, _ in group]
+        stored_txs = store.rows_by_key(db, "transactions", "transaction_key", tx_keys)
+        latest_day: dict[str, str] = {}
+        texts: dict[str, list[str]] = {}
+        for chunk in range(0, len(keys), 500):
+            part = keys[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            for key, d, desc in db.execute(
+                f"SELECT award_key, action_date, description FROM transactions WHERE award_key IN ({marks})", part
+            ):
+                latest_day[key] = max(latest_day.get(key, ""), d or "")
+                texts.setdefault(key, []).append(desc)
+        existing_matches: dict[tuple[str, str], list[Match]] = {}
+        for m in store.rows_by_key_multi(db, "matches", "entity_key", keys):
+            existing_matches.setdefault((m["watch"], m["entity_key"]), []).append(
+                Match(m["vendor"], m["reason"], m["evidence"])
+            )
+        changes: list[Change] = []
+        award_writes: list[tuple[Award, dict[str, Any] | None, bool | None]] = []
+        tx_writes = []
+        matches: dict[str, dict[str, list[Match]]] = {}
+        provenance = []
+        for key, group in actions.items():
+            group.sort(key=lambda g: (g[0].signed or "", g[0].last_modified or ""))
+            newest_action = group[-1][0]
+            old = stored.get(key)
+            newest = (newest_action.signed or "") >= latest_day.get(key, "")
+            award = merge_award(old, newest_action.award, newest)
+            if old is None:  # the description of a new award is its base action's when SAM sent it
+                base = next((a for a, _, _, _ in group if a.id.mod in ("0", "")), None)
+                if base is not None and base.award.description:
+                    award.description = base.award.description
+            descriptions = [*texts.get(key, []), *(a.transaction.description for a, _, _, _ in group)]
+            judged: dict[str, list[Match]] = {}
+            for a, _, _, q in group:
+                for wname in q.watches:
+                    w = watches.get(wname)
+                    if w is None or wname in judged or not _in_agencies(a, w):
+                        continue
+                    found = self.matchers[wname].match(award, descriptions)
+                    prior = existing_matches.get((wname, key), [])
+                    if found or prior:
+                        judged[wname] = list(dict.fromkeys([*prior, *found]))
+            if not judged and old is None:
+                continue  # not about our vendors, and not an award we hold
+            for wname, ms in judged.items():
+                matches.setdefault(wname, {})[key] = ms
+                per_watch.setdefault(wname, set()).add(key)
+            if old is None:
+                changes.append(Change(NEW_AWARD, key, key, amount_delta=award.total_obligation, source="sam_awards"))
+            else:
+                facts = [f for f in FACT_FIELDS if old.get(f) is not None]
+                change = diff_award(old, award, facts)
+                if change:
+                    change.source = "sam_awards"
+                    changes.append(change)
+            award_writes.append((award, old, None))
+            refs = [(raw, index) for _, raw, index, _ in group]
+            provenance.append((key, award.source_url, refs))
+            for a, raw, index, _ in group:
+                tx = a.transaction
+                before = stored_txs.get(tx.transaction_key)
+                if before is None and old is not None:
+                    changes.append(
+                        Change(
+                            NEW_TRANSACTION, tx.transaction_key, key, amount_delta=tx.obligation, source="sam_awards"
+                        )
+                    )
+                elif before is not None:
+                    diff = field_diff(before, tx.to_row(), TX_FACT_FIELDS)
+                    if diff:
+                        delta = None
+                        if "obligation" in diff:
+                            delta = (tx.obligation or Decimal(0)) - Decimal(str(before.get("obligation") or 0))
+                        changes.append(Change(TRANSACTION_CHANGED, tx.transaction_key, key, diff, delta, "sam_awards"))
+                tx_writes.append(merge_transaction(before, tx))
+                provenance.append((tx.transaction_key, award.source_url, [(raw, index)]))
+        store.save_awards(db, award_writes, now)
+        store.save_transactions(db, list({t.transaction_key: t for t in tx_writes}.values()), now)
+        new_keys = frozenset(a.award_key for a, old, _ in award_writes if old is None)
+        for wname, ms in matches.items():
+            store.replace_matches(db, wname, ms, now, new=new_keys)
+        store.save_provenance(db, "sam_awards", provenance, now)
+        return changes
+
+    def _delete(self, deletions: list[tuple[dict[str, Any], Raw, int]], per_watch: dict[str, set[str]]) -> list[Change]:
+        """Deleted actions we hold become ``deleted`` changes and leave ``transactions``."""
+        candidates: dict[str, tuple[Raw, int]] = {}
+        for rec, raw, index in deletions:
+            try:
+                for key in deleted_keys(rec):
+                    candidates[key] = (raw, index)
+            except SourceError:
+                continue
+        held = store.rows_by_key(self.db, "transactions", "transaction_key", list(candidates))
+        changes = []
+        for key, row in held.items():
+            diff = {
+                f: [json_value(row.get(f)), None]
+                for f in ("modification_number", "action_date", "obligation", "description")
+                if row.get(f) is not None
+            }
+            delta = -Decimal(str(row["obligation"])) if row.get("obligation") is not None else None
+            changes.append(Change(DELETED, key, row["award_key"], diff, delta, "sam_awards"))
+            self.db.execute("DELETE FROM transactions WHERE transaction_key = ?", [key])
+            for m in self.db.execute("SELECT DISTINCT watch FROM matches WHERE entity_key = ?", [row["award_key"]]):
+                per_watch.setdefault(m[0], set()).add(row["award_key"])
+        if held:
+            store.save_provenance(self.db, "sam_awards", [(k, None, [candidates[k]]) for k in held], self.now)
+        return changes
+
+    # ------------------------------------------------------------ notices
+
+    def merge_notices(self, walks: list[Walk], watches: list[Watch]) -> None:
+        for walk in walks:
+            self._account(walk)
+        parsed: dict[str, tuple[dict[str, Any], Raw, int]] = {}
+        for walk in walks:
+            for raw, rows in walk.pages:
+                for index, rec in enumerate(rows):
+                    try:
+                        n = parse_notice(rec)
+                    except SourceError as exc:
+                        self._warn(walk.query, f"skipped a notice: {exc}")
+                        continue
+                    parsed.setdefault(n["notice_id"], (n, raw, index))
+        changes: list[Change] = []
+        per_watch: dict[str, set[str]] = {}
+        if parsed:
+            changes = self._store_notices(parsed, watches, per_watch)
+        self._record("sam_opportunities", changes, per_watch)
+
+    def _link(self, notices: list[dict[str, Any]]) -> dict[str, str]:
+        """notice_id -> award_key, for award notices whose number is one award's PIID (UEI breaks ties)."""
+        numbers = {loose_piid(n["award_number"]) for n in notices if n.get("award_number")}
+        numbers.discard("")
+        if not numbers:
+            return {}
+        by_piid: dict[str, list[tuple[str, str | None]]] = {}
+        marks = ",".join("?" * len(numbers))
+        for key, p, uei in self.db.execute(
+            f"SELECT award_key, piid, recipient_uei FROM awards WHERE replace(replace(upper(piid), '-', ''), ' ', '')"
+            f" IN ({marks})",
+            sorted(numbers),
+        ):
+            by_piid.setdefault(loose_piid(p), []).append((key, uei))
+        out = {}
+        for n in notices:
+            found = by_piid.get(loose_piid(n.get("award_number")), [])
+            if len(found) > 1 and n.get("awardee_uei"):
+                found = [f for f in found if f[1] == n["awardee_uei"]]
+            if len(found) == 1:
+                out[n["notice_id"]] = found[0][0]
+        return out
+
+    def _store_notices(
+        self, parsed: dict[str, tuple[dict[str, Any], Raw, int]], watches: list[Watch], per_watch: dict[str, set[str]]
+    ) -> list[Change]:
+        db, now = self.db, self.now
+        links = self._link([n for n, _, _ in parsed.values()])
+        linked_matches: dict[tuple[str, str], list[str]] = {}
+        for m in store.rows_by_key_multi(db, "matches", "entity_key", list(set(links.values()))):
+            linked_matches.setdefault((m["watch"], m["entity_key"]), []).append(m["vendor"])
+        matches: dict[str, dict[str, list[Match]]] = {}
+        for w in watches:
+            matcher = self.matchers[w.name]
+            for nid, (n, _, _) in parsed.items():
+                agency = sam_opportunities.agency_of(n, w.agencies)
+                if agency is None:
+                    continue
+                found: list[Match] = []
+                if w.notices == "all":
+                    found.append(Match("", "agency", f"posted by {n.get('agency_path') or agency.name}"))
+                pseudo = Award(
+                    award_key=nid,
+                    recipient_name=n.get("awardee_name"),
+                    recipient_uei=n.get("awardee_uei"),
+                    description=n.get("title"),
+                    total_obligation=n.get("award_amount"),
+                )
+                found += matcher.match(pseudo, min_amount=n.get("award_amount") is not None)
+                link = links.get(nid)
+                for vendor in dict.fromkeys(linked_matches.get((w.name, link or ""), [])):
+                    found.append(
+                        Match(
+                            vendor, "award", f"announces award {n.get('award_number')} ({link}), which this watch holds"
+                        )
+                    )
+                if found:
+                    matches.setdefault(w.name, {})[nid] = list(dict.fromkeys(found))
+                    per_watch.setdefault(w.name, set()).add(nid)
+        wanted = {nid for ms in matches.values() for nid in ms}
+        stored = store.rows_by_key(db, "notices", "notice_id", sorted(wanted))
+        changes: list[Change] = []
+        rows, provenance = [], []
+        for nid in sorted(wanted):
+            n, raw, index = parsed[nid]
+            row = {**n, "award_key": links.get(nid), "award_amount": _float(n.get("award_amount"))}
+            old = stored.get(nid)
+            if old is None:
+                changes.append(
+                    Change(
+                        "new_notice",
+                        nid,
+                        links.get(nid),
+                        amount_delta=n.get("award_amount"),
+                        source="sam_opportunities",
+                    )
+                )
+                row["first_seen_at"] = now
+            else:
+                row["first_seen_at"] = old["first_seen_at"]
+                if old.get("fingerprint") != n["fingerprint"]:
+                    diff = field_diff(old, n, NOTICE_FIELDS)
+                    if diff:
+                        changes.append(Change("notice_changed", nid, links.get(nid), diff, None, "sam_opportunities"))
+                if not links.get(nid) and old.get("award_key"):
+                    row["award_key"] = old["award_key"]  # a link once made stays
+            row["last_seen_at"] = now
+            rows.append(row)
+            provenance.append((nid, n["source_url"], [(raw, index)]))
+        if rows:
+            db.table("notices").upsert_all(rows, pk="notice_id", alter=False)
+        for wname, ms in matches.items():
+            store.replace_matches(db, wname, ms, now, new=frozenset(nid for nid in ms if nid not in stored))
+        store.save_provenance(db, "sam_opportunities", provenance, now)
+        return changes
+
+
+def _float(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _in_agencies(action: Action, watch: Watch) -> bool:
+    """Whether the action was awarded (or funded, per the watch's roles) by one of the watch's agencies."""
+    for role in watch.agency_roles:
+        dept, sub = action.contracting if role == "awarding" else action.funding
+        for a in watch.agencies:
+            if a.tier == "subtier" and a.code and sub == a.code:
+                return True
+            if a.tier == "toptier" and a.sam_department() and dept == a.sam_department():
+                return True
+    return False
+
+
+def _agency_names(config: Config) -> dict[str, str]:
+    """SAM agency codes -> USAspending's exact names (from the seeds), so both sources name agencies alike."""
+    names: dict[str, str] = {}
+    for a in config.agencies.values():
+        if a.tier == "subtier" and a.code:
+            names[a.code] = a.name
+        elif a.tier == "toptier" and a.sam_department():
+            names[a.sam_department() or ""] = a.name
+    return names
+
+
+def request_plan(config: Config) -> list[str]:
+    """For ``watcher check``: the SAM.gov queries a poll walks, and what the daily budget covers."""
+    s = config.settings.sam
+    watches = list(config.watches.values())
+    opps = sam_opportunities.plan([w for w in watches if "sam_opportunities" in w.sources], list(s.notice_types))
+    awards = sam_awards.plan([w for w in watches if "sam_awards" in w.sources], config.resellers)
+    queries = opps + awards
+    if not queries:
+        return []
+    lines = [
+        f"  SAM.gov: {len(queries)} queries, each at least 1 request per walk (more when a window has more than"
+        f" {s.page_size} actions or {s.notice_page_size} notices); budget {s.daily_budget} requests a day,"
+        f" each query read at most every {s.refresh_hours:g} hours"
+    ]
+    lines += [f"    {q.source}: {q.label} (watches: {', '.join(q.watches)})" for q in queries]
+    if len(queries) > s.daily_budget:
+        days = math.ceil(len(queries) / s.daily_budget)
+        lines.append(
+            f"    the budget covers {s.daily_budget} of {len(queries)} queries a day: each is read every ~{days} days"
+            " (windows stretch so nothing is skipped, only later)"
+        )
+    return lines
