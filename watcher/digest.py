@@ -363,7 +363,8 @@ def notice_item(
         facts=[clean(f, 400) for f in facts],
         why=why,
         description="",
-        page_url=links.notice_page(site_url, key),
+        # The site has no notice pages: a notice links to the page of the award it announces, if any.
+        page_url=links.award_page(site_url, n["award_key"]) if n.get("award_key") else None,
         official_url=links.sam_notice(key),
         official_label="sam.gov",
         amount=amount or Decimal(0),

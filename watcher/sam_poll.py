@@ -184,13 +184,14 @@ def run_sam(
     todo = [q for q in queries if due(walks.get(q.key), now, config.settings.sam.refresh_hours)]
     fetched: list[Walk] = []
     stop: str | None = None
+    refused = False  # SAM.gov refused us (key, quota): every query not read is an error, not a deferral
     for q in _order(todo, walks):
         if stop is not None:
-            state.defer(q, stop)
+            (state.fail if refused else state.defer)(q, stop)
             continue
         walk = _fetch(client, q, walks.get(q.key), today, config)
         if walk.stop is not None:
-            stop = walk.stop
+            stop, refused = walk.stop, walk.error is not None
             if not walk.pages:  # nothing fetched: the query waits for the next budget
                 (state.fail if walk.error else state.defer)(q, stop)
                 continue
