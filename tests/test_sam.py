@@ -117,7 +117,7 @@ settings:
 watches:
   ice:
     agencies: [ice]
-    agency_roles: [awarding]
+    agency_roles: [{roles}]
     vendors: [amazon, palantir, microsoft]
     award_types: [contracts]
     lookback_days: 30
@@ -161,10 +161,14 @@ class World:
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     servers: list[Any] = []
 
-    def make(budget: int = 10, page_size: int = 100, notice_page: int = 1000, sources: str = "") -> World:
+    def make(
+        budget: int = 10, page_size: int = 100, notice_page: int = 1000, sources: str = "", roles: str = "awarding"
+    ) -> World:
         sources = sources or "usaspending, sam_awards, sam_opportunities"
         path = tmp_path / "queries.yaml"
-        text = CONFIG.format(seeds=SEEDS, budget=budget, page_size=page_size, notice_page=notice_page, sources=sources)
+        text = CONFIG.format(
+            seeds=SEEDS, budget=budget, page_size=page_size, notice_page=notice_page, sources=sources, roles=roles
+        )
         path.write_text(text)
         config = load_config(path)
         us = UsaspendingReplay()
@@ -213,7 +217,7 @@ def kinds(w: World, source: str) -> list[tuple[str, str]]:
 
 
 def test_sam_reports_first_and_usaspending_catching_up_reports_nothing_again(world) -> None:
-    w = world()
+    w = world(roles="awarding, funding")  # the contracting and funding walks both return each action
     before = awards_from(rows_before())
     after = awards_from([*rows_before(), NEW_MOD, NEW_AWARD])
     w.us.set_awards(before)
@@ -228,7 +232,7 @@ def test_sam_reports_first_and_usaspending_catching_up_reports_nothing_again(wor
     sam_changes = kinds(w, "sam_awards")
     assert ("new_award", NEW_AWARD_KEY) in sam_changes
     assert ("award_changed", PAL) in sam_changes
-    assert any(k == "new_transaction" and e.endswith("_P00001_70RTAC26A00000001_0") for k, e in sam_changes)
+    assert [k for k, e in sam_changes if e.endswith("_P00001_70RTAC26A00000001_0")] == ["new_transaction"]
     assert w.q("SELECT total_obligation FROM awards WHERE award_key = ?", PAL) == [(91966501.30,)]
     assert not [r for r in results if r.status != "ok"]
     # The noise award (not about our vendors) was not stored from SAM.gov either.
@@ -565,3 +569,18 @@ def test_cli_with_a_marker_key_never_leaks_it_and_keeps_the_budget_across_proces
     leaks = [str(p) for p in files if KEY.encode() in p.read_bytes()]
     assert leaks == [] and not [o for o in outputs if KEY in o]
     assert any("api_key=REDACTED" in o or "SAM.gov" in o for o in outputs)
+
+
+def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
+    from watcher.sam_poll import due, next_window
+
+    today = date(2026, 8, 20)
+    assert next_window(None, today, 3, 60) == (date(2026, 8, 17), today, 0)
+    # A query the budget left unread for a week: its next window reaches back to where it stopped.
+    done = {"done_through": "2026-08-10", "done_at": "2026-08-10T06:00:00Z", "next_page": 0}
+    assert next_window(done, today, 3, 60) == (date(2026, 8, 7), today, 0)
+    assert next_window(done, today, 3, 5)[0] == date(2026, 8, 15)  # ... at most max_window_days
+    stopped = {**done, "next_page": 2, "window_from": "2026-08-12", "window_to": "2026-08-19"}
+    assert next_window(stopped, today, 3, 60) == (date(2026, 8, 12), date(2026, 8, 19), 2)  # same window
+    assert due(stopped, "2026-08-10T07:00:00Z", 20)  # a walk in progress is always due
+    assert not due(done, "2026-08-10T20:00:00Z", 20) and due(done, "2026-08-11T02:00:00Z", 20)

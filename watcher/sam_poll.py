@@ -105,9 +105,9 @@ def _order(queries: list[Query], walks: dict[str, dict[str, Any]]) -> list[Query
 def _fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, config: Config) -> Walk:
     """Walk one query from its next page until it ends, the budget ends, or SAM.gov refuses."""
     s = config.settings.sam
-    start, end, page = next_window(row, today, s.overlap_days, s.max_window_days)
-    if q.kind == "deleted":  # deletions are not reported late: one day of overlap is enough
-        start = max(start, end - timedelta(days=max(1, min(s.overlap_days, (end - start).days))))
+    # Deletions are not reported late: one day of overlap is enough (a catch-up window still reaches back).
+    overlap = min(1, s.overlap_days) if q.kind == "deleted" else s.overlap_days
+    start, end, page = next_window(row, today, overlap, s.max_window_days)
     notices = q.kind == "notices"
     path = sam_opportunities.SEARCH_PATH if notices else sam_awards.SEARCH_PATH
     limit = s.notice_page_size if notices else s.page_size
@@ -123,7 +123,7 @@ def _fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date,
             what = f"{q.label} page {page + 1}"
             payload, content = client.get(path, params, source=q.source, watch=q.watches[0], query=q.label, page=page)
             rows, total = (notice_page if notices else award_page)(payload, what)
-            if walk.pages_total is not None and page == walk.first_page and total != walk.total and row:
+            if row and page and page == walk.first_page and total != row.get("total"):
                 log.info(
                     "%s: %s records now (was %s); the overlap of the next window re-reads the edge",
                     what,
@@ -333,7 +333,7 @@ class _State:
     def merge_awards(self, walks: list[Walk], watches: list[Watch]) -> None:
         for walk in walks:
             self._account(walk)
-        actions: dict[str, list[tuple[Action, Raw, int, Query]]] = {}
+        actions: dict[str, list[tuple[Action, Raw, int, tuple[str, ...]]]] = {}
         deletions: list[tuple[dict[str, Any], Raw, int]] = []
         for walk in walks:
             for raw, rows in walk.pages:
@@ -346,7 +346,13 @@ class _State:
                     except SourceError as exc:
                         self._warn(walk.query, f"skipped a record: {exc}")
                         continue
-                    actions.setdefault(action.id.award_key, []).append((action, raw, index, walk.query))
+                    group = actions.setdefault(action.id.award_key, [])
+                    at = next((i for i, g in enumerate(group) if g[0].id == action.id), None)
+                    if at is None:
+                        group.append((action, raw, index, walk.query.watches))
+                    else:  # the same action from another walk (contracting and funding): one action, both watches
+                        a, r, i, ws = group[at]
+                        group[at] = (a, r, i, tuple(dict.fromkeys((*ws, *walk.query.watches))))
         changes: list[Change] = []
         per_watch: dict[str, set[str]] = {}
         if actions:
@@ -362,7 +368,7 @@ class _State:
 
     def _merge_actions(
         self,
-        actions: dict[str, list[tuple[Action, Raw, int, Query]]],
+        actions: dict[str, list[tuple[Action, Raw, int, tuple[str, ...]]]],
         watches: dict[str, Watch],
         per_watch: dict[str, set[str]],
     ) -> list[Change]:
@@ -403,8 +409,8 @@ class _State:
                     award.description = base.award.description
             descriptions = [*texts.get(key, []), *(a.transaction.description for a, _, _, _ in group)]
             judged: dict[str, list[Match]] = {}
-            for a, _, _, q in group:
-                for wname in q.watches:
+            for a, _, _, action_watches in group:
+                for wname in action_watches:
                     w = watches.get(wname)
                     if w is None or wname in judged or not _in_agencies(a, w):
                         continue
