@@ -164,8 +164,12 @@ def _check_agencies(ctx: _Ctx) -> None:
 
 
 def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: str | None) -> None:
-    r = ctx.result
-    r.requests = requests
+    ctx.result.requests = requests
+    record_result(db, ctx.result, started, finished)
+
+
+def record_result(db: Database, r: RunResult, started: float, finished: str | None = None) -> None:
+    """Write a run's outcome into its ``runs`` row (``started``: its time.monotonic() start)."""
     store.finish_run(
         db,
         r.run_id,

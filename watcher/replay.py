@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from . import localserver
 
 GROUPS: dict[str, set[str]] = {
     "contracts": {"A", "B", "C", "D"},
@@ -158,44 +160,12 @@ class UsaspendingReplay:
 
     # ------------------------------------------------------------ server
     def start(self) -> str:
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in two writes
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, body, ctype = replay.handle(method, self.path, raw)
-                self._reply(status, body, ctype)
-
-            def do_POST(self) -> None:
-                self._handle("POST")
-
-            def do_GET(self) -> None:
-                self._handle("GET")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server, url = localserver.serve(self.handle)
+        return url
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        localserver.close(self._server)
+        self._server = None
 
     def __enter__(self) -> str:
         return self.start()

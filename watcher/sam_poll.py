@@ -39,7 +39,7 @@ from .normalize_sam import (
     parse_action,
     parse_notice,
 )
-from .pipeline import RunResult
+from .pipeline import RunResult, record_result
 from .sam_client import KEY_ENV, SamClient
 from .sources import sam_awards, sam_opportunities
 from .sources.sam_awards import Query
@@ -299,18 +299,7 @@ class _State:
             self._finish(r, started)
 
     def _finish(self, r: RunResult, started: float) -> None:
-        store.finish_run(
-            self.db,
-            r.run_id,
-            r.status,
-            requests=r.requests,
-            pages=r.pages,
-            records=r.records,
-            changes=r.changes,
-            error=r.error,
-            warnings="\n".join(r.warnings) or None,
-            duration=round(time.monotonic() - started, 3),
-        )
+        record_result(self.db, r, started)
 
     def _record(self, source: str, changes: list[Change], per_watch: dict[str, set[str]]) -> None:
         """Store the changes under the run of the first watch they concern, and count them per watch."""

@@ -22,9 +22,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode
+
+from . import localserver
 
 AWARDS_PATH = "/contract-awards/v1/search"
 OPPS_PATHS = ("/opportunities/v2/search", "/prod/opportunities/v2/search")
@@ -233,41 +235,12 @@ class SamReplay:
 
     # ------------------------------------------------------------ server
     def start(self) -> str:
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)  # drain, so the connection stays usable
-                status, body, ctype = replay.handle(self.command, self.path)
-                self.send_response(status)
-                if status != 204:  # a 204 carries neither a body nor a length
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD" and status != 204:
-                    self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        server = self._server  # a short poll interval keeps stop() (and so every test's teardown) quick
-        threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server, url = localserver.serve(lambda method, target, _body: self.handle(method, target))
+        return url
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        localserver.close(self._server)
+        self._server = None
 
     def __enter__(self) -> str:
         return self.start()

@@ -1,0 +1,52 @@
+"""A threaded HTTP server on 127.0.0.1 for the fake APIs: every request goes to one ``handle`` function.
+
+The replay servers (USAspending, SAM.gov) differ in what they answer, not in how they
+serve: this module holds the serving, so each of them is only its API's rules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: handle(method, path with query string, request body) -> (status, body, content type)
+Handle = Callable[[str, str, bytes], tuple[int, bytes, str]]
+
+
+def serve(handle: Handle) -> tuple[ThreadingHTTPServer, str]:
+    """Start serving on a free port in a daemon thread; returns the server (to ``close``) and its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""  # always drained: the connection stays usable
+            status, body, ctype = handle(self.command, self.path, raw)
+            self.send_response(status)
+            if status != 204:  # a 204 carries neither a body nor a length
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD" and status != 204:
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    # A short poll interval keeps shutdown (and so every test's teardown) quick.
+    threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def close(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
