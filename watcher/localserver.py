@@ -50,3 +50,26 @@ def close(server: ThreadingHTTPServer | None) -> None:
     if server is not None:
         server.shutdown()
         server.server_close()
+
+
+class Served:
+    """Base of a fake API: ``start()`` serves ``answer`` on 127.0.0.1 and returns the base URL; a context manager."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+        raise NotImplementedError
+
+    def start(self) -> str:
+        self._server, url = serve(self.answer)
+        return url
+
+    def stop(self) -> None:
+        close(self._server)
+        self._server = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
@@ -123,7 +122,7 @@ class Fault:
     times: int = 1
 
 
-class UsaspendingReplay:
+class UsaspendingReplay(localserver.Served):
     """The fake API. ``start()`` returns its base URL; ``set_awards()`` swaps the data between polls."""
 
     def __init__(self, awards: list[ReplayAward] | None = None) -> None:
@@ -141,7 +140,6 @@ class UsaspendingReplay:
         self._counts: dict[str, int] = {}
         #: Tests may rewrite each search response (to repeat a row, add a message, drift a field...).
         self.on_search: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
-        self._server: ThreadingHTTPServer | None = None
         self.set_awards(awards or [])
 
     # ------------------------------------------------------------ data
@@ -159,19 +157,8 @@ class UsaspendingReplay:
         return self._awards
 
     # ------------------------------------------------------------ server
-    def start(self) -> str:
-        self._server, url = localserver.serve(self.handle)
-        return url
-
-    def stop(self) -> None:
-        localserver.close(self._server)
-        self._server = None
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+        return self.handle(method, target, body)
 
     # ------------------------------------------------------------ dispatch
     def handle(self, method: str, path: str, raw: bytes) -> tuple[int, bytes, str]:

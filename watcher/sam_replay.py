@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -184,7 +183,7 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-class SamReplay:
+class SamReplay(localserver.Served):
     """The fake api.sam.gov. ``start()`` returns its base URL; ``set_data()`` swaps the records between polls."""
 
     def __init__(
@@ -210,7 +209,6 @@ class SamReplay:
         self.requests: list[SamRequest] = []
         self._used: dict[tuple[date, str], int] = {}
         self._fault_counts: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
         self.set_data(actions or [], notices or [], deleted or [])
 
     def set_data(
@@ -234,19 +232,8 @@ class SamReplay:
             return sum(n for (d, k), n in self._used.items() if d == day and (key is None or k == key))
 
     # ------------------------------------------------------------ server
-    def start(self) -> str:
-        self._server, url = localserver.serve(lambda method, target, _body: self.handle(method, target))
-        return url
-
-    def stop(self) -> None:
-        localserver.close(self._server)
-        self._server = None
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+        return self.handle(method, target)
 
     # ------------------------------------------------------------ dispatch
     def handle(self, method: str, target: str) -> tuple[int, bytes, str]:
