@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tests.conftest import SmtpServer
 from tests.test_poll_e2e import awards_from, base_rows
 from watcher.cli import cli
-from watcher.health import assess
+from watcher.health import assess, key_expiry
 
 NOW = datetime(2026, 8, 22, 12, tzinfo=UTC)
 
@@ -96,3 +96,16 @@ def test_an_alert_that_could_not_be_sent_is_sent_at_the_next_run(
     CliRunner().invoke(cli, args)
     CliRunner().invoke(cli, args)
     assert len(smtp.inbox.messages) == 1
+
+
+def test_sam_key_expiry_is_announced_once_two_weeks_ahead_and_renewal_once() -> None:
+    from datetime import date
+
+    today = date(2026, 8, 22)
+    assert key_expiry(None, today, "ok") is None
+    assert key_expiry(date(2026, 9, 30), today, "ok") is None  # 39 days left: nothing yet
+    soon = key_expiry(date(2026, 9, 1), today, "ok")
+    assert soon and soon.state == "expiring" and "in 10 days" in soon.subject and "SAM_API_KEY" in soon.body
+    assert key_expiry(date(2026, 9, 1), today, "expiring") is None  # already told
+    renewed = key_expiry(date(2026, 11, 20), today, "expiring")
+    assert renewed and renewed.state == "ok" and "renewed" in renewed.subject

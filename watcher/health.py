@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
@@ -89,10 +89,39 @@ def assess(
     return None
 
 
+#: SAM.gov keys last 90 days; the admins hear this long before the key stops working.
+KEY_WARNING_DAYS = 14
+
+
+def key_expiry(expires: date | None, today: date, told: str) -> Alert | None:
+    """One mail when the SAM.gov key is due to expire within two weeks (or has), one when it was renewed (pure)."""
+    if expires is None:
+        return None
+    days = (expires - today).days
+    if days <= KEY_WARNING_DAYS and told != "expiring":
+        when = f"in {days} days, on {expires}" if days >= 0 else f"on {expires} ({-days} days ago)"
+        return Alert(
+            "*",
+            "sam",
+            "expiring",
+            f"watcher: the SAM.gov API key expires {when}",
+            f"The SAM.gov API key (SAM_API_KEY) expires {when}. After that SAM.gov answers 401/403 and the "
+            "SAM.gov sources stop (USAspending keeps running). Get a new key from your SAM.gov profile (Account "
+            "Details), put it in the environment, and update settings.sam.key_expires in queries.yaml.",
+        )
+    if days > KEY_WARNING_DAYS and told == "expiring":
+        return Alert("*", "sam", "ok", "watcher: the SAM.gov API key was renewed", f"It now expires on {expires}.")
+    return None
+
+
 def due_alerts(db: Database, config: Config, now: datetime) -> list[Alert]:
     settings = config.settings.alerts
     told = {(w, s): st for w, s, st in db.execute("SELECT watch, source, state FROM health")}
     alerts = []
+    if any(s.startswith("sam_") for w in config.watches.values() for s in w.sources):
+        key_alert = key_expiry(config.settings.sam.key_expires, now.date(), told.get(("*", "sam"), "ok"))
+        if key_alert:
+            alerts.append(key_alert)
     for watch, source in db.execute("SELECT DISTINCT watch, source FROM runs ORDER BY watch, source").fetchall():
         if watch not in config.watches:
             continue
