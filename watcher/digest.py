@@ -291,7 +291,25 @@ def award_item(
             facts.append(f"an order under {clean(a['parent_award_piid'], 60)}")
     elif "deleted" in kinds:
         kind, amount = "deleted", Decimal(0)
-        headline = f"{recipient}: {what} deleted from the official record"
+        # SAM.gov deletes contract actions: name them (the base action is "0"); the award itself stays.
+        gone = [
+            clean(str((json.loads(c["diff"] or "{}").get("modification_number") or ["?"])[0]), 20)
+            for c in changes
+            if c["kind"] == "deleted" and c["entity_key"] != key
+        ]
+        if gone:
+            facts = []
+            for c in changes:
+                d = json.loads(c["diff"] or "{}") if c["kind"] == "deleted" else {}
+                label = clean(str((d.get("modification_number") or ["?"])[0]), 20)
+                if d.get("obligation") or d.get("action_date"):
+                    amount_was = to_decimal((d.get("obligation") or [None])[0])
+                    signed = f", signed {clean(d['action_date'][0], 20)}" if d.get("action_date") else ""
+                    facts.append(f"{label} had obligated {usd(amount_was)}{signed}")
+            actions = "the base action" if gone == ["0"] else _mods([g for g in gone if g != "0"] or gone)
+            headline = f"{recipient}: {actions} of {what} deleted from the official record"
+        else:
+            headline = f"{recipient}: {what} deleted from the official record"
     elif new_txs:
         kind = "modified"
         amount = sum((to_decimal(t.get("obligation")) or Decimal(0) for t in new_txs), Decimal(0))

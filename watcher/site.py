@@ -24,7 +24,7 @@ from sqlite_utils import Database
 from . import export, links
 from .charts import bar_chart
 from .config import Config
-from .digest import award_header, award_item, award_type_words, clean, data_as_of, usd
+from .digest import award_header, award_item, award_type_words, clean, data_as_of, notice_item, usd
 from .errors import WatcherError
 from .store import rows_by_key
 
@@ -133,6 +133,7 @@ class Site:
             "headline": item.headline,
             "facts": item.facts,
             "page": page,
+            "official": None,
             "url": f"{self.site_url}/{page}" if self.site_url else f"{root}{page}",
             "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
             "summary": "; ".join(item.facts) or item.headline,
@@ -237,7 +238,8 @@ class Site:
         """The latest changes to awards (SAM notices without an award get pages with the SAM source)."""
         return list(
             self.db.query(
-                f"SELECT c.* FROM changes c WHERE c.award_key IS NOT NULL AND {where} ORDER BY c.id DESC LIMIT {limit}",
+                "SELECT c.* FROM changes c WHERE c.award_key IS NOT NULL"
+                f" AND c.kind NOT IN ('new_notice', 'notice_changed') AND {where} ORDER BY c.id DESC LIMIT {limit}",
                 args,
             )
         )
@@ -353,8 +355,14 @@ class Site:
             (self.vendor_names.get(v, v), f"vendors/{links.safe_name(v)}.html", f"{counts.get(v, 0)} awards")
             for v in vendors
         ]
+        (notices,) = self.db.execute("SELECT count(*) FROM notices").fetchone()
         nav = [
             ("Watches", watches),
+            *(
+                [("SAM.gov notices", [("Coming buys and award notices", "notices.html", f"{notices} notices")])]
+                if notices
+                else []
+            ),
             ("Vendors", vendor_links),
             ("Agencies", [(clean(a), self.agency_page(a), "") for a in agencies]),
         ]
@@ -373,6 +381,64 @@ class Site:
             facts=self.freshness,
             links=nav,
             changes=self.entries(changes, ""),
+        )
+
+    def notices_page(self) -> None:
+        """SAM.gov notices the watches kept (coming buys, award notices), newest first, with their feed."""
+        changes = list(
+            self.db.query(
+                "SELECT * FROM changes WHERE kind IN ('new_notice', 'notice_changed') ORDER BY id DESC LIMIT ?",
+                [TIMELINE],
+            )
+        )
+        notices = rows_by_key(self.db, "notices", "notice_id", [c["entity_key"] for c in changes])
+        entries = []
+        for c in changes:
+            n = notices.get(c["entity_key"])
+            item = notice_item(c["entity_key"], [c], n, [], "", None)
+            page = f"awards/{links.safe_name(n['award_key'])}.html" if n and n.get("award_key") else None
+            entries.append(
+                {
+                    "id": c["id"],
+                    "detected_at": c["detected_at"],
+                    "kind": c["kind"],
+                    "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
+                    "headline": item.headline,
+                    "facts": item.facts,
+                    "page": page,
+                    "official": item.official_url,
+                    "url": (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url,
+                    "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
+                    "summary": "; ".join(item.facts) or item.headline,
+                }
+            )
+        self.w.write(
+            "notices.xml",
+            self.templates["feed.xml"].render(
+                title="watcher: SAM.gov notices",
+                feed_id=_uuid("feed", "notices.xml"),
+                updated=entries[0]["detected_at"] if entries else self.now,
+                self_url=f"{self.site_url}/notices.xml" if self.site_url else "notices.xml",
+                page_url=f"{self.site_url}/notices.html" if self.site_url else "notices.html",
+                entries=entries,
+            ),
+        )
+        self.render(
+            "notices.html",
+            "listing.html",
+            title="SAM.gov notices: coming buys and award notices",
+            intro="Solicitations, sources-sought notices, justifications and award notices posted by the watched "
+            "agencies that name a watched vendor (or announce an award watched here), from SAM.gov.",
+            feed="notices.xml",
+            csv=None,
+            chart=None,
+            awards=None,
+            award_count=0,
+            more=0,
+            resellers=[],
+            facts=[],
+            links=[],
+            changes=entries,
         )
 
     def _agencies(self) -> list[str]:

@@ -128,6 +128,7 @@ def _full_build(
     for name in config.watches:
         site.watch_page(name)
     site.home()
+    site.notices_page()
     log.info("site: listings written after %.1f s", time.monotonic() - started)
     site.downloads()
     log.info("site: downloads written after %.1f s", time.monotonic() - started)
@@ -323,6 +324,7 @@ def _incremental(
     for vendor in sorted(vendors):
         site.vendor_page(vendor)
     site.home()
+    site.notices_page()
     recent_keys = sorted(set(manifest.get("recent", [])) | set(keys))
     recent = recent_keys
     if search:
