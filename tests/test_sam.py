@@ -584,3 +584,41 @@ def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
     assert next_window(stopped, today, 3, 60) == (date(2026, 8, 12), date(2026, 8, 19), 2)  # same window
     assert due(stopped, "2026-08-10T07:00:00Z", 20)  # a walk in progress is always due
     assert not due(done, "2026-08-10T20:00:00Z", 20) and due(done, "2026-08-11T02:00:00Z", 20)
+
+
+def test_vendor_queries_use_uei_lists_of_at_most_100_and_one_q_per_mention(world, tmp_path: Path) -> None:
+    from watcher.sources.sam_awards import watch_queries
+
+    ueis = [f"UEI{i:09d}" for i in range(150)]
+    (tmp_path / "queries.yaml").write_text(
+        CONFIG.format(
+            seeds=SEEDS, budget=10, page_size=100, notice_page=1000, sources="sam_awards", roles="awarding"
+        ).replace("vendors: [amazon, palantir, microsoft]", "vendors: [acme]\n    sam_queries: vendors")
+        + "    keywords: [REKOGNITION]\n"
+    )
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "agencies.yaml").write_text((SEEDS / "agencies.yaml").read_text())
+    lines = ["vendors:", "  acme:", "    name: Acme Analytics", "    mentions: [ACME GRAPH]", "    ueis:"]
+    lines += [f"      - {{uei: {u}, evidence: test}}" for u in ueis]
+    lines += ["    parent_ueis:", "      - {uei: PARENT000001, evidence: test}"]
+    (seeds / "vendors.yaml").write_text("\n".join(lines) + "\n")
+    text = (tmp_path / "queries.yaml").read_text().replace(f"seeds_dir: {SEEDS}", f"seeds_dir: {seeds}")
+    (tmp_path / "queries.yaml").write_text(text)
+    config = load_config(tmp_path / "queries.yaml")
+    queries = watch_queries(config.watches["ice"], config.resellers)
+    params = [dict(q.params) for q in queries]
+    lists = [p["awardeeUniqueEntityId"].split("~") for p in params if "awardeeUniqueEntityId" in p]
+    assert [len(x) for x in lists] == [100, 50] and sorted(u for x in lists for u in x) == ueis
+    assert {"contractingDepartmentCode": "7000", "ultimateParentUniqueEntityId": "PARENT000001"} in params
+    assert sorted(p["q"] for p in params if "q" in p) == ["ACME GRAPH", "REKOGNITION"]
+    # Against the fake: the UEI list finds the vendor's action; the agency filter keeps only ICE's.
+    w = world(sources="sam_awards")
+    w.config = config
+    action = all_actions(awards_from([NEW_AWARD]))[0]
+    action["awardDetails"]["awardeeData"]["awardeeUEIInformation"]["uniqueEntityId"] = ueis[120]
+    action["coreData"]["federalOrganization"]["contractingInformation"]["contractingDepartment"]["code"] = "7000"
+    w.sam.set_data(actions=[action])
+    w.poll(DAY)
+    assert w.q("SELECT award_key FROM awards") == [(NEW_AWARD_KEY,)]
+    assert w.q("SELECT reason FROM matches") == [("uei",)]
