@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from watcher.config import load_config
+from watcher.normalize_sam import parse_action
 from watcher.pipeline import run_all
 from watcher.recordings import build_awards, ice_dir, read_rows
 from watcher.sam_client import SamClient
@@ -36,7 +37,9 @@ KEY = "bench-key-0000000000000000"
 def simulate(days: list[date], budget: int, actions: list[dict], workdir: Path) -> dict:
     config = load_config(ROOT / "queries.yaml")
     sam_settings = config.settings.sam.model_copy(update={"daily_budget": budget, "min_interval_seconds": 0})
-    watches = {n: w.model_copy(update={"sources": ("sam_awards", "sam_opportunities")}) for n, w in config.watches.items()}
+    watches = {
+        n: w.model_copy(update={"sources": ("sam_awards", "sam_opportunities")}) for n, w in config.watches.items()
+    }
     config = config.model_copy(
         update={"settings": config.settings.model_copy(update={"sam": sam_settings}), "watches": watches}
     )
@@ -55,14 +58,10 @@ def simulate(days: list[date], budget: int, actions: list[dict], workdir: Path) 
             per_day.append(server.used(day))
             deferred.append(sum(w.count("deferred") for r in results for w in r.warnings))
         first_seen = {
-            k: s[:10] for k, s in db.execute("SELECT entity_key, first_seen_at FROM provenance WHERE source='sam_awards'")
+            k: s[:10]
+            for k, s in db.execute("SELECT entity_key, first_seen_at FROM provenance WHERE source='sam_awards'")
         }
-        modified = {}
-        from watcher.normalize_sam import parse_action
-
-        for a in actions:
-            act = parse_action(a)
-            modified[act.id.transaction_key] = act.last_modified
+        modified = {(act := parse_action(a)).id.transaction_key: act.last_modified for a in actions}
         delays = [
             (date.fromisoformat(first_seen[k]) - date.fromisoformat(modified[k])).days
             for k in first_seen
