@@ -140,6 +140,86 @@ def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
     sys.exit(1 if failed else 0)
 
 
+@cli.command()
+@click.option("--since", "since_text", required=True, help="Start of the history to fetch (YYYY-MM-DD).")
+@click.option("--until", "until_text", default=None, help="End of the history (YYYY-MM-DD; default today).")
+@click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
+@click.pass_obj
+def backfill(state: State, since_text: str, until_text: str | None, watches: tuple[str, ...]) -> None:
+    """Fetch a watch's history since a date: resumable, with progress; it records no changes (history is not news)."""
+    from datetime import date
+
+    from .backfill import run_backfill
+
+    try:
+        config = state.config()
+        _require_known(state, "watch", watches, config.watches)
+        try:
+            since = date.fromisoformat(since_text)
+            until = date.fromisoformat(until_text) if until_text else None
+        except ValueError:
+            raise ConfigError(
+                f"--since/--until: use a date like 2024-10-01 (got {since_text!r}, {until_text!r})"
+            ) from None
+        if since < date(2007, 10, 1):
+            raise ConfigError("--since: USAspending's search starts at 2007-10-01")
+        with writer_lock(state.db_path):
+            db = state.open_db()
+            store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+            with usaspending_client(config) as client, _Progress() as progress:
+                results = run_backfill(
+                    db, config, client, since, until, watch_names=list(watches) or None, progress=progress
+                )
+    except WatcherError as exc:
+        _fail(exc)
+    failed = 0
+    for r in results:
+        line = (
+            f"{r.watch}: {r.since}..{r.until}: {r.awards} awards read ({r.awards - r.rejected} kept),"
+            f" {r.transactions} actions, {r.requests} requests, {r.slices} slices"
+            + (f" ({r.slices_skipped} done before)" if r.slices_skipped else "")
+        )
+        if r.errors:
+            failed += 1
+            click.echo(f"{line}; FAILED: {r.errors[0]} (run the same command again to resume)", err=True)
+        else:
+            click.echo(line)
+    sys.exit(1 if failed else 0)
+
+
+class _Progress:
+    """A progress bar on a terminal (items, rate, time left); a log line every 10 seconds otherwise."""
+
+    def __enter__(self) -> Any:
+        import time
+
+        self.bar: Any = None
+        self.phase = ""
+        self.last = 0.0
+        tty = sys.stderr.isatty()
+
+        def update(phase: str, done: int, total: int) -> None:
+            if tty:
+                if phase != self.phase:
+                    if self.bar is not None:
+                        self.bar.render_finish()
+                    self.phase = phase
+                    self.bar = click.progressbar(
+                        length=max(total, 1), label=f"backfill {phase}", show_pos=True, show_eta=True, file=sys.stderr
+                    )
+                    self.bar.render_progress()
+                self.bar.update(max(0, min(done, self.bar.length) - self.bar.pos))
+            elif time.monotonic() - self.last >= 10:
+                self.last = time.monotonic()
+                click.echo(f"backfill {phase}: {done} of ~{total}", err=True)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+
 def _poll(state: State, config: Config, watches: tuple[str, ...] = (), source: str | None = None) -> int:
     """Poll under the writer lock, print a line per watch and source; returns how many runs failed."""
     from .pipeline import run_all

@@ -279,3 +279,50 @@ def m014_sam(db: Database) -> None:
     for column, kind in (("agency_code", str), ("response_deadline", str), ("active", str), ("fingerprint", str)):
         db.table("notices").add_column(column, kind)
     db.table("agencies").add_column("department_code", str)
+
+
+@migrations()
+def m015_backfill(db: Database) -> None:
+    """`watcher backfill`: its runs, its checkpoints per slice, the actions it staged, and what it wrote."""
+    db.table("backfills").create(
+        {
+            "watch": str,
+            "since": str,
+            "until": str,
+            "plan": str,
+            "started_at": str,
+            "finished_at": str,
+            "error": str,
+        },
+        pk=("watch", "since"),
+    )
+    db.table("backfill_slices").create(
+        {
+            "watch": str,
+            "since": str,
+            "kind": str,
+            "query": str,
+            "slice_from": str,
+            "slice_to": str,
+            "records": int,
+            "done_at": str,
+        },
+        pk=("watch", "since", "kind", "query", "slice_from", "slice_to"),
+    )
+    db.table("backfill_transactions").create(
+        {
+            "watch": str,
+            "award_key": str,
+            "mod": str,
+            "row_hash": str,
+            "action_date": str,
+            "action_type": str,
+            "obligation": float,
+            "description": str,
+            "response_id": int,
+            "response_index": int,
+        },
+        pk=("watch", "award_key", "mod", "row_hash"),
+    )
+    db.table("awards").add_column("backfilled_at", str)
+    db.table("transactions").add_column("backfilled_at", str)

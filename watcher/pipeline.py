@@ -318,6 +318,9 @@ def _process_award(
             award.fingerprint = None
     if ctx.fetch_details and not enriched:
         award.fingerprint = None
+    if old is not None and enriched and old.get("backfilled_at"):
+        # Its actions came from a backfill with composed keys; the real list now replaces them.
+        store.drop_backfilled(ctx.db, key, {t.transaction_key for t in txs})
     if old is not None and enriched and ctx.has_sam:
         ahead = store.sam_transaction_keys(ctx.db, key) - {t.transaction_key for t in txs}
         if ahead:

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import localserver
+from .replay_bulk import BulkSearches
 
 GROUPS: dict[str, set[str]] = {
     "contracts": {"A", "B", "C", "D"},
@@ -44,6 +45,11 @@ KNOWN_FILTERS = {
     "set_aside_type_codes",
     "extent_competed_type_codes",
     "contract_pricing_type_codes",
+}
+BULK_PATHS = {
+    "/api/v2/search/spending_by_transaction/": "transaction_search",
+    "/api/v2/search/spending_by_award_count/": "award_count",
+    "/api/v2/search/spending_by_transaction_count/": "transaction_count",
 }
 SORTABLE = {"Last Modified Date": "Last Modified Date", "Award ID": "Award ID", "Award Amount": "Award Amount"}
 HTML_500 = b"<!doctype html><html><head><title>Server Error (500)</title></head><body><h1>Server Error</h1></body>"
@@ -122,7 +128,7 @@ class Fault:
     times: int = 1
 
 
-class UsaspendingReplay(localserver.Served):
+class UsaspendingReplay(BulkSearches, localserver.Served):
     """The fake API. ``start()`` returns its base URL; ``set_awards()`` swaps the data between polls."""
 
     def __init__(self, awards: list[ReplayAward] | None = None) -> None:
@@ -197,6 +203,10 @@ class UsaspendingReplay(localserver.Served):
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
                 out = self.autocomplete(self._json(raw))
+            elif path in BULK_PATHS:
+                if method != "POST":
+                    raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
+                out = getattr(self, BULK_PATHS[path])(self._json(raw))
             elif path == "/api/v2/transactions/":
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})

@@ -51,6 +51,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "first_seen_at": f"When the watcher first stored the award, {UTC}",
             "last_seen_at": f"When a poll last returned the award, {UTC} (refreshed at most daily)",
             "enriched_at": f"When its transactions and detail were last fetched, {UTC}; null if never",
+            "backfilled_at": f"When `watcher backfill` stored it (null: a poll did), {UTC}",
         },
     ),
     "transactions": (
@@ -66,6 +67,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "description": "The action's description",
             "first_seen_at": f"When the watcher first stored it, {UTC}",
             "last_seen_at": f"When it was last fetched, {UTC}",
+            "backfilled_at": f"When `watcher backfill` stored it (its key composed from the award's), {UTC}",
         },
     ),
     "changes": (
@@ -285,6 +287,47 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "code": "Agency code (subtier code, or CGAC code for a department)",
             "toptier_name": "The department a component belongs to",
             "department_code": "FPDS/SAM.gov department code (DHS: 7000), for departments",
+        },
+    ),
+    "backfills": (
+        "Each `watcher backfill --since DATE` per watch: its window, its plan of slices, and whether it finished.",
+        {
+            "watch": "The watch",
+            "since": "Start of the history, ISO date (YYYY-MM-DD)",
+            "until": "End of the history, ISO date (YYYY-MM-DD); a resumed backfill keeps it",
+            "plan": "JSON {walk: days per slice}, sized with the count endpoints; a resumed backfill keeps it",
+            "started_at": f"When it started, {UTC}",
+            "finished_at": f"When it finished (null: unfinished, or interrupted: run it again to resume), {UTC}",
+            "error": "Why the last attempt stopped, if it failed",
+        },
+    ),
+    "backfill_slices": (
+        "Checkpoints: every date slice (or PIID batch) a backfill has written; a resumed backfill skips them.",
+        {
+            "watch": "The watch",
+            "since": "The backfill (backfills.since)",
+            "kind": "transactions (actions by the watch's filters), awards, or complete (all actions of kept awards)",
+            "query": "The walk, e.g. contracts/awarding/keyword, or the hash of a PIID batch",
+            "slice_from": "Slice start, ISO date (YYYY-MM-DD)",
+            "slice_to": "Slice end, ISO date (YYYY-MM-DD)",
+            "records": "Rows the slice returned",
+            "done_at": f"When it was written, {UTC}",
+        },
+    ),
+    "backfill_transactions": (
+        "Contract actions a backfill fetched in bulk (spending_by_transaction), waiting for their awards; emptied "
+        "when the backfill finishes.",
+        {
+            "watch": "The watch",
+            "award_key": "The award",
+            "mod": "Modification number (0 = base)",
+            "row_hash": "Hash of the row (the endpoint has no tie-breaker: a row seen twice is kept once)",
+            "action_date": "Action date, ISO date (YYYY-MM-DD)",
+            "action_type": "FPDS action type code",
+            "obligation": f"Amount, {USD}",
+            "description": "The action's description",
+            "response_id": "responses.id of the page that carried it",
+            "response_index": "Its index in that page",
         },
     ),
     "sam_requests": (

@@ -208,6 +208,19 @@ def sam_transaction_keys(db: Database, award_key: str) -> set[str]:
     }
 
 
+def drop_backfilled(db: Database, award_key: str, keep: set[str]) -> int:
+    """Remove the award's backfilled actions that its real transaction list does not have (composed keys)."""
+    gone = [
+        k
+        for (k,) in db.execute(
+            "SELECT transaction_key FROM transactions WHERE award_key = ? AND backfilled_at IS NOT NULL", [award_key]
+        )
+        if k not in keep
+    ]
+    db.conn.executemany("DELETE FROM transactions WHERE transaction_key = ?", [(k,) for k in gone])
+    return len(gone)
+
+
 def get_stored(db: Database, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
     """For the stored ones among ``keys``: (the search row's fingerprint, the last sighting).
 
