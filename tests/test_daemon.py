@@ -104,3 +104,50 @@ def test_a_missed_job_runs_at_start_and_a_recent_one_waits(replay, write_config,
     assert proc.returncode == 0
     assert "daemon: poll was missed; running it now" in out
     assert set(next_runs(load_config(config))) == {"poll"}
+
+
+def test_sigterm_mid_poll_ends_at_a_page_boundary_keeping_the_pages_read(
+    replay, write_config, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    from tests.conftest import tx_row
+
+    rows = [
+        tx_row(
+            f"70CTD026FC00003{i:02d}",
+            f"CONT_AWD_70CTD026FC00003{i:02d}_7012_-NONE-_-NONE-",
+            "PALANTIR TECHNOLOGIES INC.",
+            f"{1000 + i}.00",
+            time.strftime("%Y-%m-%d"),
+            desc="LICENSES",
+        )
+        for i in range(40)
+    ]
+    replay.set_awards(awards_from(rows))
+    replay.delay = 0.25  # each page of 2 awards costs 5 requests: the poll would take about a minute
+    smtp.start()
+    config = _config(write_config, smtp.port, tmp_path / "site")
+    config.write_text(config.read_text().replace("page_size: 100", "page_size: 2"))
+    db = tmp_path / "w.db"
+    env = {**os.environ, "WATCHER_USASPENDING_URL": replay.url, "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [sys.executable, "-m", "watcher", "-v", "--config", str(config), "--db", str(db), "daemon"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(lambda: len(replay.requests) >= 12, timeout=30)  # well into the first walk
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - stopped < 10
+    finally:
+        replay.delay = 0.0
+        if proc.poll() is None:
+            proc.kill()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert "still running" not in output  # it ended by itself at the page boundary, not by the hard stop
+    with sqlite3.connect(db) as conn:
+        status, error, pages = conn.execute("SELECT status, error, pages FROM runs ORDER BY id LIMIT 1").fetchone()
+        awards, changes = conn.execute(
+            "SELECT (SELECT count(*) FROM awards), (SELECT count(*) FROM changes)"
+        ).fetchone()
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert status == "error" and "stopped early" in error and pages >= 1
+    assert 0 < awards < 40 and changes == awards  # the pages read are kept, each award once, with its change

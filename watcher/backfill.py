@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import store
+from . import stopping, store
 from .config import AWARD_TYPE_CODES, Config, Watch
 from .errors import SourceError
 from .http import ApiClient, parse_json
@@ -162,6 +162,7 @@ class _Backfill:
         for q in _tx_queries(self.watch):
             todo = slices(self.r.since, self.r.until, plan.get(f"transactions {q.label}", SLICE_DAYS))
             while todo:
+                self._stop_check()
                 start, end = todo.pop(0)
                 key = ("transactions", q.label, start.isoformat(), end.isoformat())
                 if key in self.done:
@@ -240,6 +241,12 @@ class _Backfill:
             rows,
         )
 
+    @staticmethod
+    def _stop_check() -> None:
+        """Between slices: the last one is written, the next waits for the rerun."""
+        if stopping.requested():
+            raise SourceError("stopped on request; run the same command again to resume")
+
     def _checkpoint(self, key: tuple[str, str, str, str], rows: int) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO backfill_slices (watch, since, kind, query, slice_from, slice_to, records, done_at)"
@@ -253,6 +260,7 @@ class _Backfill:
     def awards(self, plan: dict[str, int]) -> None:
         for q in usaspending.plan(self.watch):
             for start, end in slices(self.r.since, self.r.until, plan.get(f"awards {q.label}", SLICE_DAYS)):
+                self._stop_check()
                 key = ("awards", q.label, start.isoformat(), end.isoformat())
                 if key in self.done:
                     self.r.slices_skipped += 1
@@ -325,6 +333,7 @@ class _Backfill:
     def complete(self) -> None:
         todo = self._incomplete()
         for i in range(0, len(todo), PAGE):
+            self._stop_check()
             batch = todo[i : i + PAGE]
             piids = sorted({p for _, p in batch if p})
             ident = hashlib.sha1(json.dumps(piids).encode(), usedforsecurity=False).hexdigest()[:16]
@@ -352,6 +361,7 @@ class _Backfill:
     # ------------------------------------------------------------ phase 4: the actions, keyed
     def store_transactions(self) -> None:
         while True:
+            self._stop_check()
             keys = [
                 k
                 for (k,) in self.db.execute(

@@ -3,8 +3,10 @@
 APScheduler 3 (``BlockingScheduler``) with one worker thread, so jobs never overlap (the
 database has one writer), coalescing and a misfire grace. A job whose time passed while
 the daemon was down runs once at start (``daemon_jobs`` remembers each job's last run).
-SIGTERM or SIGINT stops scheduling; a job in progress gets a few seconds to finish, and
-is otherwise abandoned: its transaction rolls back and it runs again at the next start.
+SIGTERM or SIGINT stops scheduling and asks the job in progress to stop (``stopping``): a
+poll ends after the page it is on and keeps what it read. A job that still has not ended
+after a few seconds (a request hanging) is abandoned: its transaction rolls back and it
+runs again at the next start.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from . import health, site_build, store
+from . import health, site_build, stopping, store
 from .config import Config, cron_fields
 from .deliveries import run_digests
 from .http import usaspending_client
@@ -119,6 +121,7 @@ def run_daemon(config: Config, db_path: Path) -> int:
 
         def stop(signum: int, frame: Any) -> None:
             log.info("daemon: %s received, stopping", signal.Signals(signum).name)
+            stopping.request()  # a job in progress ends after its current page, keeping what it read
             threading.Thread(target=scheduler.shutdown, kwargs={"wait": False}, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)

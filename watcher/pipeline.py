@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from sqlite_utils import Database
 
-from . import store
+from . import stopping, store
 from .config import Config, Watch
 from .diff import AWARD_FIELDS, FACT_FIELDS, diff_award, diff_transaction
 from .errors import SourceError, WatcherError
@@ -107,11 +107,15 @@ def run_watch(
             )
             seen: set[str] = set()
             for query in usaspending.plan(watch):
+                if stopping.requested():
+                    break
                 body = usaspending.search_body(watch, query, today, page_size)
                 pages_before, changes_before = result.pages, result.changes
                 for rows, raw in usaspending.walk(client, body, f"{watch.name} {query.label}"):
                     result.pages += 1
                     _process_page(ctx, rows, raw, query.group, seen)
+                    if stopping.requested():
+                        break
                 log.info(
                     "watch %s: %s: %d page(s), %d change(s)",
                     watch.name,
@@ -121,6 +125,8 @@ def run_watch(
                 )
             store.index_awards_fts(db)
             result.records = len(seen)
+            if stopping.requested():  # a graceful stop: the pages read are kept, and the run says it is partial
+                result.status, result.error = "error", stopping.MESSAGE
             # Recorded inside the run's transaction: a kill after the commit cannot leave an
             # ok run looking interrupted.
             _finish(db, ctx, client.requests - before, started, now if simulated else None)
@@ -232,6 +238,8 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: usaspending.Raw, g
     if ctx.has_sam and existing:
         ctx.from_sam = set(existing) - store.seen_by(ctx.db, "usaspending", list(existing))
     for _, row, fp, index in fresh:
+        if stopping.requested():  # the awards not processed are read again at the next poll
+            break
         award = award_from_search(row, group, fp)
         _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
     store.save_awards(ctx.db, writes.awards, ctx.now)
@@ -406,9 +414,15 @@ def run_all(
     for name, watch in config.watches.items():
         if watch_names and name not in watch_names:
             continue
+        if stopping.requested():
+            break
         if "usaspending" in watch.sources and sources in (None, "usaspending"):
             results.append(run_watch(db, config, watch, client, today=today, now=now, fetch_details=fetch_details))
-    if sources != "usaspending" and any(s in w.sources for w in config.watches.values() for s in SAM_SOURCES):
+    if (
+        not stopping.requested()
+        and sources != "usaspending"
+        and any(s in w.sources for w in config.watches.values() for s in SAM_SOURCES)
+    ):
         from .sam_poll import run_sam
 
         results += run_sam(db, config, sam, watch_names=watch_names, today=today, now=now, only=sources)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import store
+from . import stopping, store
 from .config import Config, Watch
 from .diff import FACT_FIELDS, TX_FACT_FIELDS, diff_award, field_diff, json_value, merge_award, merge_transaction
 from .errors import BudgetSpent, SamKeyError, SamQuotaError, SourceError
@@ -116,6 +116,9 @@ def _fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date,
     before = client.requests
     try:
         while page < MAX_PAGES:
+            if stopping.requested():
+                walk.stop = "the daemon is stopping"
+                break
             if walk.pages_total is not None and page >= walk.pages_total:
                 walk.completed = True  # by page count: past the end, Opportunities returns a stray record
                 break
