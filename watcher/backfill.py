@@ -291,22 +291,32 @@ class _Backfill:
                 [self.watch.name, *part],
             ):
                 staged.setdefault(row[0], []).append(row)
+        kept: list[tuple[Award, None, bool]] = []
+        matches: dict[str, list] = {}
+        rejected: list[tuple[str, str | None]] = []
+        provenance = []
         for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
-            if not key or key in stored:
+            if not key or key in stored or key in matches:
                 continue  # a poll's award (or one stored by an earlier slice) is never overwritten with history
             award = award_from_search(row, group, fingerprint(row))
-            descriptions = [row[6] for row in staged.get(key, [])]
-            matches = self.matcher.match(award, descriptions)
+            found = self.matcher.match(award, [s[6] for s in staged.get(key, [])])
             self.r.awards += 1
-            self.progress("awards", self.r.awards, self.r.expected_awards)
-            if not matches:
-                store.save_rejected(self.db, self.watch.name, [(key, award.fingerprint)], self.now)
-                self.r.rejected += 1
+            if not found:
+                rejected.append((key, award.fingerprint))
                 continue
-            store.save_awards(self.db, [(award, None, False)], self.now)
-            self.db.execute("UPDATE awards SET backfilled_at = ? WHERE award_key = ?", [self.now, key])
-            store.replace_matches(self.db, self.watch.name, {key: matches}, self.now, new=frozenset({key}))
-            store.save_provenance(self.db, "usaspending", [(key, award.source_url, [(raw, index)])], self.now)
+            kept.append((award, None, False))
+            matches[key] = found
+            provenance.append((key, award.source_url, [(raw, index)]))
+        # One statement per table for the page (per award, the page's response was stored again each time).
+        store.save_rejected(self.db, self.watch.name, rejected, self.now)
+        self.r.rejected += len(rejected)
+        store.save_awards(self.db, kept, self.now)
+        self.db.conn.executemany(
+            "UPDATE awards SET backfilled_at = ? WHERE award_key = ?", [(self.now, a.award_key) for a, _, _ in kept]
+        )
+        store.replace_matches(self.db, self.watch.name, matches, self.now, new=frozenset(matches))
+        store.save_provenance(self.db, "usaspending", provenance, self.now)
+        self.progress("awards", self.r.awards, self.r.expected_awards)
 
     # ------------------------------------------------------------ phase 3: complete the histories
     def _incomplete(self) -> list[tuple[str, str]]:

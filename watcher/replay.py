@@ -155,6 +155,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
                 a.__dict__.pop("search_text", None)
             self._awards = {a.key.upper(): a for a in awards}
             self._cache.clear()
+            self.__dict__.pop("_bulk_cache", None)
             self._rows.clear()
             self._responses.clear()
 

@@ -10,6 +10,7 @@ filters, per award group.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -62,6 +63,14 @@ class BulkSearches:
         return [a for a in self._awards.values() if a.group in groups and self._matches(a, award_filters)]  # type: ignore[attr-defined]
 
     def _transaction_rows(self, filters: dict[str, Any], groups: set[str]) -> list[tuple[Any, dict[str, Any]]]:
+        """The filter's rows, computed once per filter set (pages of one walk reuse them; set_awards clears it)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_bulk_cache", {})
+        key = json.dumps([filters, sorted(groups)], sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = self._compute_rows(filters, groups)
+        return cache[key]
+
+    def _compute_rows(self, filters: dict[str, Any], groups: set[str]) -> list[tuple[Any, dict[str, Any]]]:
         from .replay import _keyword_pattern
 
         periods = filters.get("time_period") or []
@@ -75,7 +84,16 @@ class BulkSearches:
         keywords = filters.get("keywords")
         pattern = _keyword_pattern(tuple(keywords)) if keywords else None
         out = []
-        for a in self._awards.values():  # type: ignore[attr-defined]
+        candidates = self._awards.values()  # type: ignore[attr-defined]
+        if exact and not fuzzy:  # exact PIIDs: look them up instead of scanning every award
+            index = self.__dict__.setdefault("_bulk_cache", {}).get("__piids__")
+            if index is None:
+                index = {}
+                for a in candidates:
+                    index.setdefault(str(a.row.get("Award ID") or "").upper(), []).append(a)
+                self.__dict__["_bulk_cache"]["__piids__"] = index
+            candidates = [a for p in sorted(exact) for a in index.get(p, [])]
+        for a in candidates:
             if a.group not in groups or not self._matches(a, base):  # type: ignore[attr-defined]
                 continue
             piid = str(a.row.get("Award ID") or "").upper()
