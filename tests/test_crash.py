@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import awards_from, tx_row
 from watcher.replay import UsaspendingReplay
 
-TRIAL_SEEDS = [11, 23, 37, 41, 59]
+#: One kill per seed (the seed picks the moment); a failure names its seed, so it can be replayed.
+TRIAL_SEEDS = list(range(1, 31))
 
 
 def dataset() -> list:
@@ -78,7 +79,7 @@ def snapshot(db: Path) -> dict[str, object]:
 @pytest.mark.slow
 def test_kill_9_anywhere_then_rerun_equals_a_clean_run(replay: UsaspendingReplay, write_config, tmp_path: Path) -> None:
     replay.set_awards(dataset())
-    replay.delay = 0.02  # ~90 requests: the poll takes about two seconds, so kills land all through it
+    replay.delay = 0.01  # ~90 requests: the poll takes about a second, so kills land all through it
     config = write_config(page_size=5)
     clean = tmp_path / "clean.db"
     assert poll(config, clean, replay.url).wait(60) == 0  # type: ignore[attr-defined]
@@ -100,4 +101,4 @@ def test_kill_9_anywhere_then_rerun_equals_a_clean_run(replay: UsaspendingReplay
                 killed_midway += conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
         assert poll(config, db, replay.url).wait(60) == 0, f"seed {seed}"  # type: ignore[attr-defined]
         assert snapshot(db) == expected, f"seed {seed}"
-    assert killed_midway >= 3  # the kills hit polls in progress (one may land just after the commit)
+    assert killed_midway >= 20  # the kills hit polls in progress (some land just after the commit)

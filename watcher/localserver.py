@@ -32,6 +32,9 @@ def serve(handle: Handle) -> tuple[ThreadingHTTPServer, str]:
                 status, body, ctype = handle(self.command, self.path, raw)
             except Exception:  # a bug in a fake answers like a real server's crash: 500, and the test sees it
                 status, body, ctype = 500, b"<h1>Server Error (500)</h1>", "text/html"
+            if status == 0:  # a fault: drop the connection without an answer (the client sees a reset)
+                self.close_connection = True
+                return
             self.send_response(status)
             if status != 204:  # a 204 carries neither a body nor a length
                 self.send_header("Content-Type", ctype)

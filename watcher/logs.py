@@ -12,9 +12,17 @@ from .http import redact
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if c != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
+
+
 class TextFormatter(logging.Formatter):
+    """One line per record: API text in a message (a description, an id) cannot start a forged line."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_CONTROL)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))

@@ -118,7 +118,10 @@ class ReplayAward:
 
 @dataclass
 class Fault:
-    """Answer the ``nth`` request whose path starts with ``path`` (1-based) with this status/body."""
+    """Answer the ``nth`` request whose path starts with ``path`` (1-based) with this status/body.
+
+    Status 0 drops the connection without any answer (a connection reset).
+    """
 
     path: str
     nth: int
@@ -126,6 +129,7 @@ class Fault:
     body: bytes = b""
     content_type: str = "application/json"
     times: int = 1
+    sleep: float = 0.0  # wait this long before answering (longer than the client's timeout: a timeout)
 
 
 class UsaspendingReplay(BulkSearches, localserver.Served):
@@ -175,10 +179,16 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
         with self._lock:
             self._counts[path] = self._counts.get(path, 0) + 1
             self.requests.append((method, path, raw if self.log_bodies else b""))
+            hit = None
             for fault in self.faults:
                 if path.startswith(fault.path) and self._counts[path] >= fault.nth and fault.times > 0:
                     fault.times -= 1
-                    return fault.status, fault.body, fault.content_type
+                    hit = fault
+                    break
+        if hit is not None:
+            if hit.sleep:  # outside the lock: a slow answer (a client timeout) holds up no one else
+                time.sleep(hit.sleep)
+            return hit.status, hit.body, hit.content_type
         # Like the real API (usaspending.md section 1), identical request bodies are answered
         # from a cache until the data changes.
         cache_key = (method, path, raw)
