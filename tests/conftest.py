@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stamina
@@ -249,3 +250,33 @@ def digest_env(tmp_path: Path, demo_db: Path):
         return cfg, db
 
     return make
+
+
+def start_starttls_smtp(smtp: Any, tmp_path: Path, password: str) -> Path:
+    """Start ``smtp`` with STARTTLS required (a trustme CA) and AUTH PLAIN accepting only ``password``.
+
+    Returns the CA file to give the client as SSL_CERT_FILE; logins are recorded in ``smtp.inbox.logins``.
+    """
+    import ssl
+
+    import trustme
+    from aiosmtpd.smtp import AuthResult
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: Any, auth_data: Any) -> Any:
+        smtp.inbox.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == password.encode(), handled=False)
+
+    smtp.start(
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+        auth_exclude_mechanism=["LOGIN"],
+    )
+    return ca_file

@@ -86,6 +86,31 @@ BROKEN = {
         "settings.usaspending.page_size",
         "less than or equal to 100",
     ),
+    "unknown source": (
+        "watches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n    sources: [usaspending, sam]\n",
+        5,
+        "watches.w.sources.1",
+        "sam_awards",
+    ),
+    "bad notice type": (
+        "settings:\n  sam:\n    notice_types: [a, z]\nwatches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n",
+        3,
+        "settings.sam.notice_types.1",
+        "'a'",
+    ),
+    "zero budget": (
+        "settings:\n  sam:\n    daily_budget: 0\nwatches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n",
+        3,
+        "settings.sam.daily_budget",
+        "greater than or equal to 1",
+    ),
+    "bad subscriber cadence": (
+        "watches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n"
+        "subscribers:\n  s:\n    email: s@example.org\n    cadence: hourly\n",
+        8,
+        "subscribers.s.cadence",
+        "instant",
+    ),
     "nothing to match": ("watches:\n  w:\n    agencies: [ice]\n", 2, "watches.w", "at least one vendor or keyword"),
 }
 

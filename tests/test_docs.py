@@ -58,3 +58,15 @@ def test_every_global_option_is_in_the_readme() -> None:
 )
 def test_every_config_field_is_in_the_readme(field: str) -> None:
     assert f"{field}:" in README, f"queries.yaml field {field!r} is not documented in the README"
+
+
+def test_every_test_docs_reliability_cites_exists() -> None:
+    """docs/reliability.md is the index of the reliability suite: a renamed or removed test breaks it here."""
+    import re
+
+    root = Path(__file__).resolve().parent
+    text = (root.parent / "docs" / "reliability.md").read_text()
+    cited = set(re.findall(r"(test_\w+)\.py::(test_\w+)", text))
+    assert len(cited) >= 30
+    missing = [f"{f}.py::{t}" for f, t in sorted(cited) if f"def {t}(" not in (root / f"{f}.py").read_text()]
+    assert missing == []

@@ -224,29 +224,10 @@ def test_nothing_new_sends_nothing_unless_asked(smtp: SmtpServer, digest_env) ->
 
 
 def test_starttls_login_and_the_password_stays_secret(smtp: SmtpServer, digest_env, tmp_path: Path) -> None:
-    import ssl
+    from tests.conftest import start_starttls_smtp
 
-    import trustme
-    from aiosmtpd.smtp import AuthResult
-
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
     marker = "SMTP-PASSWORD-MARKER-8c1f"
-
-    def authenticator(server, session, envelope, mechanism, auth_data):
-        smtp.inbox.logins.append((auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.password == marker.encode(), handled=False)
-
-    smtp.start(
-        tls_context=server_ctx,
-        require_starttls=True,
-        authenticator=authenticator,
-        auth_require_tls=True,
-        auth_exclude_mechanism=["LOGIN"],
-    )
+    ca_file = start_starttls_smtp(smtp, tmp_path, marker)
     cfg, db = digest_env(
         ONE,
         smtp.port,

@@ -193,3 +193,56 @@ def test_hostile_text_cannot_forge_log_lines(two_watches) -> None:
     text = TextFormatter().format(record)
     assert "\n" not in text and "\x1b" not in text and "\\n2026-01-01" in text
     assert "\n" not in JsonFormatter().format(record)
+
+
+def test_a_full_run_with_marker_secrets_leaks_neither_anywhere(replay, smtp, write_config, tmp_path: Path) -> None:
+    """watcher run (poll of every source, site, digests over STARTTLS with a login), then status and export."""
+    from tests.conftest import start_starttls_smtp
+    from watcher.sam_recordings import all_actions
+    from watcher.sam_replay import SamReplay
+
+    sam_key, password = "SAMKEY-marker-0b5e6f7a8c9d1e2f", "SMTP-PASSWORD-marker-3a4b5c6d"
+    ca_file = start_starttls_smtp(smtp, tmp_path, password)
+    awards = awards_from(base_rows())
+    replay.set_awards(awards)
+    config = write_config(page_size=2)
+    text = config.read_text().replace(
+        "    lookback_days: 30\n", "    lookback_days: 30\n    sources: [usaspending, sam_awards, sam_opportunities]\n"
+    )
+    block = (
+        f"  email:\n    smtp:\n      host: 127.0.0.1\n      port: {smtp.port}\n      security: starttls\n"
+        "      username: watcher@watch.example.org\n      timeout_seconds: 10\n"
+        "  sam: {min_interval_seconds: 0}\n"
+        f"  alerts: {{admins: [ops@example.org], after_failures: 1}}\n"
+    )
+    config.write_text(
+        text.replace("settings:\n", "settings:\n" + block)
+        + "subscribers:\n  desk:\n    email: desk@example.org\n    cadence: instant\n"
+    )
+    with SamReplay(actions=all_actions(awards), keys=[sam_key]) as sam_url:
+        env = {
+            **os.environ,
+            "SSL_CERT_FILE": str(ca_file),
+            "WATCHER_SMTP_PASSWORD": password,
+            "SAM_API_KEY": sam_key,
+            "WATCHER_SAM_URL": sam_url,
+            "WATCHER_USASPENDING_URL": replay.url,  # type: ignore[attr-defined]
+        }
+        base = [sys.executable, "-m", "watcher", "-vv", "--config", str(config), "--db", str(tmp_path / "w.db")]
+        outputs = []
+        for args in (
+            ["run", "--site", str(tmp_path / "site")],
+            ["--log-format", "json", "status", "--json"],
+            ["export", "changes", "--out", str(tmp_path / "changes.csv")],
+        ):
+            done = subprocess.run([*base, *args], env=env, capture_output=True, text=True, timeout=180)
+            outputs.append(done.stdout + done.stderr)
+            assert done.returncode == 0, done.stdout + done.stderr
+    assert smtp.inbox.logins and len(smtp.inbox.messages) >= 1  # the password was used, the digest went out
+    assert "sam_awards" in outputs[0]  # SAM.gov was polled with the key
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "ca.pem"]
+    assert len(files) > 20  # database, WAL, site pages, feeds, downloads, the export
+    for secret in (sam_key, password):
+        assert [str(p) for p in files if secret.encode() in p.read_bytes()] == []
+        assert not [o for o in outputs if secret in o]
+        assert not [m for m in smtp.inbox.messages if secret.encode() in m[2]]
