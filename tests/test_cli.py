@@ -37,6 +37,7 @@ def test_status_reports_failures_truthfully(tmp_path: Path, monkeypatch) -> None
     assert text.exit_code == 0
     assert "dhs-big-tech / usaspending" in text.output and "ERROR" in text.output
     assert "last success: never" in text.output and "consecutive failures: 1" in text.output
+    assert "skipped: SAM_API_KEY is not set" in text.output  # a skip is not reported as an error
     data = json.loads(runner.invoke(cli, [*args, "status", "--json"]).output)
     runs = {r["source"]: r for r in data["runs"]}
     run = runs["usaspending"]

@@ -76,7 +76,9 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"    last success: {r['last_success_at'] or 'never'}")
         if r.get("warnings"):
             lines.append(f"    warnings (retried next poll): {r['warnings'].replace(chr(10), '; ')}")
-        if r["status"] != "ok":
+        if r["status"] == "skipped":
+            lines.append(f"    skipped: {r['error']}")
+        elif r["status"] != "ok":
             lines.append(f"    error: {r['error']}")
             lines.append(f"    consecutive failures: {r['consecutive_failures']}")
     sam = data.get("sam")
