@@ -125,19 +125,7 @@ class Site:
     ) -> dict[str, Any]:
         item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
         page = f"awards/{links.safe_name(c['award_key'])}.html"
-        return {
-            "id": c["id"],
-            "detected_at": c["detected_at"],
-            "kind": c["kind"],
-            "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
-            "headline": item.headline,
-            "facts": item.facts,
-            "page": page,
-            "official": None,
-            "url": f"{self.site_url}/{page}" if self.site_url else f"{root}{page}",
-            "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
-            "summary": "; ".join(item.facts) or item.headline,
-        }
+        return _entry(c, item, page, None, f"{self.site_url}/{page}" if self.site_url else f"{root}{page}")
 
     def feed(self, rel: str, title: str, page: str, changes: list[dict[str, Any]]) -> None:
         root = "../" * rel.count("/")
@@ -397,21 +385,8 @@ class Site:
             n = notices.get(c["entity_key"])
             item = notice_item(c["entity_key"], [c], n, [], "", None)
             page = f"awards/{links.safe_name(n['award_key'])}.html" if n and n.get("award_key") else None
-            entries.append(
-                {
-                    "id": c["id"],
-                    "detected_at": c["detected_at"],
-                    "kind": c["kind"],
-                    "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
-                    "headline": item.headline,
-                    "facts": item.facts,
-                    "page": page,
-                    "official": item.official_url,
-                    "url": (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url,
-                    "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
-                    "summary": "; ".join(item.facts) or item.headline,
-                }
-            )
+            url = (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url
+            entries.append(_entry(c, item, page, item.official_url, url))
         self.w.write(
             "notices.xml",
             self.templates["feed.xml"].render(
@@ -467,6 +442,23 @@ class Site:
             ):
                 export.write_table(self.db, what, csv_out, json_out)
         public_copy(self.db, d / "watcher.db")
+
+
+def _entry(c: dict[str, Any], item: Any, page: str | None, official: str | None, url: str) -> dict[str, Any]:
+    """A timeline and feed entry for one change, worded by the digest's item."""
+    return {
+        "id": c["id"],
+        "detected_at": c["detected_at"],
+        "kind": c["kind"],
+        "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
+        "headline": item.headline,
+        "facts": item.facts,
+        "page": page,
+        "official": official,
+        "url": url,
+        "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
+        "summary": "; ".join(item.facts) or item.headline,
+    }
 
 
 def _vendor_list(matches: list[dict[str, Any]]) -> str:
