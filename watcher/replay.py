@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import localserver
-from .replay_bulk import BulkSearches
+from .replay_bulk import BulkSearches, page_metadata
 
 GROUPS: dict[str, set[str]] = {
     "contracts": {"A", "B", "C", "D"},
@@ -521,12 +521,6 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
         chunk = rows[(page - 1) * limit : page * limit]
         has_next = len(rows) > page * limit
         return {
-            "page_metadata": {
-                "page": page,
-                "next": page + 1 if has_next else None,
-                "previous": page - 1 if page > 1 else None,
-                "hasNext": has_next,
-                "hasPrevious": page > 1,
-            },
+            "page_metadata": page_metadata(page, has_next),
             "results": chunk,
         }

@@ -40,6 +40,17 @@ TRANSACTION_FIELDS = {
 COUNT_KEYS = {"contracts": "contracts", "idvs": "idvs", "grants": "grants", "loans": "loans"}
 
 
+def page_metadata(page: int, has_next: bool) -> dict[str, Any]:
+    """Page mode's metadata, as the API shapes it for page-numbered endpoints."""
+    return {
+        "page": page,
+        "next": page + 1 if has_next else None,
+        "previous": page - 1 if page > 1 else None,
+        "hasNext": has_next,
+        "hasPrevious": page > 1,
+    }
+
+
 class BulkSearches:
     """Mixed into UsaspendingReplay (which provides ``_awards``, ``_matches``, ``ApiError`` handling)."""
 
@@ -161,13 +172,7 @@ class BulkSearches:
         return {
             "limit": limit,
             "results": results,
-            "page_metadata": {
-                "page": page,
-                "next": page + 1 if has_next else None,
-                "previous": page - 1 if page > 1 else None,
-                "hasNext": has_next,
-                "hasPrevious": page > 1,
-            },
+            "page_metadata": page_metadata(page, has_next),
             "messages": messages,
         }
 
