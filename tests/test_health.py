@@ -109,3 +109,26 @@ def test_sam_key_expiry_is_announced_once_two_weeks_ahead_and_renewal_once() -> 
     assert key_expiry(date(2026, 9, 1), today, "expiring") is None  # already told
     renewed = key_expiry(date(2026, 11, 20), today, "expiring")
     assert renewed and renewed.state == "ok" and "renewed" in renewed.subject
+
+
+def test_runs_stopped_on_request_are_not_failures(tmp_path: Path) -> None:
+    from tests.conftest import SEEDS
+    from watcher import stopping, store
+    from watcher.config import load_config
+    from watcher.health import due_alerts
+
+    cfg = tmp_path / "queries.yaml"
+    cfg.write_text(
+        f"settings:\n  seeds_dir: {SEEDS}\n  alerts: {{admins: [ops@example.org], after_failures: 3}}\n"
+        "watches:\n  w:\n    agencies: [ice]\n    vendors: [palantir]\n"
+    )
+    config = load_config(cfg)
+    db = store.open_db(tmp_path / "w.db")
+    for error in [None, stopping.MESSAGE, stopping.MESSAGE, stopping.MESSAGE]:  # one ok run, then three stops
+        run = store.start_run(db, "w", "usaspending", "2026-08-22T10:00:00Z")
+        store.finish_run(db, run, "ok" if error is None else "error", error=error, finished="2026-08-22T10:01:00Z")
+    assert [a.state for a in due_alerts(db, config, NOW)] == []
+    for _ in range(3):  # real failures still count
+        run = store.start_run(db, "w", "usaspending", "2026-08-22T11:00:00Z")
+        store.finish_run(db, run, "error", error="HTTP 503", finished="2026-08-22T11:01:00Z")
+    assert [a.state for a in due_alerts(db, config, NOW)] == ["broken"]

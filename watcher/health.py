@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import links, mailer
+from . import links, mailer, stopping
 from .config import Config
 from .digest import clean
 from .schedule import iso_utc
@@ -89,6 +89,8 @@ def assess(
     return None
 
 
+STOPPED_LIKE = stopping.MESSAGE.split(" (")[0] + "%"
+
 #: SAM.gov keys last 90 days; the admins hear this long before the key stops working.
 KEY_WARNING_DAYS = 14
 
@@ -129,10 +131,12 @@ def due_alerts(db: Database, config: Config, now: datetime) -> list[Alert]:
             "SELECT max(id), max(finished_at) FROM runs WHERE watch = ? AND source = ? AND status = 'ok'",
             [watch, source],
         ).fetchone()
+        # A run the daemon stopped on request (SIGTERM) is partial, not broken: it does not count.
         failures, last_error = db.execute(
             "SELECT count(*), (SELECT error FROM runs WHERE watch = ? AND source = ? AND status = 'error'"
-            " ORDER BY id DESC LIMIT 1) FROM runs WHERE watch = ? AND source = ? AND status = 'error' AND id > ?",
-            [watch, source, watch, source, last_ok[0] or 0],
+            " ORDER BY id DESC LIMIT 1) FROM runs WHERE watch = ? AND source = ? AND status = 'error' AND id > ?"
+            " AND coalesce(error, '') NOT LIKE ?",
+            [watch, source, watch, source, last_ok[0] or 0, STOPPED_LIKE],
         ).fetchone()
         (first_run,) = db.execute(
             "SELECT min(started_at) FROM runs WHERE watch = ? AND source = ?", [watch, source]

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from .health import STOPPED_LIKE
+
 
 def report(db: Database, db_path: str | Path) -> dict[str, Any]:
     last_runs = list(
@@ -27,8 +29,9 @@ def report(db: Database, db_path: str | Path) -> dict[str, Any]:
         run["last_success_at"] = ok
         run["consecutive_failures"] = db.execute(
             "SELECT count(*) FROM runs WHERE watch=? AND source=? AND status='error' AND id > "
-            "coalesce((SELECT max(id) FROM runs WHERE watch=? AND source=? AND status='ok'), 0)",
-            [run["watch"], run["source"], run["watch"], run["source"]],
+            "coalesce((SELECT max(id) FROM runs WHERE watch=? AND source=? AND status='ok'), 0)"
+            " AND coalesce(error, '') NOT LIKE ?",
+            [run["watch"], run["source"], run["watch"], run["source"], STOPPED_LIKE],
         ).fetchone()[0]
     counts = {t: db.table(t).count for t in ("awards", "transactions", "changes", "matches", "runs")}
     kinds = {r["kind"]: r["n"] for r in db.query("SELECT kind, count(*) AS n FROM changes GROUP BY kind ORDER BY kind")}
