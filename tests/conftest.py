@@ -154,6 +154,7 @@ class Inbox:
         self.kill_pid: int | None = None
         self.kill_at: str | None = None  # "rcpt": before the body; "data": after accepting it
         self.logins: list[tuple[bytes, bytes]] = []
+        self.delay = 0.0  # seconds before answering DATA: a slow server, so a kill can land mid-send
 
     def _maybe_kill(self, where: str) -> None:
         import os
@@ -171,6 +172,10 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         if self.refuse:
             return "451 4.3.0 Try again later"
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         self._maybe_kill("data")
         return "250 OK"

@@ -387,3 +387,79 @@ def test_a_digest_that_was_not_sent_is_not_announced_on_chat(smtp: SmtpServer, d
         ("email", "failed"),
         ("apprise", "failed"),
     ]
+
+
+THREE = """\
+  ann:
+    email: ann@example.org
+    cadence: daily
+  bob:
+    email: bob@example.org
+    cadence: daily
+    min_amount: 1000000
+  cy:
+    email: cy@example.org
+    cadence: instant
+"""
+#: One kill -9 per seed, at a seeded moment of `watcher digest`; a failure names its seed.
+DIGEST_SEEDS = list(range(1, 21))
+
+
+@pytest.mark.slow
+def test_digests_killed_at_random_moments_lose_nothing_and_repeat_only_identically(
+    smtp: SmtpServer, digest_env, tmp_path: Path
+) -> None:
+    import random
+    import signal
+    import time
+
+    smtp.start()
+    smtp.inbox.delay = 0.3  # three messages take about a second to go out
+    cfg, db = digest_env(THREE, smtp.port)
+    pristine = tmp_path / "pristine.db"
+    src, dst = sqlite3.connect(db), sqlite3.connect(pristine)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    assert digest(cfg, db, "--now", JULY)[0] == 0
+    expected = _delivered(db)
+    assert len(expected) == 3 and len(smtp.inbox.messages) == 3
+    killed_midway = 0
+    for seed in DIGEST_SEEDS:
+        rng = random.Random(seed)
+        smtp.inbox.messages.clear()
+        trial = tmp_path / f"trial{seed}.db"
+        src, dst = sqlite3.connect(pristine), sqlite3.connect(trial)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        proc = _digest_process(cfg, trial)
+        deadline = time.monotonic() + 30
+        while not ledger(trial, "SELECT count(*) FROM deliveries")[0][0] and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first digest is claimed: kill at a seeded moment of the sending itself
+        time.sleep(rng.uniform(0, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        killed_midway += proc.wait(timeout=30) == -9 and len(smtp.inbox.messages) < 3
+        assert digest(cfg, trial, "--now", JULY)[0] == 0, f"seed {seed}"
+        assert _delivered(trial) == expected, f"seed {seed}"  # every change reached every subscriber it was for
+        by_rcpt: dict[str, list[bytes]] = {}
+        for _, tos, data in smtp.inbox.messages:
+            by_rcpt.setdefault(tos[0], []).append(data)
+        assert sorted(by_rcpt) == ["ann@example.org", "bob@example.org", "cy@example.org"], f"seed {seed}"
+        # A repeat can only be the one documented window (accepted, then killed): the same bytes, same Message-ID.
+        assert all(len(set(copies)) == 1 for copies in by_rcpt.values()), f"seed {seed}"
+        with sqlite3.connect(trial) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert killed_midway >= 5  # the kills landed while digests were still going out
+
+
+def _delivered(db: Path) -> dict[str, list[int]]:
+    """subscriber -> the change ids its sent digests carried."""
+    out: dict[str, list[int]] = {}
+    for sub, change in ledger(
+        db,
+        "SELECT d.subscriber, i.change_id FROM deliveries d JOIN delivery_items i ON i.delivery_id = d.id"
+        " WHERE d.status = 'sent' AND d.channel = 'email' ORDER BY 1, 2",
+    ):
+        out.setdefault(sub, []).append(change)
+    return out
