@@ -25,20 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CONFIG = """\
-settings:
-  seeds_dir: {seeds}
-  usaspending: {{page_size: 100, min_interval_seconds: 0}}
-watches:
-  bench:
-    agencies: [ice]
-    agency_roles: [awarding]
-    vendors: [amazon, palantir, microsoft]
-    award_types: [contracts]
-"""
-
 
 def main() -> None:
+    from bench.bench_ingest import CONFIG  # the same watch: ICE, awarding, the three vendors, contracts
     from bench.generate import generate
     from watcher.backfill import run_backfill
     from watcher.config import load_config

@@ -548,6 +548,8 @@ def test_cli_with_a_marker_key_never_leaks_it_and_keeps_the_budget_across_proces
         outputs.append(proc.stdout + proc.stderr)
         return proc
 
+    plan = cli("check")  # what a poll will ask SAM.gov, before anything is sent
+    assert "SAM.gov: 3 queries" in plan.stdout and "sam_awards: contracting 7012 (ICE)" in plan.stdout
     first = cli("poll")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "ice / sam_awards:" in first.stdout
@@ -622,3 +624,26 @@ def test_vendor_queries_use_uei_lists_of_at_most_100_and_one_q_per_mention(world
     w.poll(DAY)
     assert w.q("SELECT award_key FROM awards") == [(NEW_AWARD_KEY,)]
     assert w.q("SELECT reason FROM matches") == [("uei",)]
+
+
+def test_status_warns_two_weeks_before_the_key_expires_and_after_a_refusal(world) -> None:
+    from watcher import status
+    from watcher.sam_client import budget_report
+
+    w = world(sources="sam_awards")
+    w.sam.keys.clear()
+    w.sam.expired_keys.add(KEY)
+    w.poll(DAY)
+    settings = w.config.settings.model_copy(
+        update={"sam": w.config.settings.sam.model_copy(update={"key_expires": DAY + timedelta(days=10)})}
+    )
+    config = w.config.model_copy(update={"settings": settings})
+    db = open_db(w.path)
+    try:
+        report = budget_report(db, config, now=f"{DAY}T18:00:00Z")
+        text = status.render({**status.report(db, w.path), "sam": report})
+    finally:
+        db.conn.close()
+    assert report is not None and report["used"] == 1 and report["left"] == 9
+    assert f"the SAM.gov key expires {DAY + timedelta(days=10)} (10 days)" in text
+    assert "key invalid or expired: HTTP 403" in text

@@ -191,15 +191,22 @@ class ApiClient:
 DEFAULT_USASPENDING_URL = "https://api.usaspending.gov"
 
 
-def usaspending_client(config: Any) -> ApiClient:
-    """The client for WATCHER_USASPENDING_URL (default the real API), with the config's timeouts and pacing."""
-    url = os.environ.get("WATCHER_USASPENDING_URL", DEFAULT_USASPENDING_URL)
+def api_url(env: str, default: str, why_https: str) -> str:
+    """The API base from ``env`` (default the real service): https, or plain http only to this machine (a fake)."""
+    url = os.environ.get(env, default)
     parts = urlsplit(url)
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and local):
         raise ConfigError(
-            f"WATCHER_USASPENDING_URL={url}: use https (USAspending turns POSTs to http:// into GETs, answered 405;"
-            " plain http is only allowed for a server on this machine)"
+            f"{env}={url}: use https ({why_https}; plain http is only allowed for a server on this machine)"
         )
+    return url
+
+
+def usaspending_client(config: Any) -> ApiClient:
+    """The client for WATCHER_USASPENDING_URL (default the real API), with the config's timeouts and pacing."""
+    url = api_url(
+        "WATCHER_USASPENDING_URL", DEFAULT_USASPENDING_URL, "USAspending turns POSTs to http:// into GETs, answered 405"
+    )
     s = config.settings.usaspending
     return ApiClient(url, timeout=s.timeout_seconds, attempts=s.attempts, min_interval=s.min_interval_seconds)

@@ -16,13 +16,12 @@ import os
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlite_utils import Database
 
-from .errors import BudgetSpent, ConfigError, RetryableSourceError, SamKeyError, SamQuotaError, SourceError
-from .http import ApiClient, error_detail, parse_json, redact
+from .errors import BudgetSpent, RetryableSourceError, SamKeyError, SamQuotaError, SourceError
+from .http import ApiClient, api_url, error_detail, parse_json, redact
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +105,7 @@ class SamClient:
         clock: Any = None,
     ) -> None:
         s = config.settings.sam
-        url = os.environ.get("WATCHER_SAM_URL", DEFAULT_SAM_URL)
-        parts = urlsplit(url)
-        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and local):
-            raise ConfigError(
-                f"WATCHER_SAM_URL={url}: use https (the API key travels in the URL; plain http is only allowed"
-                " for a server on this machine)"
-            )
+        url = api_url("WATCHER_SAM_URL", DEFAULT_SAM_URL, "the API key travels in the URL")
         self.key = key if key is not None else sam_key()
         self.http = ApiClient(
             url, timeout=s.timeout_seconds, attempts=ATTEMPTS, min_interval=s.min_interval_seconds, transport=transport

@@ -354,21 +354,42 @@ class Site:
             ("Vendors", vendor_links),
             ("Agencies", [(clean(a), self.agency_page(a), "") for a in agencies]),
         ]
-        self.render(
+        self.timeline_page(
             "index.html",
+            "DHS contracts with big tech: what changed",
+            "New awards and every change to them, for the vendors and agencies watched here.",
+            "feed.xml",
+            self.entries(changes, ""),
+            facts=self.freshness,
+            links=nav,
+        )
+
+    def timeline_page(
+        self,
+        rel: str,
+        title: str,
+        intro: str,
+        feed: str,
+        entries: list[dict[str, Any]],
+        facts: Any = (),
+        links: Any = (),
+    ) -> None:
+        """A listing page that is only a timeline (no awards table, chart or resellers): home, notices."""
+        self.render(
+            rel,
             "listing.html",
-            title="DHS contracts with big tech: what changed",
-            intro="New awards and every change to them, for the vendors and agencies watched here.",
-            feed="feed.xml",
+            title=title,
+            intro=intro,
+            feed=feed,
             csv=None,
             chart=None,
             awards=None,
             award_count=0,
             more=0,
             resellers=[],
-            facts=self.freshness,
-            links=nav,
-            changes=self.entries(changes, ""),
+            facts=list(facts),
+            links=list(links),
+            changes=entries,
         )
 
     def notices_page(self) -> None:
@@ -398,22 +419,13 @@ class Site:
                 entries=entries,
             ),
         )
-        self.render(
+        self.timeline_page(
             "notices.html",
-            "listing.html",
-            title="SAM.gov notices: coming buys and award notices",
-            intro="Solicitations, sources-sought notices, justifications and award notices posted by the watched "
+            "SAM.gov notices: coming buys and award notices",
+            "Solicitations, sources-sought notices, justifications and award notices posted by the watched "
             "agencies that name a watched vendor (or announce an award watched here), from SAM.gov.",
-            feed="notices.xml",
-            csv=None,
-            chart=None,
-            awards=None,
-            award_count=0,
-            more=0,
-            resellers=[],
-            facts=[],
-            links=[],
-            changes=entries,
+            "notices.xml",
+            entries,
         )
 
     def _agencies(self) -> list[str]:
