@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from bench.bench_ingest import CONFIG  # the same watch: ICE, awarding, the three vendors, contracts
     from bench.generate import generate
-    from watcher.backfill import run_backfill
     from watcher.config import load_config
+    from watcher.fakes.recordings import agency_names
+    from watcher.fakes.usaspending import UsaspendingReplay
     from watcher.http import ApiClient
-    from watcher.recordings import agency_names
-    from watcher.replay import UsaspendingReplay
+    from watcher.sources.usaspending.backfill import run_backfill
     from watcher.store import open_db
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,7 +44,7 @@ def main() -> None:
     actions = sum(len(a.transactions) for a in awards)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "queries.yaml"
-        cfg.write_text(CONFIG.format(seeds=ROOT / "seeds"))
+        cfg.write_text(CONFIG.format(seeds=ROOT / "watcher" / "seeds"))
         config = load_config(cfg)
         replay = UsaspendingReplay(awards)
         replay.log_bodies = False

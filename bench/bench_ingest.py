@@ -44,11 +44,12 @@ watches:
 def worker(url: str, workdir: Path, enrich: bool) -> dict[str, object]:
     from watcher.config import load_config
     from watcher.http import ApiClient
-    from watcher.pipeline import run_all
-    from watcher.store import AWARD_COLUMNS, open_db
+    from watcher.sources.registry import run_all
+    from watcher.store import open_db
+    from watcher.store.migrations import AWARD_COLUMNS
 
     cfg_path = workdir / "queries.yaml"
-    cfg_path.write_text(CONFIG.format(seeds=ROOT / "seeds"))
+    cfg_path.write_text(CONFIG.format(seeds=ROOT / "watcher" / "seeds"))
     config = load_config(cfg_path)
     db = open_db(workdir / "bench.db")
     out: dict[str, object] = {}

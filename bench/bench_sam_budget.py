@@ -22,12 +22,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from watcher.config import load_config
-from watcher.normalize_sam import parse_action
-from watcher.pipeline import run_all
-from watcher.recordings import build_awards, ice_dir, read_rows
-from watcher.sam_client import SamClient
-from watcher.sam_recordings import all_actions
-from watcher.sam_replay import SamReplay
+from watcher.fakes.recordings import build_awards, ice_dir, read_rows
+from watcher.fakes.sam import SamReplay
+from watcher.fakes.sam_recordings import all_actions
+from watcher.sources.registry import run_all
+from watcher.sources.sam.client import SamClient
+from watcher.sources.sam.parse import parse_action
 from watcher.store import open_db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--budget", type=int, default=10)
     args = parser.parse_args()
-    base = ice_dir(ROOT / "seeds")
+    base = ice_dir(ROOT / "watcher" / "seeds")
     rows = read_rows(
         [
             base / "snapshots_fy2026" / "FY2026__ICE_all_rows__commit15b1aa27__2026-08-22.csv",

@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from watcher import site_build as site_mod
 from watcher import store
 from watcher.config import load_config
-from watcher.migrations import AWARD_COLUMNS
-from watcher.recordings import history_files, read_rows
+from watcher.fakes.recordings import history_files, read_rows
+from watcher.site import build as site_mod
+from watcher.store.migrations import AWARD_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENCIES = [
@@ -41,7 +41,9 @@ RECIPIENTS = {
 def make_db(path: Path, n_awards: int, n_changes: int, seed: int = 11) -> None:
     rng = random.Random(seed)
     descriptions = [
-        r["Transaction Description"] for r in read_rows(history_files(ROOT / "seeds")) if r["Transaction Description"]
+        r["Transaction Description"]
+        for r in read_rows(history_files(ROOT / "watcher" / "seeds"))
+        if r["Transaction Description"]
     ]
     db = store.open_db(path)
     conn: sqlite3.Connection = db.conn

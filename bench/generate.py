@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from watcher.recordings import build_awards, history_files, read_rows
-from watcher.replay import ReplayAward
+from watcher.fakes.recordings import build_awards, history_files, read_rows
+from watcher.fakes.usaspending import ReplayAward
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_RECIPIENTS = [
@@ -36,7 +36,7 @@ MENTIONS = ["AMAZON WEB SERVICES", "AWS", "MICROSOFT AZURE", "OFFICE 365", "PALA
 
 def generate(n: int, today: date, seed: int = 7) -> list[ReplayAward]:
     rng = random.Random(seed)
-    real = read_rows(history_files(ROOT / "seeds"))
+    real = read_rows(history_files(ROOT / "watcher" / "seeds"))
     descriptions = [r["Transaction Description"] for r in real if r["Transaction Description"]]
     rows = []
     for i in range(n):

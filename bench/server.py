@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import generate
-from watcher.normalize import SEARCH_FIELDS
-from watcher.replay import UsaspendingReplay
+from watcher.fakes.usaspending import UsaspendingReplay
+from watcher.sources.usaspending.parse import SEARCH_FIELDS
 
 
 def main() -> None:

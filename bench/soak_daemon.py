@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from watcher.config import AgencySeeds
-from watcher.recordings import agency_names, dataset, snapshots
-from watcher.replay import UsaspendingReplay
+from watcher.fakes.recordings import agency_names, dataset, snapshots
+from watcher.fakes.usaspending import UsaspendingReplay
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = """\
@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     import yaml
 
-    seeds = ROOT / "seeds"
+    seeds = ROOT / "watcher" / "seeds"
     agencies = AgencySeeds.model_validate(yaml.safe_load((seeds / "agencies.yaml").read_text())).agencies
     snaps = snapshots(seeds)
     replay = UsaspendingReplay()

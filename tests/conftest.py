@@ -11,8 +11,8 @@ import pytest
 import stamina
 import yaml
 
-from watcher.recordings import build_awards
-from watcher.replay import ReplayAward, UsaspendingReplay
+from watcher.fakes.recordings import build_awards
+from watcher.fakes.usaspending import ReplayAward, UsaspendingReplay
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Debian's chromium, headless, as root, on a machine with no network (see STYLE.md B.12).
@@ -24,8 +24,27 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SEEDS = ROOT / "seeds"
+SEEDS = ROOT / "watcher" / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-trials",
+        action="store_true",
+        help="run every seeded kill -9 trial of the reliability tests (30 polls, 20 digests, as docs/reliability.md"
+        " reports) instead of the first few",
+    )
+
+
+@pytest.fixture
+def trial_seeds(request: pytest.FixtureRequest) -> Any:
+    """``trial_seeds(all_seeds, default)``: every seed with --all-trials, else the first ``default`` of them."""
+
+    def pick(seeds: list[int], default: int) -> list[int]:
+        return seeds if request.config.getoption("--all-trials") else seeds[:default]
+
+    return pick
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +58,7 @@ def _no_retry_waits() -> Iterator[None]:
 @pytest.fixture
 def replay() -> Iterator[UsaspendingReplay]:
     from watcher.config import AgencySeeds
-    from watcher.recordings import agency_names
+    from watcher.fakes.recordings import agency_names
 
     server = UsaspendingReplay()
     server.extra_agencies = agency_names(

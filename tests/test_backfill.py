@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SEEDS
-from watcher.backfill import slice_days, slices
-from watcher.recordings import agency_names, build_awards, history_files, read_rows, snapshots
-from watcher.replay import UsaspendingReplay
+from watcher.fakes.recordings import agency_names, build_awards, history_files, read_rows, snapshots
+from watcher.fakes.usaspending import UsaspendingReplay
+from watcher.sources.usaspending.backfill import slice_days, slices
 
 SINCE, UNTIL = "2020-10-01", "2026-08-22"
 CONTENT = {
@@ -110,6 +110,7 @@ def test_backfill_stores_what_polling_stores_with_a_fraction_of_the_requests(
     assert awards == 162 and requests < awards / 5  # vs. 2 requests per award when polled
 
 
+@pytest.mark.slow
 def test_a_backfill_killed_anywhere_resumes_to_the_same_database(server: Any, clean: Path, tmp_path: Path) -> None:
     rng = random.Random(1122)  # the seed of the kill times
     resumed = 0

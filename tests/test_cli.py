@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from watcher.cli import cli
@@ -96,7 +97,7 @@ def test_url_guard_parses_the_url(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_a_second_writer_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> None:
-    from watcher.lock import writer_lock
+    from watcher.ops.lock import writer_lock
 
     db = tmp_path / "w.db"
     with writer_lock(db):
@@ -104,12 +105,15 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_lock(tmp_path: Path) 
     assert result.exit_code == 2 and "another watcher writer process (pid" in result.output
 
 
+@pytest.mark.slow
 def test_json_logs_are_one_object_per_line_with_secrets_removed(tmp_path: Path) -> None:
     import os
     import subprocess
     import sys
 
     marker = "MARKER-SAM-KEY-9f8e7d"
+    config = tmp_path / "queries.yaml"  # the shipped watches, with one attempt per request: no back-off to wait out
+    config.write_text((ROOT / "queries.yaml").read_text().replace("attempts: 4 ", "attempts: 1 "))
     env = {**os.environ, "SAM_API_KEY": marker, "WATCHER_USASPENDING_URL": f"http://127.0.0.1:9/?api_key={marker}"}
     proc = subprocess.run(
         [
@@ -120,7 +124,7 @@ def test_json_logs_are_one_object_per_line_with_secrets_removed(tmp_path: Path) 
             "json",
             "-v",
             "--config",
-            str(ROOT / "queries.yaml"),
+            str(config),
             "--db",
             str(tmp_path / "w.db"),
             "poll",

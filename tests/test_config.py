@@ -12,6 +12,7 @@ from watcher.config import load_config
 from watcher.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "watcher" / "seeds"
 
 
 def test_shipped_config_watches_dhs_big_tech() -> None:
@@ -119,7 +120,7 @@ BROKEN = {
 def test_broken_config_names_file_line_and_key(tmp_path: Path, case: str) -> None:
     text, line, key, words = BROKEN[case]
     path = tmp_path / "queries.yaml"
-    path.write_text(f"settings:\n  seeds_dir: {ROOT / 'seeds'}\n" + text if not text.startswith("settings") else text)
+    path.write_text(f"settings:\n  seeds_dir: {SEEDS}\n" + text if not text.startswith("settings") else text)
     if not text.startswith("settings"):
         line += 2
     with pytest.raises(ConfigError) as err:

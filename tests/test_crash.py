@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import awards_from, tx_row
-from watcher.replay import UsaspendingReplay
+from watcher.fakes.usaspending import UsaspendingReplay
 
 #: One kill per seed (the seed picks the moment); a failure names its seed, so it can be replayed.
 TRIAL_SEEDS = list(range(1, 31))
@@ -77,7 +77,9 @@ def snapshot(db: Path) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_kill_9_anywhere_then_rerun_equals_a_clean_run(replay: UsaspendingReplay, write_config, tmp_path: Path) -> None:
+def test_kill_9_anywhere_then_rerun_equals_a_clean_run(
+    replay: UsaspendingReplay, write_config, tmp_path: Path, trial_seeds
+) -> None:
     replay.set_awards(dataset())
     replay.delay = 0.01  # ~90 requests: the poll takes about a second, so kills land all through it
     config = write_config(page_size=5)
@@ -88,7 +90,8 @@ def test_kill_9_anywhere_then_rerun_equals_a_clean_run(replay: UsaspendingReplay
     with sqlite3.connect(clean) as conn:
         (duration,) = conn.execute("SELECT duration_seconds FROM runs").fetchone()
     killed_midway = 0
-    for seed in TRIAL_SEEDS:
+    seeds = trial_seeds(TRIAL_SEEDS, 8)
+    for seed in seeds:
         rng = random.Random(seed)
         db = tmp_path / f"trial{seed}.db"
         proc = poll(config, db, replay.url)  # type: ignore[attr-defined]
@@ -101,4 +104,5 @@ def test_kill_9_anywhere_then_rerun_equals_a_clean_run(replay: UsaspendingReplay
                 killed_midway += conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
         assert poll(config, db, replay.url).wait(60) == 0, f"seed {seed}"  # type: ignore[attr-defined]
         assert snapshot(db) == expected, f"seed {seed}"
-    assert killed_midway >= 20  # the kills hit polls in progress (some land just after the commit)
+    # The kills hit polls in progress (some land just after the commit): 20 of 30 with --all-trials.
+    assert killed_midway >= len(seeds) * 2 // 3

@@ -85,7 +85,7 @@ def _count(db: Path, sql: str) -> int:
 def test_a_missed_job_runs_at_start_and_a_recent_one_waits(replay, write_config, smtp: SmtpServer, tmp_path) -> None:
     from watcher import store
     from watcher.config import load_config
-    from watcher.daemon import next_runs
+    from watcher.ops.daemon import next_runs
 
     config = _config(write_config, smtp.port, tmp_path / "site")
     text = config.read_text().replace('poll: "*/2 * * * * *"', 'poll: "0 3 * * mon"')

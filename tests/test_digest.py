@@ -11,10 +11,11 @@ import pytest
 
 from tests.conftest import SEEDS
 from watcher.config import Subscriber, load_config
-from watcher.digest import award_item, passes, summarize, usd, usd_short
+from watcher.digest.build import passes, summarize
+from watcher.digest.cadence import in_quiet_hours, latest_slot, next_slot
 from watcher.errors import ConfigError
 from watcher.links import safe_name
-from watcher.schedule import in_quiet_hours, latest_slot, next_slot
+from watcher.words import award_item, usd, usd_short
 
 AWARD = {
     "award_key": "CONT_AWD_70CTD022FR0000170_7012_GS35F0086U_4730",
@@ -204,7 +205,7 @@ def test_subscriber_mistakes_name_the_file_line_and_key(
 
 
 def test_deletions_and_notices_in_plain_words() -> None:
-    from watcher.digest import notice_item
+    from watcher.words import notice_item
 
     gone = award_item(AWARD["award_key"], [change(1, "deleted", AWARD["award_key"])], AWARD, {}, [], "P", ABBR, None)
     assert gone.kind == "deleted"

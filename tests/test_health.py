@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tests.conftest import SmtpServer
 from tests.test_poll_e2e import awards_from, base_rows
 from watcher.cli import cli
-from watcher.health import assess, key_expiry
+from watcher.ops.health import assess, key_expiry
 
 NOW = datetime(2026, 8, 22, 12, tzinfo=UTC)
 
@@ -115,7 +115,7 @@ def test_runs_stopped_on_request_are_not_failures(tmp_path: Path) -> None:
     from tests.conftest import SEEDS
     from watcher import stopping, store
     from watcher.config import load_config
-    from watcher.health import due_alerts
+    from watcher.ops.health import due_alerts
 
     cfg = tmp_path / "queries.yaml"
     cfg.write_text(

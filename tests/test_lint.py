@@ -1,4 +1,8 @@
-"""The code stays ruff-clean (ruff is a test dependency)."""
+"""The house keeps its shape: ruff-clean and formatted, imports in layers with no cycle, zero type errors.
+
+These run as tests so that the README's one test command (which .ci/run calls) checks
+them too; their tools are test dependencies.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,35 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), cwd=ROOT, capture_output=True, text=True)
 
 
 def test_ruff_clean() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "watcher", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
-    )
+    result = _run(sys.executable, "-m", "ruff", "check", "watcher", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_formatted() -> None:
+    result = _run(sys.executable, "-m", "ruff", "format", "--check", "watcher", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_import_layers_and_no_cycles() -> None:
+    """The contracts in pyproject.toml: the layers of ARCHITECTURE.md, and no import cycle between siblings."""
+    result = _run(str(BIN / "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.slow
+def test_type_checker_reports_zero_errors() -> None:
+    result = _run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr

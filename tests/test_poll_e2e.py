@@ -14,7 +14,8 @@ from click.testing import CliRunner, Result
 
 from tests.conftest import awards_from, tx_row
 from watcher.cli import cli
-from watcher.replay import Fault, UsaspendingReplay
+from watcher.fakes.server import Fault
+from watcher.fakes.usaspending import UsaspendingReplay
 
 TODAY = date.today()
 
@@ -290,8 +291,8 @@ def test_interrupted_run_leaves_nothing_and_rerun_matches_clean_run(env, tmp_pat
 
     from watcher.config import load_config
     from watcher.http import ApiClient
-    from watcher.pipeline import run_all
-    from watcher.sources import usaspending
+    from watcher.sources.registry import run_all
+    from watcher.sources.usaspending import api as usaspending
     from watcher.store import open_db
 
     real_fetch = usaspending.fetch_detail
@@ -428,7 +429,7 @@ def test_agency_names_are_checked_once_a_week(env) -> None:
 def test_last_seen_is_refreshed_once_a_day_and_writes_nothing_otherwise(env, tmp_path: Path) -> None:
     from watcher.config import load_config
     from watcher.http import ApiClient
-    from watcher.pipeline import run_all
+    from watcher.sources.registry import run_all
     from watcher.store import open_db
 
     _, db_path, replay = env

@@ -21,7 +21,8 @@ from click.testing import CliRunner
 
 from tests.test_poll_e2e import MSFT, awards_from, base_rows, q
 from watcher.cli import cli
-from watcher.replay import Fault, UsaspendingReplay
+from watcher.fakes.server import Fault
+from watcher.fakes.usaspending import UsaspendingReplay
 
 SEARCH = "/api/v2/search/spending_by_award/"
 SECOND = (
@@ -181,7 +182,7 @@ def test_a_reader_holding_a_long_transaction_never_blocks_the_writer(two_watches
 def test_hostile_text_cannot_forge_log_lines(two_watches) -> None:
     import logging
 
-    from watcher.logs import JsonFormatter, TextFormatter
+    from watcher.ops.logs import JsonFormatter, TextFormatter
 
     record = logging.makeLogRecord(
         {
@@ -195,11 +196,12 @@ def test_hostile_text_cannot_forge_log_lines(two_watches) -> None:
     assert "\n" not in JsonFormatter().format(record)
 
 
+@pytest.mark.slow
 def test_a_full_run_with_marker_secrets_leaks_neither_anywhere(replay, smtp, write_config, tmp_path: Path) -> None:
     """watcher run (poll of every source, site, digests over STARTTLS with a login), then status and export."""
     from tests.conftest import start_starttls_smtp
-    from watcher.sam_recordings import all_actions
-    from watcher.sam_replay import SamReplay
+    from watcher.fakes.sam import SamReplay
+    from watcher.fakes.sam_recordings import all_actions
 
     sam_key, password = "SAMKEY-marker-0b5e6f7a8c9d1e2f", "SMTP-PASSWORD-marker-3a4b5c6d"
     ca_file = start_starttls_smtp(smtp, tmp_path, password)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import awards_from, tx_row
-from watcher.replay import UsaspendingReplay
+from watcher.fakes.usaspending import UsaspendingReplay
 
 FIELDS = ["Award ID", "Recipient Name", "Last Modified Date", "Award Amount"]
 ICE = {"type": "awarding", "tier": "subtier", "name": "U.S. Immigration and Customs Enforcement"}

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watcher import schema_doc
 from watcher.cli import cli
-from watcher.store import open_db
+from watcher.store import open_db, schema_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 FOUR_POINTS_AWS = "CONT_AWD_70CTD025FC0000024_7012_70CTD022A00000004_7012"

@@ -79,7 +79,7 @@ def test_a_failing_poll_still_builds_the_site_and_exits_1(write_config, tmp_path
 
 
 def test_a_step_whose_lock_is_held_is_skipped_and_the_rest_run(write_config, tmp_path: Path) -> None:
-    from watcher.lock import writer_lock
+    from watcher.ops.lock import writer_lock
 
     db = tmp_path / "w.db"
     with writer_lock(db):  # a slow poll from the previous run still holds the database

@@ -20,14 +20,16 @@ import pytest
 from tests.conftest import SEEDS, awards_from, tx_row
 from watcher.config import Config, load_config
 from watcher.errors import SourceError
+from watcher.fakes.recordings import agency_names
+from watcher.fakes.sam import DeletedAction, SamReplay
+from watcher.fakes.sam_recordings import all_actions
+from watcher.fakes.server import Fault
+from watcher.fakes.usaspending import UsaspendingReplay
 from watcher.http import ApiClient
-from watcher.normalize_sam import award_page, deleted_keys, notice_page, parse_action, parse_notice
-from watcher.pipeline import RunResult, run_all
-from watcher.recordings import agency_names
-from watcher.replay import UsaspendingReplay
-from watcher.sam_client import SamClient
-from watcher.sam_recordings import all_actions
-from watcher.sam_replay import DeletedAction, Fault, SamReplay
+from watcher.sources import RunResult
+from watcher.sources.registry import run_all
+from watcher.sources.sam.client import SamClient
+from watcher.sources.sam.parse import award_page, deleted_keys, notice_page, parse_action, parse_notice
 from watcher.store import open_db
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sam"
@@ -509,6 +511,7 @@ def test_a_5xx_is_retried_once_and_both_attempts_are_counted(world) -> None:
     assert [r[0] for r in w.q("SELECT status FROM sam_requests ORDER BY id")] == [503, 200]
 
 
+@pytest.mark.slow
 def test_cli_with_a_marker_key_never_leaks_it_and_keeps_the_budget_across_processes(world, tmp_path: Path) -> None:
     import os
     import subprocess
@@ -574,7 +577,7 @@ def test_cli_with_a_marker_key_never_leaks_it_and_keeps_the_budget_across_proces
 
 
 def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
-    from watcher.sam_poll import due, next_window
+    from watcher.sources.sam.poll import due, next_window
 
     today = date(2026, 8, 20)
     assert next_window(None, today, 3, 60) == (date(2026, 8, 17), today, 0)
@@ -589,7 +592,7 @@ def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
 
 
 def test_vendor_queries_use_uei_lists_of_at_most_100_and_one_q_per_mention(world, tmp_path: Path) -> None:
-    from watcher.sources.sam_awards import watch_queries
+    from watcher.sources.sam.awards import watch_queries
 
     ueis = [f"UEI{i:09d}" for i in range(150)]
     (tmp_path / "queries.yaml").write_text(
@@ -627,8 +630,8 @@ def test_vendor_queries_use_uei_lists_of_at_most_100_and_one_q_per_mention(world
 
 
 def test_status_warns_two_weeks_before_the_key_expires_and_after_a_refusal(world) -> None:
-    from watcher import status
-    from watcher.sam_client import budget_report
+    from watcher.ops import status
+    from watcher.sources.sam.client import budget_report
 
     w = world(sources="sam_awards")
     w.sam.keys.clear()

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from watcher.sam_replay import DeletedAction, Fault, SamReplay, next_access_text
+from watcher.fakes.sam import DeletedAction, SamReplay, next_access_text
+from watcher.fakes.server import Fault
 
 AWARDS = "/contract-awards/v1/search"
 OPPS = "/opportunities/v2/search"

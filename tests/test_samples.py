@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from watcher.http import error_detail, parse_json
-from watcher.normalize import SEARCH_FIELDS, award_from_search, detail_fields, transaction_from_api
-from watcher.sources.usaspending import check_messages
+from watcher.sources.usaspending.api import check_messages
+from watcher.sources.usaspending.parse import SEARCH_FIELDS, award_from_search, detail_fields, transaction_from_api
 
 SAMPLES = Path(__file__).parent / "fixtures" / "usaspending"
 ALL_JSON = sorted(p for p in SAMPLES.rglob("*.json") if "errors" not in p.parts)

@@ -238,7 +238,8 @@ def test_bulk_downloads_follow_the_export_rules(demo_db: Path, tmp_path: Path) -
     import io
     import json
 
-    from watcher import export, store
+    from watcher import store
+    from watcher.site import export
 
     db_path = copy_db(demo_db, tmp_path / "w.db")
     with sqlite3.connect(db_path) as conn:

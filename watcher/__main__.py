@@ -1,3 +1,3 @@
-from .cli import cli
+from watcher.cli import cli
 
 cli()

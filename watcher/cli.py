@@ -8,30 +8,56 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__, logs, store
-from .config import Config, load_config
-from .errors import ConfigError, WatcherError
-from .http import usaspending_client
-from .lock import writer_lock
+from watcher import __version__, jobs, store
+from watcher.config import Config, QueriesFile, load_config
+from watcher.errors import ConfigError, WatcherError
+from watcher.models import SourceName
+from watcher.ops import logs
+from watcher.ops import status as status_mod
+from watcher.ops.daemon import next_runs, run_daemon
+from watcher.site import export as export_mod
+from watcher.sources import registry
+from watcher.sources.sam.client import budget_report
+from watcher.store import schema_doc
+from watcher.values import parse_utc
+
+STARTER_CONFIG = Path(__file__).resolve().parent / "default_queries.yaml"
 
 
 class State:
-    def __init__(self, config_path: Path, db_path: Path, db_explicit: bool) -> None:
+    def __init__(self, config_path: Path, db_path: Path, db_explicit: bool, config_explicit: bool = True) -> None:
         self.config_path = config_path
         self.db_path = db_path
         self.db_explicit = db_explicit
+        self.config_explicit = config_explicit
 
     def config(self) -> Config:
+        """The watches file; without one here (and none named), the starter config shipped with the package."""
+        if not self.config_explicit and not self.config_path.exists():
+            click.echo(
+                f"note: no {self.config_path} here, so the starter watches shipped with watcher are used"
+                " (`watcher init` writes them here to edit)",
+                err=True,
+            )
+            return load_config(STARTER_CONFIG, root=Path.cwd())
         return load_config(self.config_path)
 
     def open_db(self, path: Path | None = None) -> Any:
         return store.open_db(path or self.db_path)
+
+    def existing_db(self, hint: str = "run `watcher poll` (or `watcher demo`)") -> Any:
+        """The database, which must exist already (reading commands never create one)."""
+        if not self.db_path.exists():
+            raise ConfigError(f"{self.db_path}: no database yet; {hint}")
+        return self.open_db()
 
 
 def _json_default(value: Any) -> Any:
@@ -46,12 +72,18 @@ def _require_known(state: State, what: str, asked: tuple[str, ...], known: dict[
         )
 
 
-def _fail(exc: WatcherError) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(exc.exit_code)
+class WatcherGroup(click.Group):
+    """The one place a :class:`WatcherError` becomes a message on stderr and its exit code (2 config, 1 other)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WatcherError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="watcher")
 @click.option(
     "--config",
@@ -60,7 +92,7 @@ def _fail(exc: WatcherError) -> None:
     envvar="WATCHER_CONFIG",
     default="queries.yaml",
     show_default=True,
-    help="The watches file (env WATCHER_CONFIG).",
+    help="The watches file (env WATCHER_CONFIG; without one, the starter watches shipped with watcher).",
 )
 @click.option(
     "--db",
@@ -82,19 +114,19 @@ def _fail(exc: WatcherError) -> None:
 def cli(ctx: click.Context, config_path: Path, db_path: Path | None, verbose: int, log_format: str) -> None:
     """Watch USAspending for DHS awards to the vendors you follow, with full change history."""
     logs.configure(verbose, log_format)
-    ctx.obj = State(config_path, db_path or Path("watcher.db"), db_path is not None)
+    explicit = ctx.get_parameter_source("config_path") != click.core.ParameterSource.DEFAULT
+    ctx.obj = State(config_path, db_path or Path("watcher.db"), db_path is not None, explicit)
 
 
 @cli.command()
 @click.pass_obj
 def init(state: State) -> None:
-    """Create or migrate the database and load the seed maps (vendors, resellers, agencies)."""
-    try:
-        config = state.config()
-        db = state.open_db()
-        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-    except WatcherError as exc:
-        _fail(exc)
+    """Create or migrate the database and load the seed maps; write a starter queries.yaml if there is none."""
+    if not state.config_path.exists():
+        state.config_path.write_bytes(STARTER_CONFIG.read_bytes())
+        click.echo(f"wrote the starter watches to {state.config_path}: edit them, then `watcher check`")
+        state.config_explicit = True
+    jobs.open_db(state.config(), state.db_path)
     click.echo(f"database ready: {state.db_path}")
 
 
@@ -102,42 +134,24 @@ def init(state: State) -> None:
 @click.pass_obj
 def check(state: State) -> None:
     """Validate the config and seeds without touching the network."""
-    try:
-        config = state.config()
-    except ConfigError as exc:
-        _fail(exc)
-    from .sources.usaspending import plan
-
-    click.echo(f"{state.config_path}: ok, {len(config.watches)} watch(es)")
+    config = state.config()
+    click.echo(f"{config.path}: ok, {len(config.watches)} watch(es)")
     for w in config.watches.values():
         agencies = ", ".join(a.abbreviation or a.name for a in w.agencies)
         click.echo(f"  {w.name}: {agencies} x {', '.join(w.vendors) or '-'}; keywords: {', '.join(w.keywords) or '-'}")
-        if "usaspending" in w.sources:
-            click.echo(f"    usaspending: {len(plan(w))} search walks per poll, lookback {w.lookback_days} days")
-    from .sam_poll import request_plan
-
-    for line in request_plan(config):
+    for line in registry.describe(config):
         click.echo(line)
 
 
 @cli.command()
 @click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
-@click.option(
-    "--source",
-    type=click.Choice(["usaspending", "sam_awards", "sam_opportunities"]),
-    default=None,
-    help="Only this source.",
-)
+@click.option("--source", type=click.Choice([s.value for s in SourceName]), default=None, help="Only this source.")
 @click.pass_obj
 def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
     """Fetch, diff and store once."""
-    try:
-        config = state.config()
-        _require_known(state, "watch", watches, config.watches)
-        failed = _poll(state, config, watches, source)
-    except WatcherError as exc:
-        _fail(exc)
-    sys.exit(1 if failed else 0)
+    config = state.config()
+    _require_known(state, "watch", watches, config.watches)
+    sys.exit(1 if _poll(state, config, watches, source) else 0)
 
 
 @cli.command()
@@ -147,31 +161,17 @@ def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
 @click.pass_obj
 def backfill(state: State, since_text: str, until_text: str | None, watches: tuple[str, ...]) -> None:
     """Fetch a watch's history since a date: resumable, with progress; it records no changes (history is not news)."""
-    from datetime import date
-
-    from .backfill import run_backfill
-
+    config = state.config()
+    _require_known(state, "watch", watches, config.watches)
     try:
-        config = state.config()
-        _require_known(state, "watch", watches, config.watches)
-        try:
-            since = date.fromisoformat(since_text)
-            until = date.fromisoformat(until_text) if until_text else None
-        except ValueError:
-            raise ConfigError(
-                f"--since/--until: use a date like 2024-10-01 (got {since_text!r}, {until_text!r})"
-            ) from None
-        if since < date(2007, 10, 1):
-            raise ConfigError("--since: USAspending's search starts at 2007-10-01")
-        with writer_lock(state.db_path):
-            db = state.open_db()
-            store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-            with usaspending_client(config) as client, _Progress() as progress:
-                results = run_backfill(
-                    db, config, client, since, until, watch_names=list(watches) or None, progress=progress
-                )
-    except WatcherError as exc:
-        _fail(exc)
+        since = date.fromisoformat(since_text)
+        until = date.fromisoformat(until_text) if until_text else None
+    except ValueError:
+        raise ConfigError(f"--since/--until: use a date like 2024-10-01 (got {since_text!r}, {until_text!r})") from None
+    if since < date(2007, 10, 1):
+        raise ConfigError("--since: USAspending's search starts at 2007-10-01")
+    with _Progress() as progress:
+        results = jobs.backfill(config, state.db_path, since, until, watches=list(watches) or None, progress=progress)
     failed = 0
     for r in results:
         line = (
@@ -221,23 +221,11 @@ class _Progress:
 
 
 def _poll(state: State, config: Config, watches: tuple[str, ...] = (), source: str | None = None) -> int:
-    """Poll under the writer lock, print a line per watch and source; returns how many runs failed."""
-    from .pipeline import run_all
-    from .sam_client import sam_client_for
-
-    with writer_lock(state.db_path):
-        db = state.open_db()
-        store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-        with usaspending_client(config) as client, sam_client_for(config, db) as sam:
-            results = run_all(db, config, client, watch_names=list(watches) or None, sam=sam, sources=source)
-        from datetime import UTC, datetime
-
-        from . import health
-
-        for line in health.notify_admins(db, config, datetime.now(UTC)):
-            click.echo(line, err=line.startswith("alert not sent"))
-    failed = 0
-    for r in results:
+    """Poll, print a line per watch and source and per admin alert; returns how many runs failed."""
+    report = jobs.poll(config, state.db_path, watches=list(watches) or None, source=source)
+    for line in report.alerts:
+        click.echo(line, err=line.startswith("alert not sent"))
+    for r in report.results:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
         if r.status == "ok":
             what = "notices" if r.source == "sam_opportunities" else "awards"
@@ -245,16 +233,11 @@ def _poll(state: State, config: Config, watches: tuple[str, ...] = (), source: s
         elif r.status == "skipped":
             click.echo(f"{r.watch} / {r.source}: skipped: {r.error}")
         else:
-            failed += 1
             click.echo(f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", err=True)
-    return failed
+    return report.failed
 
 
-def _parse_now(text: str | None) -> Any:
-    from datetime import UTC, datetime
-
-    from .schedule import parse_utc
-
+def _parse_now(text: str | None) -> datetime:
     if not text:
         return datetime.now(UTC)
     try:
@@ -277,29 +260,28 @@ def digest(
     state: State, dry_run: bool, outbox: Path | None, subscribers: tuple[str, ...], now_text: str | None
 ) -> None:
     """Send the digests that are due (or write .eml files when no SMTP server is configured)."""
-    try:
-        config = state.config()
-        _require_known(state, "subscriber", subscribers, config.subscribers)
-        if not state.db_path.exists():
-            raise ConfigError(f"{state.db_path}: no database yet; run `watcher poll` first")
-        failed = _digests(state, config, _parse_now(now_text), outbox, dry_run, subscribers)
-    except WatcherError as exc:
-        _fail(exc)
-    sys.exit(1 if failed else 0)
+    config = state.config()
+    _require_known(state, "subscriber", subscribers, config.subscribers)
+    if not state.db_path.exists():
+        raise ConfigError(f"{state.db_path}: no database yet; run `watcher poll` first")
+    sys.exit(1 if _digests(state, config, _parse_now(now_text), outbox, dry_run, subscribers) else 0)
 
 
 def _digests(
-    state: State, config: Config, now: Any, outbox: Path | None, dry_run: bool, subscribers: tuple[str, ...] = ()
+    state: State,
+    config: Config,
+    now: datetime | None,
+    outbox: Path | None = None,
+    dry_run: bool = False,
+    subscribers: tuple[str, ...] = (),
 ) -> int:
     """Send (or write) the due digests, print a line per subscriber; returns how many failed."""
-    from .deliveries import run_digests
-
     if not config.subscribers:
-        click.echo(f"{state.config_path}: no subscribers configured; nothing to send")
+        click.echo(f"{config.path}: no subscribers configured; nothing to send")
         return 0
-    with writer_lock(state.db_path, "digest"):
-        db = state.open_db()
-        results = run_digests(db, config, now=now, outbox=outbox, dry_run=dry_run, only=list(subscribers) or None)
+    results = jobs.send_digests(
+        config, state.db_path, now=now, outbox=outbox, dry_run=dry_run, only=list(subscribers) or None
+    )
     for r in results:
         head = f"{r.subscriber}: {r.status}"
         if r.subject:
@@ -322,26 +304,19 @@ def _digests(
 def site(state: State, out: Path, full: bool) -> None:
     """Build the static site: pages, Atom feeds, downloads and the search index."""
     if not state.db_path.exists():
-        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
-    try:
-        _site(state, state.config(), out, full)
-    except WatcherError as exc:
-        _fail(exc)
+        raise ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)")
+    _site(state, state.config(), out, full)
     click.echo(f"serve it:  python3 -m http.server --directory {out} 8000   then open http://127.0.0.1:8000/")
 
 
-def _site(state: State, config: Config, out: Path, full: bool) -> None:
-    from . import site_build
-    from .schedule import iso_utc
-
-    with writer_lock(out.parent / out.name, "site"):
-        db = state.open_db()
-        result = site_build.build(db, config, out, now=iso_utc(_parse_now(None)), full=full)
+def _site(state: State, config: Config, out: Path, full: bool) -> int:
+    result = jobs.build_site(config, state.db_path, out, full=full)
     kind = "full build" if result.full else f"incremental: {len(result.touched)} changed awards"
     click.echo(
         f"{out}: {kind}, {result.files} files, {result.awards} award pages, search: {result.search},"
         f" {result.seconds:.1f} s"
     )
+    return 0
 
 
 @cli.command()
@@ -361,18 +336,15 @@ def run(state: State, site_out: Path, no_site: bool) -> None:
     A failing step does not stop the next ones (the site and digests work from what is
     stored); the exit code is 1 if any of them failed.
     """
-    try:
-        config = state.config()
-    except WatcherError as exc:
-        _fail(exc)
-    steps: list[tuple[str, Any]] = [("poll", lambda: _poll(state, config))]
+    config = state.config()
+    steps: list[tuple[str, Callable[[], int]]] = [("poll", lambda: _poll(state, config))]
     if not no_site:
         steps.append(("site", lambda: _site(state, config, site_out, False)))
-    steps.append(("digest", lambda: _digests(state, config, _parse_now(None), None, False)))
+    steps.append(("digest", lambda: _digests(state, config, None)))
     failed = 0
     for name, step in steps:
         try:
-            failed += step() or 0  # poll and digest return how many failed; the site raises
+            failed += step()
         except WatcherError as exc:
             click.echo(f"{name}: error: {exc}", err=True)
             failed += 1
@@ -385,60 +357,15 @@ def run(state: State, site_out: Path, no_site: bool) -> None:
 @click.pass_obj
 def test_email(state: State, address: str, outbox: Path | None) -> None:
     """Send one test message to ADDRESS through the configured SMTP server, to check the settings."""
-    from datetime import UTC, datetime
-    from email.utils import make_msgid
-
-    from markupsafe import escape
-
-    from . import mailer
-    from .config import email_address
-    from .schedule import iso_utc
-
-    try:
-        config = state.config()
-        try:
-            address = email_address(address)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        email = config.settings.email
-        now = datetime.now(UTC)
-        text = (
-            "This is a test message from watcher.\n\nIf you can read it, digests can reach this address.\n"
-            f"Sent {iso_utc(now)} via {email.smtp.host if email.smtp else 'the outbox (no SMTP server configured)'}.\n"
-        )
-        message = mailer.build_message(
-            sender=email.from_,
-            to=address,
-            subject="watcher: test message",
-            text=text,
-            html=f"<p>{str(escape(text)).replace(chr(10), '<br>')}</p>",
-            message_id=make_msgid(idstring="test", domain=mailer.domain_of(email.from_)),
-            date=iso_utc(now),
-            list_id=f'"watcher test" <test.{mailer.domain_of(email.from_)}>',
-            unsubscribe=f"mailto:{mailer.parseaddr(email.from_)[1]}",
-        )
-        if outbox is not None or email.smtp is None:
-            path = mailer.write_eml(outbox or config.outbox(), f"test-{now:%Y%m%dT%H%M%S}.eml", message)
-            click.echo(f"no SMTP server used: written to {path}")
-        else:
-            mailer.send(email.smtp, email.from_, address, message)
-            click.echo(f"sent to {address} via {email.smtp.host}")
-    except WatcherError as exc:
-        _fail(exc)
+    click.echo(jobs.send_test_email(state.config(), address, outbox))
 
 
 @cli.command()
 @click.pass_obj
 def daemon(state: State) -> None:
     """Run the schedule in queries.yaml (settings.schedule) until SIGTERM or Ctrl-C."""
-    from .daemon import run_daemon
-
-    try:
-        config = state.config()
-        code = run_daemon(config, state.db_path)
-    except WatcherError as exc:
-        _fail(exc)
-    sys.exit(code)
+    config = state.config()
+    sys.exit(run_daemon(config, state.db_path, jobs.scheduled(config, state.db_path)))
 
 
 @cli.command()
@@ -446,16 +373,9 @@ def daemon(state: State) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """Last runs, errors and table sizes."""
-    from . import status as status_mod
-
-    if not state.db_path.exists():
-        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher init` or `watcher poll`"))
-    db = state.open_db()
+    db = state.existing_db("run `watcher init` or `watcher poll`")
     data = status_mod.report(db, state.db_path)
     try:
-        from .daemon import next_runs
-        from .sam_client import budget_report
-
         config = state.config()
         data["next_runs"] = next_runs(config)
         data["sam"] = budget_report(db, config)
@@ -474,49 +394,25 @@ def demo(state: State, replace: bool) -> None:
     is given), the digests the config's subscribers would have received as .eml files
     in ./demo-outbox and the static site in ./demo-site next to it; needs no network.
     """
-    from .config import default_seeds_dir
-    from .demo import run_demo
+    from watcher.fakes import demo as demo_mod
 
     db_path = state.db_path if state.db_explicit else Path("demo.db")
     if db_path.exists():
         if state.db_explicit and not replace:
-            _fail(ConfigError(f"{db_path} exists; the demo writes a fresh database (pass --replace to overwrite it)"))
+            raise ConfigError(f"{db_path} exists; the demo writes a fresh database (pass --replace to overwrite it)")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    outbox = db_path.parent / "demo-outbox"
-    for old in outbox.glob("*.eml"):  # the previous demo's digests
-        old.unlink()
-    try:
-        config = state.config()
-        seeds = Path(config.settings.seeds_dir) if config.settings.seeds_dir else default_seeds_dir()
-        if not (seeds / "ice").exists():
-            seeds = default_seeds_dir()
-        with writer_lock(db_path):
-            db = state.open_db(db_path)
-            store.load_seeds(db, config.vendors, config.resellers, config.agencies)
-            results = run_demo(db, config, seeds, echo=click.echo, outbox=outbox)
-    except WatcherError as exc:
-        _fail(exc)
-    from . import site_build as site_mod
-    from . import status as status_mod
-
-    site_dir = db_path.parent / "demo-site"
-    if site_dir.exists() and not site_dir.is_symlink():
-        _fail(ConfigError(f"{site_dir} exists and was not made by watcher; remove it to let the demo build its site"))
-    try:
-        built = site_mod.build(db, config, site_dir, now="2026-08-22T12:00:00Z", full=True)
-    except WatcherError as exc:
-        _fail(exc)
-    click.echo(f"\nsite: {built.files} files in {site_dir} ({built.seconds:.1f} s)")
+    report = demo_mod.demo(state.config(), db_path, echo=click.echo)
+    click.echo(f"\nsite: {report.site.files} files in {report.site_dir} ({report.site.seconds:.1f} s)")
     click.echo("")
-    click.echo(status_mod.render(status_mod.report(db, db_path)))
+    click.echo(status_mod.render(status_mod.report(report.db, db_path)))
     click.echo(
         f'\nExplore it:  sqlite3 {db_path} "SELECT kind, entity_key, diff FROM changes ORDER BY id DESC LIMIT 10"'
         f"\n             watcher --db {db_path} status"
-        f"\n             ls {outbox}   (the digests, as .eml files; open one in a mail client)"
-        f"\n             python3 -m http.server --directory {site_dir} 8000   (the site: http://127.0.0.1:8000/)"
+        f"\n             ls {report.outbox}   (the digests, as .eml files; open one in a mail client)"
+        f"\n             python3 -m http.server --directory {report.site_dir} 8000   (the site: http://127.0.0.1:8000/)"
     )
-    sys.exit(1 if any(r.status != "ok" for r in results) else 0)
+    sys.exit(1 if report.failed else 0)
 
 
 @cli.command()
@@ -532,9 +428,6 @@ def demo(state: State, replace: bool) -> None:
 def schema(state: State, fmt: str) -> None:
     """Print the database reference, the Datasette metadata, or the JSON Schema of queries.yaml."""
     import tempfile
-
-    from . import schema_doc
-    from .config import QueriesFile
 
     if fmt == "datasette":
         click.echo(schema_doc.datasette_json(), nl=False)
@@ -553,18 +446,11 @@ def schema(state: State, fmt: str) -> None:
 @click.pass_obj
 def history(state: State, award: str, as_json: bool, raw: bool) -> None:
     """One award's full timeline: AWARD is its award_key or its PIID."""
-    from . import export as export_mod
-
-    if not state.db_path.exists():
-        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
-    db = state.open_db()
-    try:
-        if raw:
-            click.echo(json.dumps(export_mod.raw_records(db, award), indent=2, default=_json_default))
-            return
-        h = export_mod.history(db, award)
-    except WatcherError as exc:
-        _fail(exc)
+    db = state.existing_db()
+    if raw:
+        click.echo(json.dumps(export_mod.raw_records(db, award), indent=2, default=_json_default))
+        return
+    h = export_mod.history(db, award)
     click.echo(json.dumps(h, indent=2, default=_json_default) if as_json else export_mod.render_history(h))
 
 
@@ -590,11 +476,7 @@ def export(
     out_path: Path | None,
 ) -> None:
     """Export awards, transactions or changes as CSV (spreadsheet-safe) or JSON."""
-    from . import export as export_mod
-
-    if not state.db_path.exists():
-        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
-    db = state.open_db()
+    db = state.existing_db()
     filters = export_mod.Filters(watch=watch, vendor=vendor, agency=agency, since=since, until=until)
     write = export_mod.write_csv if fmt == "csv" else export_mod.write_json
     records = export_mod.rows(db, what, filters)
@@ -615,13 +497,10 @@ def ui(state: State, port: int) -> None:
     import subprocess
     import tempfile
 
-    from . import schema_doc
-
     datasette = shutil.which("datasette") or str(Path(sys.executable).parent / "datasette")
     if not Path(datasette).exists():
-        _fail(ConfigError('Datasette is not installed: pip install "watcher[ui]"'))
-    if not state.db_path.exists():
-        _fail(ConfigError(f"{state.db_path}: no database yet; run `watcher poll` (or `watcher demo`)"))
+        raise ConfigError('Datasette is not installed: pip install "watcher[ui]"')
+    state.existing_db()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         fh.write(schema_doc.datasette_json(state.db_path.stem))
     cmd = [datasette, "serve", str(state.db_path), "-m", fh.name, "--port", str(port), "--host", "127.0.0.1"]

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import yamlpos
-from .errors import ConfigError
+from watcher import yamlpos
+from watcher.errors import ConfigError
+from watcher.models import ChangeKind, SourceName
 
 AwardType = Literal["contracts", "idvs"]
 AgencyRole = Literal["awarding", "funding"]
-SourceName = Literal["usaspending", "sam_awards", "sam_opportunities"]
 #: SAM.gov notice types (Get Opportunities v2 `ptype`): u justification, p presolicitation, a award notice,
 #: r sources sought, s special notice, o solicitation, k combined synopsis/solicitation, i intent to bundle.
 NoticeType = Literal["u", "p", "a", "r", "s", "o", "k", "i"]
@@ -115,7 +115,7 @@ class WatchSpec(Strict):
     award_types: list[AwardType] = Field(default=["contracts", "idvs"], min_length=1)
     lookback_days: int = Field(default=30, ge=1, le=3650)
     min_amount: Decimal | None = None  # None: no threshold (awards with negative totals included)
-    sources: list[SourceName] = Field(default=["usaspending"], min_length=1)
+    sources: list[SourceName] = Field(default=[SourceName.USASPENDING], min_length=1)
     # SAM.gov notices: "matched" keeps the watched agencies' notices that name a vendor or keyword (or announce
     # an award the watch holds); "all" keeps every notice of the watched agencies.
     notices: Literal["matched", "all"] = "matched"
@@ -149,10 +149,6 @@ class SamSettings(Strict):
 
 # ---------------------------------------------------------------- email and subscribers
 
-#: Change kinds a subscriber can ask for (the ``changes.kind`` vocabulary).
-ChangeKind = Literal[
-    "new_award", "award_changed", "new_transaction", "transaction_changed", "deleted", "new_notice", "notice_changed"
-]
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -361,6 +357,7 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     path: Path
+    root: Path  # relative paths in settings (site, outbox, templates) resolve against this folder
     settings: Settings
     watches: dict[str, Watch]
     agencies: dict[str, Agency]
@@ -370,15 +367,15 @@ class Config(BaseModel):
 
     def templates_dir(self) -> Path:
         d = Path(self.settings.templates_dir or "templates")
-        return d if d.is_absolute() else self.path.parent / d
+        return d if d.is_absolute() else self.root / d
 
     def site_dir(self) -> Path:
         d = Path(self.settings.schedule.site_dir)
-        return d if d.is_absolute() else self.path.parent / d
+        return d if d.is_absolute() else self.root / d
 
     def outbox(self) -> Path:
         d = Path(self.settings.email.outbox)
-        return d if d.is_absolute() else self.path.parent / d
+        return d if d.is_absolute() else self.root / d
 
 
 def _validate(model: type[BaseModel], doc: yamlpos.Located) -> Any:
@@ -410,8 +407,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def load_config(path: Path) -> Config:
-    """Parse queries.yaml and the seeds it names; resolve every key or raise ConfigError."""
+def load_config(path: Path, root: Path | None = None) -> Config:
+    """Parse queries.yaml and the seeds it names; resolve every key or raise ConfigError.
+
+    ``root`` is where the relative paths in its settings point (default: the file's folder;
+    the starter config shipped in the package points them at the current folder instead).
+    """
     doc = yamlpos.load(path)
     spec: QueriesFile = _validate(QueriesFile, doc)
     seeds = Path(spec.settings.seeds_dir) if spec.settings.seeds_dir else None
@@ -485,6 +486,7 @@ def load_config(path: Path) -> Config:
                 )
     return Config(
         path=path,
+        root=root or path.parent,
         settings=spec.settings,
         subscribers=dict(spec.subscribers),
         watches=watches,

@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from .models import (
+from watcher.models import (
     AWARD_CHANGED,
+    AWARD_SLOTS,
     NEW_AWARD,
     NEW_TRANSACTION,
     TRANSACTION_CHANGED,
+    TRANSACTION_SLOTS,
     Award,
     Change,
     Transaction,
@@ -26,12 +28,8 @@ CENT = Decimal("0.01")
 #: Fields that change without the award changing in substance.
 VOLATILE_AWARD_FIELDS = frozenset({"award_key", "last_modified_date", "source_url", "fingerprint"})
 VOLATILE_TRANSACTION_FIELDS = frozenset({"transaction_key", "award_key"})
-AWARD_FIELDS = tuple(f for f in Award.__slots__ if f not in VOLATILE_AWARD_FIELDS)  # type: ignore[attr-defined]
-TRANSACTION_FIELDS = tuple(
-    f
-    for f in Transaction.__slots__
-    if f not in VOLATILE_TRANSACTION_FIELDS  # type: ignore[attr-defined]
-)
+AWARD_FIELDS = tuple(f for f in AWARD_SLOTS if f not in VOLATILE_AWARD_FIELDS)
+TRANSACTION_FIELDS = tuple(f for f in TRANSACTION_SLOTS if f not in VOLATILE_TRANSACTION_FIELDS)
 
 
 def canonical(value: Any) -> Any:
@@ -136,8 +134,8 @@ def merge_award(old: dict[str, Any] | None, new: Award, newest: bool) -> Award:
     """
     if old is None:
         return new
-    merged = Award(**{f: old.get(f) for f in Award.__slots__})  # type: ignore[attr-defined]
-    for f in Award.__slots__:  # type: ignore[attr-defined]
+    merged = Award.from_row(old)
+    for f in AWARD_SLOTS:
         value = getattr(new, f)
         if f in _KEEP or value is None:
             continue
@@ -154,8 +152,8 @@ def merge_transaction(old: dict[str, Any] | None, new: Transaction) -> Transacti
     """A stored contract action updated with another source's record: facts replaced, blanks filled."""
     if old is None:
         return new
-    merged = Transaction(**{f: old.get(f) for f in Transaction.__slots__})  # type: ignore[attr-defined]
-    for f in Transaction.__slots__:  # type: ignore[attr-defined]
+    merged = Transaction.from_row(old)
+    for f in TRANSACTION_SLOTS:
         value = getattr(new, f)
         if value is not None and (f in TX_FACT_FIELDS or canonical(getattr(merged, f)) is None):
             setattr(merged, f, value)

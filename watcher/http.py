@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 import stamina
 
-from . import __version__
-from .errors import ConfigError, RetryableSourceError, SourceError
+from watcher import __version__
+from watcher.errors import ConfigError, RetryableSourceError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ def redact(text: str) -> str:
     for name, value in os.environ.items():  # Apprise URLs carry tokens: every one of them is secret
         if name.startswith("WATCHER_APPRISE_"):
             secrets += [value, *value.replace(",", " ").split()]
-    for value in secrets:
-        if value and len(value) >= 4:
-            text = text.replace(value, "REDACTED")
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "REDACTED")
     return text
 
 

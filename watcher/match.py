@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .config import Reseller, Vendor, Watch
-from .models import Award, Match
+from watcher.config import Reseller, Vendor, Watch
+from watcher.models import Award, Match
 
 _NON_WORD = re.compile(r"[^A-Z0-9]+")
 

@@ -1,17 +1,44 @@
-"""Plain records that flow through the pipeline: Award, Transaction, Match and Change."""
+"""The vocabulary: change kinds and source names, and the records that flow through the pipeline.
+
+The enums are the one home of these names: ``queries.yaml`` validation, the labels in
+``words`` and every comparison derive from them. Their values are stable (they are the
+``changes.kind`` and ``runs.source`` values researchers query; see ARCHITECTURE.md), and
+being ``StrEnum``s they compare equal to, and are stored as, those plain strings.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-#: Change kinds written to ``changes.kind`` (stable names; see ARCHITECTURE.md).
-NEW_AWARD = "new_award"
-AWARD_CHANGED = "award_changed"
-NEW_TRANSACTION = "new_transaction"
-TRANSACTION_CHANGED = "transaction_changed"
-DELETED = "deleted"
+
+class ChangeKind(StrEnum):
+    """What one row of ``changes`` says happened."""
+
+    NEW_AWARD = "new_award"
+    AWARD_CHANGED = "award_changed"
+    NEW_TRANSACTION = "new_transaction"
+    TRANSACTION_CHANGED = "transaction_changed"
+    DELETED = "deleted"
+    NEW_NOTICE = "new_notice"
+    NOTICE_CHANGED = "notice_changed"
+
+
+class SourceName(StrEnum):
+    """The public APIs the watcher reads (``runs.source``, ``changes.source``, a watch's ``sources:``)."""
+
+    USASPENDING = "usaspending"
+    SAM_AWARDS = "sam_awards"
+    SAM_OPPORTUNITIES = "sam_opportunities"
+
+
+NEW_AWARD = ChangeKind.NEW_AWARD
+AWARD_CHANGED = ChangeKind.AWARD_CHANGED
+NEW_TRANSACTION = ChangeKind.NEW_TRANSACTION
+TRANSACTION_CHANGED = ChangeKind.TRANSACTION_CHANGED
+DELETED = ChangeKind.DELETED
 
 
 @dataclass(slots=True)
@@ -48,7 +75,13 @@ class Award:
 
     def to_row(self) -> dict[str, Any]:
         # Not dataclasses.asdict: that deep-copies every value, and this runs per award on the hot path.
-        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        return {f: getattr(self, f) for f in AWARD_SLOTS}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Award:
+        """An award from a stored row (or any mapping with its field names); other keys are ignored."""
+        values: list[Any] = [row.get(f) for f in AWARD_SLOTS]
+        return cls(*values)
 
 
 @dataclass(slots=True)
@@ -66,7 +99,18 @@ class Transaction:
 
     def to_row(self) -> dict[str, Any]:
         # Not dataclasses.asdict: that deep-copies every value, and this runs per award on the hot path.
-        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        return {f: getattr(self, f) for f in TRANSACTION_SLOTS}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Transaction:
+        """A contract action from a stored row; other keys are ignored."""
+        values: list[Any] = [row.get(f) for f in TRANSACTION_SLOTS]
+        return cls(*values)
+
+
+#: The fields of each record, in column order.
+AWARD_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(Award))
+TRANSACTION_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(Transaction))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +128,7 @@ class Change:
 
     kind: str
     entity_key: str
-    award_key: str
+    award_key: str | None  # None: a notice not (yet) linked to an award
     diff: dict[str, list[Any]] = field(default_factory=dict)
     amount_delta: Decimal | None = None
     source: str = "usaspending"

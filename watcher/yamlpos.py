@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from watcher.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
 

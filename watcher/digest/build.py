@@ -1,0 +1,250 @@
+"""What goes into one subscriber's digest: pick their undelivered changes and say them in plain words.
+
+``select_changes`` reads the candidate changes; ``build`` is a pure function from rows to a
+:class:`Digest` (grouped by watch and vendor, one item per award or notice, thresholds
+applied), which the templates in ``watcher/templates/email/`` lay out. All text from the
+APIs is cleaned of control characters and shortened here; escaping is the templates' job.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlite_utils import Database
+
+from watcher import links
+from watcher.config import Config, Subscriber
+from watcher.store import rows_by_key
+from watcher.store.runs import data_as_of
+from watcher.words import Item, award_item, clean, notice_item, signed_short, when
+
+KIND_ORDER = {"new": 0, "modified": 1, "changed": 2, "deleted": 3, "notice": 4}
+
+
+# ---------------------------------------------------------------- the digest shape
+
+
+@dataclass
+class Group:
+    label: str
+    items: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    watch: str
+    description: str
+    groups: list[Group] = field(default_factory=list)
+    omitted: int = 0
+    page_url: str | None = None
+
+
+@dataclass
+class Digest:
+    subscriber: str
+    email: str
+    subject: str
+    summary: str
+    sections: list[Section]
+    data_as_of: list[str]
+    period: str
+    site_url: str | None
+    unsubscribe: str
+    items: list[Item]  # every item included (after thresholds), listed or not
+    omitted: int = 0
+
+    @property
+    def change_ids(self) -> list[int]:
+        return sorted({cid for item in self.items for cid in item.change_ids})
+
+    @property
+    def award_keys(self) -> list[str]:
+        return [i.key for i in self.items]
+
+
+# ---------------------------------------------------------------- reads
+
+
+def select_changes(
+    db: Database, subscriber: str, sub: Subscriber, watches: Sequence[str], watermark: int, up_to: int
+) -> list[dict[str, Any]]:
+    """Changes after the watermark, matched by one of the watches, of the wanted kinds, not already claimed."""
+    marks = ",".join("?" * len(watches))
+    kinds = ""
+    args: list[Any] = [watermark, up_to, *watches, subscriber]
+    if sub.kinds:
+        kinds = f"AND c.kind IN ({','.join('?' * len(sub.kinds))})"
+        args += list(sub.kinds)
+    return list(
+        db.query(
+            f"""
+            SELECT c.* FROM changes c
+            WHERE c.id > ? AND c.id <= ?
+              AND EXISTS (SELECT 1 FROM matches m WHERE m.watch IN ({marks})
+                          AND m.entity_key IN (c.award_key, c.entity_key))
+              AND NOT EXISTS (SELECT 1 FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id
+                              WHERE i.change_id = c.id AND d.subscriber = ?
+                              AND d.status IN ('pending', 'sent', 'written'))
+              {kinds}
+            ORDER BY c.id
+            """,
+            args,
+        )
+    )
+
+
+def passes(item: Item, sub: Subscriber) -> bool:
+    """The subscriber's thresholds: award size, and (for modifications) money moved."""
+    if sub.min_amount is not None and item.total is not None and item.total < sub.min_amount:
+        return False
+    if sub.min_change is not None and item.kind in ("modified", "changed") and not item.other_changes:
+        return abs(item.amount) >= sub.min_change
+    return True
+
+
+def is_urgent(item: Item, sub: Subscriber) -> bool:
+    return sub.urgent_amount is not None and item.kind != "deleted" and abs(item.amount) >= sub.urgent_amount
+
+
+# ---------------------------------------------------------------- assembling
+
+
+def build(
+    db: Database,
+    config: Config,
+    name: str,
+    sub: Subscriber,
+    changes: Sequence[dict[str, Any]],
+    *,
+    now: str,
+    max_items: int | None = None,
+) -> Digest:
+    """The digest for these changes: items per award or notice, grouped by watch then vendor."""
+    watches = list(sub.watches or config.watches)
+    site = config.settings.site_url
+    by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in changes:
+        notice = c["kind"] in ("new_notice", "notice_changed")
+        by_entity[("N:" if notice else "A:") + (c["entity_key"] if notice else c["award_key"])].append(c)
+    award_keys = [k[2:] for k in by_entity if k.startswith("A:")]
+    notice_keys = [k[2:] for k in by_entity if k.startswith("N:")]
+    awards = rows_by_key(db, "awards", "award_key", award_keys)
+    notices = rows_by_key(db, "notices", "notice_id", notice_keys)
+    txs = rows_by_key(db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
+    matches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    keys = award_keys + notice_keys
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        for m in db.query(
+            f"SELECT * FROM matches WHERE entity_key IN ({','.join('?' * len(chunk))})"
+            f" AND watch IN ({','.join('?' * len(watches))}) ORDER BY watch, vendor, reason",
+            [*chunk, *watches],
+        ):
+            matches[m["entity_key"]].append(m)
+    names = {k: v.name for k, v in config.vendors.items()}
+    for w in config.watches.values():
+        names.update({k: v.name for k, v in w.vendors.items()})
+    abbr = {a.name: a.abbreviation or a.name for a in config.agencies.values()}
+
+    sections = {w: Section(w, config.watches[w].description if w in config.watches else "") for w in watches}
+    items: list[Item] = []
+    for ekey, group_changes in by_entity.items():
+        key = ekey[2:]
+        ms = matches.get(key, [])
+        if not ms and ekey.startswith("N:"):  # a notice linked to a watched award
+            ms = matches.get(group_changes[0]["award_key"] or "", [])
+        if not ms:
+            continue
+        watch = next(w for w in watches if any(m["watch"] == w for m in ms))
+        mine = [m for m in ms if m["watch"] == watch]
+        vendors = sorted({m["vendor"] for m in mine if m["vendor"]})
+        label = " & ".join(names.get(v, v) for v in vendors) or "Keyword matches"
+        why = list(dict.fromkeys(clean(m["evidence"], 240) for m in mine))
+        if ekey.startswith("N:"):
+            item = notice_item(key, group_changes, notices.get(key), why, label, site)
+        else:
+            item = award_item(key, group_changes, awards.get(key), txs, why, label, abbr, site)
+        item.watch = watch
+        if passes(item, sub):
+            items.append(item)
+
+    limit = max_items if max_items is not None else sub.max_items
+    ranked = sorted(items, key=lambda i: (KIND_ORDER[i.kind] > 3, -abs(i.amount), i.key))
+    listed = {id(i) for i in ranked[:limit]}
+    for item in sorted(items, key=lambda i: (KIND_ORDER[i.kind], -abs(i.amount), i.key)):
+        section = sections[item.watch]
+        if id(item) not in listed:
+            section.omitted += 1
+            continue
+        group = next((g for g in section.groups if g.label == item.vendor_label), None)
+        if group is None:
+            group = Group(item.vendor_label)
+            section.groups.append(group)
+        group.items.append(item)
+    for s in sections.values():
+        s.groups.sort(key=lambda g: (g.label == "Keyword matches", g.label))
+        s.page_url = f"{site}/watches/{links.safe_name(s.watch)}.html" if site else None
+
+    summary = summarize(items)
+    label = ", ".join(watches) if len(watches) <= 2 else "watcher"
+    detected = sorted({c["detected_at"] for c in changes})
+    period = (
+        f"Changes detected {when(detected[0])}" + (f" to {when(detected[-1])}" if len(detected) > 1 else "")
+        if detected
+        else "No changes since the last digest."
+    )
+    return Digest(
+        subscriber=name,
+        email=sub.email,
+        subject=clean(f"{label}: {summary}", 200),
+        summary=summary,
+        sections=[s for s in sections.values() if s.groups or s.omitted],
+        data_as_of=data_as_of(db, watches, now),
+        period=period,
+        site_url=site,
+        unsubscribe=unsubscribe_url(config, name),
+        items=items,
+        omitted=sum(s.omitted for s in sections.values()),
+    )
+
+
+def summarize(items: Sequence[Item]) -> str:
+    """'3 new awards, 2 changes, Palantir +$4.2M': counts, then the vendor with the most money added."""
+    counts: dict[str, int] = defaultdict(int)
+    for i in items:
+        counts[i.kind] += 1
+    parts = []
+    for kind, one, many in (
+        ("new", "new award", "new awards"),
+        ("modified", "modification", "modifications"),
+        ("changed", "change", "changes"),
+        ("deleted", "deletion", "deletions"),
+        ("notice", "notice", "notices"),
+    ):
+        if counts[kind]:
+            parts.append(f"{counts[kind]} {one if counts[kind] == 1 else many}")
+    if not parts:
+        return "nothing new"
+    money: dict[str, Decimal] = defaultdict(Decimal)
+    for i in items:
+        if i.kind in ("new", "modified", "changed"):
+            money[i.vendor_label] += i.amount
+    if money:
+        top = max(money, key=lambda v: (money[v], v))
+        if money[top] > 0:
+            parts.append(f"{top} {signed_short(money[top])}")
+    return ", ".join(parts)
+
+
+def unsubscribe_url(config: Config, name: str) -> str:
+    custom = config.settings.email.unsubscribe
+    if custom:
+        return custom.replace("{subscriber}", name)
+    from email.utils import parseaddr
+
+    sender = parseaddr(config.settings.email.from_)[1]
+    return f"mailto:{sender}?subject=unsubscribe%20{name}"

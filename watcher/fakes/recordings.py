@@ -1,0 +1,199 @@
+"""Turn the real ICE/CBP records in seeds/ice/ into USAspending-shaped replay data.
+
+The records are spending_by_transaction rows (one per contract action) saved by a
+third party (seeds/ice/SOURCES.md). Grouped by award they give real award ids,
+recipients, descriptions, amounts and modification histories. What the rows lack
+is synthesized and marked so: an award's ``Last Modified Date`` is its latest action
+date, ``Start Date`` its earliest, its type comes from the PIID heuristic in
+shared/api/ice_data.md, and UEIs and end dates are left empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from watcher.fakes.usaspending import ReplayAward
+from watcher.sources.usaspending.parse import parse_award_key
+
+DHS = "Department of Homeland Security"
+SUBAGENCY = {
+    "ICE": "U.S. Immigration and Customs Enforcement",
+    "CBP": "U.S. Customs and Border Protection",
+}
+TX_TYPES = {
+    "DEFINITIVE CONTRACT": "D",
+    "PURCHASE ORDER": "B",
+    "DELIVERY ORDER": "C",
+    "BPA CALL": "A",
+}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One dated capture of the FY2026 query, replayed as what the API served that day."""
+
+    day: date
+    path: Path
+
+
+def ice_dir(seeds: Path) -> Path:
+    return seeds / "ice" / "wrags81_cbp_ice_dashboard"
+
+
+def snapshots(seeds: Path) -> list[Snapshot]:
+    """The FY2026 vendor-subset captures in date order; HEAD (2026-08-22) is the top-level file."""
+    base = ice_dir(seeds)
+    out = []
+    for path in sorted((base / "snapshots_fy2026").glob("FY2026__vendor_subset__*.csv")):
+        out.append(Snapshot(date.fromisoformat(path.stem.rsplit("__", 1)[1]), path))
+    head = base / "CBP_ICE_FY2026_Contract_Obligations__vendor_subset__commit15b1aa27.csv"
+    out.append(Snapshot(date(2026, 8, 22), head))
+    return sorted(out, key=lambda s: s.day)
+
+
+def history_files(seeds: Path) -> list[Path]:
+    """FY2021-FY2025 vendor subsets (fixed history under every snapshot)."""
+    return sorted(ice_dir(seeds).glob("CBP_ICE_FY202[1-5]_Contract_Obligations__vendor_subset__*.csv"))
+
+
+def read_rows(paths: Iterable[Path]) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows += list(csv.DictReader(fh))
+    return rows
+
+
+def award_type(piid: str, parent_piid: str | None) -> str:
+    """The PIID heuristic of shared/api/ice_data.md 2.2 (letter 9 of a DHS PIID)."""
+    letter = piid[8:9].upper() if len(piid) >= 9 else ""
+    if parent_piid is None:
+        return "PURCHASE ORDER" if letter == "P" else "DEFINITIVE CONTRACT"
+    if "A" in parent_piid[6:10].upper() and parent_piid.upper().startswith("70"):
+        return "BPA CALL"
+    return "DELIVERY ORDER"
+
+
+def _internal_id(key: str) -> int:
+    return 100_000_000 + int(hashlib.sha1(key.encode()).hexdigest()[:7], 16)  # noqa: S324
+
+
+def build_awards(rows: list[dict[str, str]]) -> list[ReplayAward]:
+    """Group transaction rows into replayable awards (exact duplicate rows count once)."""
+    by_award: dict[str, list[dict[str, str]]] = defaultdict(list)
+    seen: set[tuple[str, ...]] = set()
+    for row in rows:
+        ident = tuple(row.values())
+        if ident in seen:  # the same row served twice (ties on a non-unique sort)
+            continue
+        seen.add(ident)
+        by_award[row["Generated Award ID"].upper()].append(row)
+    return [_award(key, txs) for key, txs in by_award.items()]
+
+
+def _award(key: str, rows: list[dict[str, str]]) -> ReplayAward:
+    parts = parse_award_key(key)
+    piid = rows[0]["Award ID"]
+    rows = sorted(rows, key=lambda r: (r["Action Date"], r["Modification"]))
+    latest = rows[-1]
+    base = next((r for r in rows if r["Modification"] in ("0", "")), rows[0])
+    kind = award_type(piid, parts["parent_piid"])
+    sub = SUBAGENCY.get(latest["Agency"], latest["Agency"])
+    total = sum((Decimal(r["Federal Action Obligation"] or "0") for r in rows), Decimal(0))
+    counter: dict[str, int] = defaultdict(int)
+    transactions = []
+    for r in rows:
+        mod = r["Modification"] or "0"
+        n = counter[mod]
+        counter[mod] += 1
+        tx_id = (
+            f"CONT_TX_{parts['agency']}_{parts['parent_agency'] or '-NONE-'}_{piid}_{mod}_"
+            f"{parts['parent_piid'] or '-NONE-'}_{n}"
+        )
+        transactions.append(
+            {
+                "id": tx_id,
+                "type": TX_TYPES[kind],
+                "type_description": kind,
+                "action_date": r["Action Date"],
+                "action_type": None,
+                "action_type_description": None,
+                "modification_number": mod,
+                "description": r["Transaction Description"],
+                "federal_action_obligation": Decimal(r["Federal Action Obligation"] or "0"),
+                "face_value_loan_guarantee": Decimal(0),
+                "original_loan_subsidy_cost": Decimal(0),
+            }
+        )
+    row: dict[str, Any] = {
+        "internal_id": _internal_id(key),
+        "Award ID": piid,
+        "generated_internal_id": key,
+        "Recipient Name": latest["Recipient Name"],
+        "Recipient UEI": None,
+        "Award Amount": total,
+        "Description": base["Transaction Description"],
+        "Start Date": rows[0]["Action Date"],
+        "End Date": None,
+        "Last Modified Date": latest["Action Date"],
+        "Contract Award Type": kind,
+        "Awarding Agency": DHS,
+        "Awarding Sub Agency": sub,
+        "Funding Agency": DHS,
+        "Funding Sub Agency": sub,
+        "NAICS": {"code": None, "description": latest["NAICS Description"] or None},
+        "PSC": {"code": None, "description": latest["Product/Service Description"] or None},
+    }
+    detail = {
+        "id": row["internal_id"],
+        "generated_unique_award_id": key,
+        "piid": piid,
+        "category": "contract",
+        "type": TX_TYPES[kind],
+        "type_description": kind,
+        "description": row["Description"],
+        "total_obligation": total,
+        "base_and_all_options": None,
+        "date_signed": rows[0]["Action Date"],
+        "parent_award": {"piid": parts["parent_piid"]} if parts["parent_piid"] else None,
+        "recipient": {
+            "recipient_name": row["Recipient Name"],
+            "recipient_uei": None,
+            "parent_recipient_name": None,
+            "parent_recipient_uei": None,
+        },
+        "period_of_performance": {
+            "start_date": row["Start Date"],
+            "end_date": None,
+            "last_modified_date": row["Last Modified Date"],
+            "potential_end_date": None,
+        },
+        "awarding_agency": {"toptier_agency": {"name": DHS, "code": "070"}, "subtier_agency": {"name": sub}},
+        "funding_agency": {"toptier_agency": {"name": DHS, "code": "070"}, "subtier_agency": {"name": sub}},
+    }
+    return ReplayAward("contracts", row, detail, transactions)
+
+
+def dataset(seeds: Path, snapshot: Snapshot) -> list[ReplayAward]:
+    """What USAspending served on ``snapshot.day``: FY2021-25 history plus that day's FY2026 rows."""
+    return build_awards(read_rows([*history_files(seeds), snapshot.path]))
+
+
+def agency_names(agencies: Iterable[Any]) -> set[tuple[str, str, str]]:
+    """(toptier, subtier, code) for the replay's autocomplete, from the seeds' agencies.
+
+    The real API knows every DHS component; the recordings only show ICE and CBP.
+    """
+    out = set()
+    for a in agencies:
+        if a.tier == "subtier":
+            out.add((a.toptier_name or DHS, a.name, a.code or ""))
+    return out

@@ -1,0 +1,147 @@
+"""The watcher's jobs, each written once: poll, build the site, send the digests, backfill, send a test e-mail.
+
+A job takes the lock it needs, opens the database, makes its clients, does its work,
+tells the admins what they must hear, and returns a report. The command line and the
+daemon only call these and print; neither repeats a step of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from watcher import store
+from watcher.config import Config, email_address
+from watcher.digest import mailer
+from watcher.digest.deliveries import Result as DigestResult
+from watcher.digest.deliveries import run_digests
+from watcher.errors import ConfigError
+from watcher.http import usaspending_client
+from watcher.ops import health
+from watcher.ops.lock import writer_lock
+from watcher.site import build as site_build
+from watcher.sources import Clients, PollRequest, RunResult, registry
+from watcher.sources.sam.client import sam_client_for
+from watcher.sources.usaspending.backfill import BackfillResult, Progress, run_backfill
+from watcher.values import iso_utc
+
+
+def open_db(config: Config, db_path: Path) -> Database:
+    """The database, migrated, with the seed maps (vendors, resellers, agencies) as the config has them."""
+    db = store.open_db(db_path)
+    store.load_seeds(db, config.vendors, config.resellers, config.agencies)
+    return db
+
+
+@dataclass
+class PollReport:
+    """One poll: a result per watch and source, and a line per admin alert sent (or not)."""
+
+    results: list[RunResult]
+    alerts: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if r.status not in ("ok", "skipped"))
+
+
+def poll(config: Config, db_path: Path, *, watches: list[str] | None = None, source: str | None = None) -> PollReport:
+    """Fetch, diff and store once, under the writer lock; then alert the admins of what went wrong or recovered."""
+    with writer_lock(db_path):
+        db = open_db(config, db_path)
+        with usaspending_client(config) as client, sam_client_for(config, db) as sam:
+            results = registry.poll(db, config, Clients(client, sam), PollRequest(watch_names=watches, only=source))
+        alerts = health.notify_admins(db, config, datetime.now(UTC))
+    return PollReport(results, alerts)
+
+
+def build_site(config: Config, db_path: Path, out: Path, *, full: bool = False) -> site_build.BuildResult:
+    """Build the static site into ``out`` (incremental unless ``full``), under the site's own lock."""
+    with writer_lock(out.parent / out.name, "site"):
+        return site_build.build(store.open_db(db_path), config, out, now=iso_utc(datetime.now(UTC)), full=full)
+
+
+def send_digests(
+    config: Config,
+    db_path: Path,
+    *,
+    now: datetime | None = None,
+    outbox: Path | None = None,
+    dry_run: bool = False,
+    only: list[str] | None = None,
+) -> list[DigestResult]:
+    """Send (or write) the digests that are due, under the digest lock; one result per subscriber."""
+    with writer_lock(db_path, "digest"):
+        db = store.open_db(db_path)
+        return run_digests(db, config, now=now or datetime.now(UTC), outbox=outbox, dry_run=dry_run, only=only)
+
+
+def backfill(
+    config: Config,
+    db_path: Path,
+    since: date,
+    until: date | None = None,
+    *,
+    watches: list[str] | None = None,
+    progress: Progress | None = None,
+) -> list[BackfillResult]:
+    """Fetch the selected watches' history since ``since``, under the writer lock; resumable."""
+    with writer_lock(db_path):
+        db = open_db(config, db_path)
+        with usaspending_client(config) as client:
+            return run_backfill(db, config, client, since, until, watch_names=watches, progress=progress)
+
+
+def send_test_email(config: Config, address: str, outbox: Path | None = None) -> str:
+    """One test message to ``address`` through the configured SMTP server (or the outbox); says where it went."""
+    try:
+        address = email_address(address)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    email = config.settings.email
+    now = datetime.now(UTC)
+    via = email.smtp.host if email.smtp else "the outbox (no SMTP server configured)"
+    text = (
+        "This is a test message from watcher.\n\nIf you can read it, digests can reach this address.\n"
+        f"Sent {iso_utc(now)} via {via}.\n"
+    )
+    _, message = mailer.compose(
+        email,
+        to=address,
+        subject="watcher: test message",
+        text=text,
+        date=iso_utc(now),
+        list_name="test",
+        list_label="watcher test",
+    )
+    if outbox is None and email.smtp is None:
+        outbox = config.outbox()
+    where = mailer.dispatch(email, address, message, outbox, f"test-{now:%Y%m%dT%H%M%S}.eml")
+    return f"no SMTP server used: {where}" if where.startswith("written") else where
+
+
+def scheduled(config: Config, db_path: Path) -> dict[str, Callable[[], str]]:
+    """The daemon's jobs by name, each returning a one-line summary for its log."""
+
+    def poll_job() -> str:
+        report = poll(config, db_path)
+        summary = ", ".join(f"{r.watch}: {sum(r.kinds.values())} changes" for r in report.results)
+        failed = sum(1 for r in report.results if r.status != "ok")
+        return f"{summary}; {failed} failed" + (f"; {'; '.join(report.alerts)}" if report.alerts else "")
+
+    def site_job(full: bool) -> Callable[[], str]:
+        def run() -> str:
+            r = build_site(config, db_path, config.site_dir(), full=full)
+            return f"{'full' if r.full else 'incremental'} build, {r.files} files, {r.seconds:.1f} s"
+
+        return run
+
+    def digest_job() -> str:
+        results = send_digests(config, db_path)
+        return ", ".join(f"{r.subscriber}: {r.status}" for r in results) or "no subscribers"
+
+    return {"poll": poll_job, "site": site_job(False), "site_full": site_job(True), "digest": digest_job}

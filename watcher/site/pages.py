@@ -1,0 +1,516 @@
+"""The static site's pages, Atom feeds and downloads, rendered from the database (``site_build`` runs builds).
+
+Layout: ``index.html``, ``awards/<id>.html``, ``vendors/<key>.html``, ``agencies/<key>.html``,
+``watches/<name>.html``, ``about.html``, ``search.html``; an Atom feed next to each
+listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes in
+``pagefind-<n>/`` and ``pagefind-recent/``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from sqlite_utils import Database
+
+from watcher import links
+from watcher.config import Config
+from watcher.errors import WatcherError
+from watcher.site import export
+from watcher.site.charts import bar_chart
+from watcher.store import rows_by_key
+from watcher.store.runs import data_as_of
+from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item, usd
+
+FEED_ENTRIES = 50
+LIST_AWARDS = 500
+TIMELINE = 50
+MONEY = frozenset({"total_obligation", "potential_value"})
+AWARD_FIELDS = (
+    "award_key", "piid", "category", "award_type", "recipient_name", "recipient_uei", "parent_name", "parent_uei",
+    "awarding_agency", "awarding_subagency", "funding_agency", "funding_subagency", "total_obligation",
+    "potential_value", "start_date", "end_date", "potential_end_date", "last_date_to_order", "parent_award_piid",
+    "naics_code", "naics_description", "psc_code", "psc_description", "last_modified_date", "first_seen_at",
+    "last_seen_at",
+)  # fmt: skip
+
+
+class SiteError(WatcherError):
+    """The output folder cannot be used, or the search indexer failed."""
+
+
+def _uuid(*parts: Any) -> str:
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'watcher:' + ':'.join(str(p) for p in parts))}"
+
+
+class Writer:
+    """Writes files under one build directory; atomically (temp file + rename) when replacing live files."""
+
+    def __init__(self, root: Path, atomic: bool) -> None:
+        self.root, self.atomic, self.count = root, atomic, 0
+        self._dirs: set[Path] = set()
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
+        self.count += 1
+        if not self.atomic:
+            path.write_text(text, encoding="utf-8")
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+
+
+class Site:
+    """Everything one build needs: the database, the config, templates and lookups."""
+
+    def __init__(self, db: Database, config: Config, env: Environment, writer: Writer, now: str) -> None:
+        self.db, self.config, self.env, self.w, self.now = db, config, env, writer, now
+        self.site_url = config.settings.site_url
+        self.vendor_names = {k: v.name for k, v in config.vendors.items()}
+        for w in config.watches.values():
+            self.vendor_names.update({k: v.name for k, v in w.vendors.items()})
+        self.abbr = {a.name: a.abbreviation or a.name for a in config.agencies.values()}
+        self.agency_keys = {a.name: k for k, a in config.agencies.items()}
+        self.freshness = data_as_of(db, list(config.watches), now)
+        self.templates = {
+            n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml", "stub.html")
+        }
+
+    # ------------------------------------------------------------ naming
+
+    def agency_page(self, name: str) -> str:
+        return f"agencies/{links.safe_name(self.agency_keys.get(name) or name)}.html"
+
+    def render(self, rel: str, template: str, **ctx: Any) -> None:
+        root = "../" * rel.count("/")
+        tpl = self.templates.get(template) or self.env.get_template(f"site/{template}")
+        self.w.write(rel, tpl.render(root=root, built_at=self.now, feed=ctx.pop("feed", None), **ctx))
+
+    # ------------------------------------------------------------ changes as words
+
+    def entries(self, changes: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+        """Timeline entries for changes: the digest's plain words, one entry per change."""
+        award_keys = list({c["award_key"] for c in changes if c["award_key"]})
+        awards = rows_by_key(self.db, "awards", "award_key", award_keys)
+        txs = rows_by_key(self.db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
+        return [self.entry(c, awards.get(c["award_key"]), txs, root) for c in changes]
+
+    def entry(
+        self,
+        c: dict[str, Any],
+        award: dict[str, Any] | None,
+        txs: dict[str, dict[str, Any]],
+        root: str,
+        header: tuple[str, str, Any] | None = None,
+    ) -> dict[str, Any]:
+        item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
+        page = f"awards/{links.safe_name(c['award_key'])}.html"
+        return _entry(c, item, page, None, f"{self.site_url}/{page}" if self.site_url else f"{root}{page}")
+
+    def feed(self, rel: str, title: str, page: str, changes: list[dict[str, Any]]) -> None:
+        root = "../" * rel.count("/")
+        entries = self.entries(changes, root)
+        self.w.write(
+            rel,
+            self.templates["feed.xml"].render(
+                title=title,
+                feed_id=_uuid("feed", rel),
+                updated=entries[0]["detected_at"] if entries else self.now,
+                self_url=f"{self.site_url}/{rel}" if self.site_url else rel.rsplit("/", 1)[-1],
+                page_url=f"{self.site_url}/{page}" if self.site_url else page.rsplit("/", 1)[-1],
+                entries=entries,
+            ),
+        )
+
+    # ------------------------------------------------------------ pages
+
+    def award_pages(
+        self,
+        keys: list[str] | None = None,
+        key_range: tuple[str | None, str | None] = (None, None),
+        stubs: Writer | None = None,
+    ) -> int:
+        """One page per watched award; streamed by award_key so 100k awards never sit in memory together.
+
+        ``keys`` limits it to those awards (incremental builds), ``key_range`` to lo <= key < hi
+        (one worker's share of a full build). ``stubs`` receives, under the same file names, a page
+        holding only the searchable part: indexing those costs pagefind half as much as whole pages.
+        """
+        where, args = "", []
+        if keys is not None:
+            if not keys:
+                return 0
+            marks = ",".join("?" * len(keys))
+            where, args = f" AND award_key IN ({marks})", list(keys)
+        lo, hi = key_range
+        if lo is not None:
+            where, args = f"{where} AND award_key >= ?", [*args, lo]
+        if hi is not None:
+            where, args = f"{where} AND award_key < ?", [*args, hi]
+        awards = self.db.query(
+            f"SELECT * FROM awards WHERE award_key IN (SELECT entity_key FROM matches){where} ORDER BY award_key", args
+        )
+        txs = _grouped(self.db, f"SELECT * FROM transactions WHERE 1=1{where} ORDER BY award_key", args)
+        chs = _grouped(self.db, f"SELECT * FROM changes WHERE award_key IS NOT NULL{where} ORDER BY award_key", args)
+        match_where = where.replace("award_key", "entity_key")
+        ms = _grouped(
+            self.db, f"SELECT *, entity_key AS award_key FROM matches WHERE 1=1{match_where} ORDER BY entity_key", args
+        )
+        n = 0
+        for a in awards:
+            key = a["award_key"]
+            tx_rows = txs.take(key)
+            tx_rows.sort(key=lambda t: (t["action_date"] or "", t["modification_number"] or ""), reverse=True)
+            tx_by_key = {t["transaction_key"]: t for t in tx_rows}
+            changes = sorted(chs.take(key), key=lambda c: c["id"], reverse=True)
+            header = award_header(key, a, self.abbr)
+            agency = a["awarding_subagency"] or a["awarding_agency"] or ""
+            view = dict(a)
+            view.update(
+                agency_long=clean(agency),
+                award_type_words=award_type_words(a),
+                official_url=links.usaspending_award(key),
+            )
+            matches = [
+                {**m, "vendor_name": self.vendor_names.get(m["vendor"], m["vendor"] or "keyword")} for m in ms.take(key)
+            ]
+            fields = [(f, "" if a[f] is None else usd(a[f]) if f in MONEY else a[f]) for f in AWARD_FIELDS]
+            rel = f"awards/{links.safe_name(key)}.html"
+            if stubs is not None:
+                stubs.write(rel, self.templates["stub.html"].render(a=view, vendor_names=_vendor_list(matches)))
+            self.render(
+                rel,
+                "award.html",
+                title=f"{a['piid'] or key} · {a['recipient_name'] or ''}",
+                a=view,
+                matches=matches,
+                vendor_names=_vendor_list(matches),
+                fields=fields,
+                transactions=tx_rows,
+                changes=[{**self.entry(c, a, tx_by_key, "../", header), "page": None} for c in changes],
+            )
+            n += 1
+        return n
+
+    def _awards_for(self, where: str, args: list[Any]) -> tuple[list[dict[str, Any]], int]:
+        sql = f"SELECT * FROM awards a WHERE {where} ORDER BY coalesce(total_obligation, 0) DESC, award_key"
+        (count,) = self.db.execute(f"SELECT count(*) FROM awards a WHERE {where}", args).fetchone()
+        out = []
+        for a in self.db.query(f"{sql} LIMIT {LIST_AWARDS}", args):
+            a["page"] = f"awards/{links.safe_name(a['award_key'])}.html"
+            a["agency"] = self.abbr.get(a["awarding_subagency"] or "", a["awarding_subagency"] or "")
+            out.append(a)
+        return out, count
+
+    def _changes_for(self, where: str, args: list[Any], limit: int = TIMELINE) -> list[dict[str, Any]]:
+        """The latest changes to awards (SAM notices without an award get pages with the SAM source)."""
+        return list(
+            self.db.query(
+                "SELECT c.* FROM changes c WHERE c.award_key IS NOT NULL"
+                f" AND c.kind NOT IN ('new_notice', 'notice_changed') AND {where} ORDER BY c.id DESC LIMIT {limit}",
+                args,
+            )
+        )
+
+    def _fy(self, where: str, args: list[Any]) -> list[tuple[int, Decimal]]:
+        """Money obligated by fiscal year (October to September) over the awards ``where`` selects."""
+        fy = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
+        rows = self.db.execute(
+            f"SELECT {fy} AS fy, sum(t.obligation) FROM transactions t JOIN awards a ON a.award_key = t.award_key"
+            f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy ORDER BY fy",
+            args,
+        ).fetchall()
+        return [(int(y), Decimal(str(round(v or 0, 2)))) for y, v in rows]
+
+    def listing(
+        self,
+        rel: str,
+        title: str,
+        where: str,
+        args: list[Any],
+        *,
+        intro: str = "",
+        extra: dict | None = None,
+    ) -> None:
+        """A vendor, agency or watch page with its feed and its awards as CSV."""
+        awards, count = self._awards_for(where, args)
+        change_where = f"c.award_key IN (SELECT a.award_key FROM awards a WHERE {where})"
+        changes = self._changes_for(change_where, args)
+        fy = self._fy(where, args)
+        feed_rel = rel.replace(".html", ".xml")
+        self.feed(feed_rel, f"{title}: changes", rel, changes[:FEED_ENTRIES])
+        chart = None
+        if fy:
+            chart = {
+                "svg": bar_chart(fy, f"{title}: obligations by fiscal year"),
+                "rows": fy,
+                "caption": "Sum of contract actions' obligations by federal fiscal year (October to September).",
+            }
+        self.render(
+            rel,
+            "listing.html",
+            title=title,
+            intro=intro,
+            feed=feed_rel.rsplit("/", 1)[-1],
+            csv=f"{'../' * rel.count('/')}downloads/awards.csv",
+            chart=chart,
+            awards=awards,
+            award_count=count,
+            more=max(0, count - len(awards)),
+            changes=self.entries(changes, "../"),
+            **(extra or {}),
+        )
+
+    def vendor_page(self, vendor: str) -> None:
+        name = self.vendor_names.get(vendor, vendor)
+        where = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
+        # The reseller_awards view's rule (a mention, and no direct match), written to use the indexes.
+        resellers = list(
+            self.db.query(
+                "SELECT a.recipient_name, count(*) AS awards, sum(a.total_obligation) AS total FROM awards a"
+                " WHERE a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ? AND reason = 'mention')"
+                " AND NOT EXISTS (SELECT 1 FROM matches d WHERE d.entity_key = a.award_key AND d.vendor = ?"
+                " AND d.reason IN ('recipient', 'uei', 'parent'))"
+                " GROUP BY a.recipient_name ORDER BY total DESC",
+                [vendor, vendor],
+            )
+        )
+        self.listing(
+            f"vendors/{links.safe_name(vendor)}.html",
+            name,
+            where,
+            [vendor],
+            intro=f"DHS awards to {name}, or that mention it (bought through a reseller).",
+            extra={"resellers": resellers, "facts": [], "links": []},
+        )
+
+    def agency_page_write(self, agency: str) -> None:
+        self.listing(
+            self.agency_page(agency),
+            clean(agency),
+            "a.awarding_subagency = ? AND a.award_key IN (SELECT entity_key FROM matches)",
+            [agency],
+            intro=f"Watched awards made by {clean(agency)}.",
+            extra={"resellers": [], "facts": [], "links": []},
+        )
+
+    def watch_page(self, name: str) -> None:
+        w = self.config.watches.get(name)
+        facts = []
+        if w:
+            facts = [
+                "Agencies: " + ", ".join(a.name for a in w.agencies),
+                "Vendors: " + (", ".join(v.name for v in w.vendors.values()) or "none"),
+                "Keywords: " + (", ".join(w.keywords) or "none"),
+            ]
+        self.listing(
+            f"watches/{links.safe_name(name)}.html",
+            f"Watch: {name}",
+            "a.award_key IN (SELECT entity_key FROM matches WHERE watch = ?)",
+            [name],
+            intro=w.description if w else "",
+            extra={"resellers": [], "facts": facts, "links": []},
+        )
+
+    def home(self) -> None:
+        changes = self._changes_for("1=1", [])
+        self.feed("feed.xml", "watcher: every change", "index.html", changes[:FEED_ENTRIES])
+        vendors = [r[0] for r in self.db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != '' ORDER BY 1")]
+        agencies = self._agencies()
+        counts = dict(self.db.execute("SELECT vendor, count(DISTINCT entity_key) FROM matches GROUP BY vendor"))
+        watches = [(n, f"watches/{links.safe_name(n)}.html", w.description) for n, w in self.config.watches.items()]
+        vendor_links = [
+            (self.vendor_names.get(v, v), f"vendors/{links.safe_name(v)}.html", f"{counts.get(v, 0)} awards")
+            for v in vendors
+        ]
+        (notices,) = self.db.execute("SELECT count(*) FROM notices").fetchone()
+        nav = [
+            ("Watches", watches),
+            *(
+                [("SAM.gov notices", [("Coming buys and award notices", "notices.html", f"{notices} notices")])]
+                if notices
+                else []
+            ),
+            ("Vendors", vendor_links),
+            ("Agencies", [(clean(a), self.agency_page(a), "") for a in agencies]),
+        ]
+        self.timeline_page(
+            "index.html",
+            "DHS contracts with big tech: what changed",
+            "New awards and every change to them, for the vendors and agencies watched here.",
+            "feed.xml",
+            self.entries(changes, ""),
+            facts=self.freshness,
+            links=nav,
+        )
+
+    def timeline_page(
+        self,
+        rel: str,
+        title: str,
+        intro: str,
+        feed: str,
+        entries: list[dict[str, Any]],
+        facts: Any = (),
+        links: Any = (),
+    ) -> None:
+        """A listing page that is only a timeline (no awards table, chart or resellers): home, notices."""
+        self.render(
+            rel,
+            "listing.html",
+            title=title,
+            intro=intro,
+            feed=feed,
+            csv=None,
+            chart=None,
+            awards=None,
+            award_count=0,
+            more=0,
+            resellers=[],
+            facts=list(facts),
+            links=list(links),
+            changes=entries,
+        )
+
+    def notices_page(self) -> None:
+        """SAM.gov notices the watches kept (coming buys, award notices), newest first, with their feed."""
+        changes = list(
+            self.db.query(
+                "SELECT * FROM changes WHERE kind IN ('new_notice', 'notice_changed') ORDER BY id DESC LIMIT ?",
+                [TIMELINE],
+            )
+        )
+        notices = rows_by_key(self.db, "notices", "notice_id", [c["entity_key"] for c in changes])
+        entries = []
+        for c in changes:
+            n = notices.get(c["entity_key"])
+            item = notice_item(c["entity_key"], [c], n, [], "", None)
+            page = f"awards/{links.safe_name(n['award_key'])}.html" if n and n.get("award_key") else None
+            url = (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url
+            entries.append(_entry(c, item, page, item.official_url, url))
+        self.w.write(
+            "notices.xml",
+            self.templates["feed.xml"].render(
+                title="watcher: SAM.gov notices",
+                feed_id=_uuid("feed", "notices.xml"),
+                updated=entries[0]["detected_at"] if entries else self.now,
+                self_url=f"{self.site_url}/notices.xml" if self.site_url else "notices.xml",
+                page_url=f"{self.site_url}/notices.html" if self.site_url else "notices.html",
+                entries=entries,
+            ),
+        )
+        self.timeline_page(
+            "notices.html",
+            "SAM.gov notices: coming buys and award notices",
+            "Solicitations, sources-sought notices, justifications and award notices posted by the watched "
+            "agencies that name a watched vendor (or announce an award watched here), from SAM.gov.",
+            "notices.xml",
+            entries,
+        )
+
+    def _agencies(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT awarding_subagency FROM awards WHERE awarding_subagency IS NOT NULL"
+                " AND award_key IN (SELECT entity_key FROM matches) ORDER BY 1"
+            )
+        ]
+
+    def static_pages(self, bundles: list[str]) -> None:
+        downloads = [(f"{what}.{fmt}", f"downloads/{what}.{fmt}") for what in export.EXPORTS for fmt in ("csv", "json")]
+        downloads.append(("watcher.db (the SQLite database)", "downloads/watcher.db"))
+        self.render("about.html", "about.html", title="About the data", freshness=self.freshness, downloads=downloads)
+        self.render("search.html", "search.html", title="Search", bundles=bundles)
+        self.w.write("assets/style.css", self.env.loader.get_source(self.env, "site/style.css")[0])  # type: ignore[union-attr]
+
+    def downloads(self) -> None:
+        d = self.w.root / "downloads"
+        d.mkdir(parents=True, exist_ok=True)
+        for what in export.EXPORTS:
+            with (
+                (d / f"{what}.csv").open("w", encoding="utf-8", newline="") as csv_out,
+                (d / f"{what}.json").open("w", encoding="utf-8") as json_out,
+            ):
+                export.write_table(self.db, what, csv_out, json_out)
+        public_copy(self.db, d / "watcher.db")
+
+
+def _entry(c: dict[str, Any], item: Any, page: str | None, official: str | None, url: str) -> dict[str, Any]:
+    """A timeline and feed entry for one change, worded by the digest's item."""
+    return {
+        "id": c["id"],
+        "detected_at": c["detected_at"],
+        "kind": c["kind"],
+        "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
+        "headline": item.headline,
+        "facts": item.facts,
+        "page": page,
+        "official": official,
+        "url": url,
+        "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
+        "summary": "; ".join(item.facts) or item.headline,
+    }
+
+
+def _vendor_list(matches: list[dict[str, Any]]) -> str:
+    return ", ".join(sorted({m["vendor_name"] for m in matches}))
+
+
+def public_copy(db: Database, dest: Path) -> None:
+    """A consistent snapshot of the database without the subscribers' addresses and digests."""
+    dest.unlink(missing_ok=True)
+    target = sqlite3.connect(dest)
+    try:
+        db.conn.backup(target)
+        # secure_delete overwrites what is deleted, so no address survives in a free page (cheaper than VACUUM).
+        target.executescript(
+            "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
+            " PRAGMA journal_mode = DELETE;"
+        )
+    finally:
+        target.close()
+
+
+class _Grouped:
+    """Rows from a query ordered by award_key, taken group by group as the award pages advance."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+        self._groups = groupby(rows, key=lambda r: r["award_key"])
+        self._key: str | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            k, rows = next(self._groups)
+            self._key, self._rows = k, list(rows)
+        except StopIteration:
+            self._key, self._rows = None, []
+
+    def take(self, key: str) -> list[dict[str, Any]]:
+        while self._key is not None and self._key < key:
+            self._advance()
+        if self._key == key:
+            rows = self._rows
+            self._advance()
+            return rows
+        return []
+
+
+def _grouped(db: Database, sql: str, args: list[Any]) -> _Grouped:
+    """Each stream is its own cursor: the award pages walk several ordered scans side by side."""
+    return _Grouped(db.query(sql, args))

@@ -1,0 +1,424 @@
+"""One SAM.gov poll: plan the day's requests within the budget, fetch them, then merge into the store.
+
+Requests are the scarce thing (10 a day on a key without a role), so a poll works in two
+phases. First it walks the queries that are due (in-progress walks first, then the ones
+read longest ago), each request counted in ``sam_requests`` before it is sent, until the
+budget, a 429 or a refused key stops it. Then it writes what it fetched, per source, in
+one transaction, together with each walk's progress: a walk that ran out of budget
+resumes at its next page the next day, over the same window, and a finished walk moves
+its window on (re-reading ``overlap_days``). A crash between the phases loses no data,
+only requests: the walks did not move, so the next poll fetches the same pages again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from watcher import stopping, store
+from watcher.config import Config, Watch
+from watcher.errors import BudgetSpent, SamKeyError, SamQuotaError, SourceError
+from watcher.http import redact
+from watcher.models import Change, SourceName
+from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
+from watcher.sources.sam import awards as sam_awards
+from watcher.sources.sam import opportunities as sam_opportunities
+from watcher.sources.sam.awards import Query
+from watcher.sources.sam.client import KEY_ENV, SamClient
+from watcher.sources.sam.merge import Merger
+from watcher.sources.sam.parse import (
+    Action,
+    award_page,
+    notice_page,
+    parse_action,
+    parse_notice,
+)
+from watcher.values import parse_utc, utcnow
+
+log = logging.getLogger(__name__)
+SOURCES = ("sam_awards", "sam_opportunities")
+MAX_PAGES = 4000  # Contract Awards refuses offset x limit beyond 400,000 records
+
+
+@dataclass
+class Walk:
+    """What one query fetched in this poll, and where its walk stands."""
+
+    query: Query
+    start: date
+    end: date
+    first_page: int
+    next_page: int
+    total: int | None = None
+    pages_total: int | None = None
+    pages: list[tuple[Raw, list[dict[str, Any]]]] = field(default_factory=list)
+    requests: int = 0
+    completed: bool = False
+    error: str | None = None
+    stop: str | None = None  # why no further SAM request may be sent in this poll
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text[:10]) if text else None
+
+
+def due(row: dict[str, Any] | None, now: str, refresh_hours: float) -> bool:
+    """A query is due unless it finished a walk less than ``refresh_hours`` ago (and has none in progress)."""
+    if row is None or row.get("next_page") or not row.get("done_at"):
+        return True
+    done = parse_utc(row["done_at"])
+    return parse_utc(now) - done >= timedelta(hours=refresh_hours)
+
+
+def next_window(row: dict[str, Any] | None, today: date, overlap: int, max_days: int) -> tuple[date, date, int]:
+    """(start, end, first page) of the query's next walk: the unfinished one, or on from the last finished."""
+    if row and row.get("next_page") and row.get("window_from") and row.get("window_to"):
+        return date.fromisoformat(row["window_from"]), date.fromisoformat(row["window_to"]), int(row["next_page"])
+    done = _day((row or {}).get("done_through"))
+    start = (done or today) - timedelta(days=max(overlap, 1 if done is None else overlap))
+    return max(start, today - timedelta(days=max_days)), today, 0
+
+
+def _order(queries: list[Query], walks: dict[str, dict[str, Any]]) -> list[Query]:
+    """Walks in progress first, then the ones read longest ago (never read: plan order)."""
+    indexed = list(enumerate(queries))
+    indexed.sort(
+        key=lambda iq: (
+            not (walks.get(iq[1].key) or {}).get("next_page"),
+            (walks.get(iq[1].key) or {}).get("done_at") or "",
+            iq[0],
+        )
+    )
+    return [q for _, q in indexed]
+
+
+def _fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, config: Config) -> Walk:
+    """Walk one query from its next page until it ends, the budget ends, or SAM.gov refuses."""
+    s = config.settings.sam
+    # Deletions are not reported late: one day of overlap is enough (a catch-up window still reaches back).
+    overlap = min(1, s.overlap_days) if q.kind == "deleted" else s.overlap_days
+    start, end, page = next_window(row, today, overlap, s.max_window_days)
+    notices = q.kind == "notices"
+    path = sam_opportunities.SEARCH_PATH if notices else sam_awards.SEARCH_PATH
+    limit = s.notice_page_size if notices else s.page_size
+    params_of = sam_opportunities.page_params if notices else sam_awards.page_params
+    walk = Walk(q, start, end, page, page, pages_total=(row or {}).get("pages") if page else None)
+    before = client.requests
+    try:
+        while page < MAX_PAGES:
+            if stopping.requested():
+                walk.stop = "the daemon is stopping"
+                break
+            if walk.pages_total is not None and page >= walk.pages_total:
+                walk.completed = True  # by page count: past the end, Opportunities returns a stray record
+                break
+            params = params_of(q, start, end, page, limit)
+            what = f"{q.label} page {page + 1}"
+            payload, content = client.get(path, params, source=q.source, watch=q.watches[0], query=q.label, page=page)
+            rows, total = (notice_page if notices else award_page)(payload, what)
+            if row and page and page == walk.first_page and total != row.get("total"):
+                log.info(
+                    "%s: %s records now (was %s); the overlap of the next window re-reads the edge",
+                    what,
+                    total,
+                    row.get("total"),
+                )
+            walk.total, walk.pages_total = total, math.ceil(total / limit) if total else 0
+            walk.pages.append((Raw("GET", path, params, content), rows))
+            page += 1
+            walk.next_page = page
+            if not rows and not notices:
+                walk.completed = True
+                break
+    except BudgetSpent as exc:
+        walk.stop = str(exc)
+    except (SamKeyError, SamQuotaError) as exc:
+        walk.stop = walk.error = redact(str(exc).split("\n")[0])
+    except SourceError as exc:
+        walk.error = redact(str(exc))
+    finally:
+        walk.requests = client.requests - before
+    return walk
+
+
+def run_sam(
+    db: Database,
+    config: Config,
+    client: SamClient | None,
+    *,
+    watch_names: list[str] | None = None,
+    today: date | None = None,
+    now: str | None = None,
+    only: str | None = None,
+) -> list[RunResult]:
+    """Poll both SAM.gov sources (or ``only`` one) for the selected watches; errors go to ``runs``, never raised."""
+    started = time.monotonic()
+    now = now or utcnow()
+    today = today or date.fromisoformat(now[:10])
+    selected = [w for n, w in config.watches.items() if not watch_names or n in watch_names]
+    by_source = {src: [w for w in selected if src in w.sources and only in (None, src)] for src in SOURCES}
+    results: dict[tuple[str, str], RunResult] = {}
+    for src, ws in by_source.items():
+        for w in ws:
+            results[(w.name, src)] = RunResult(w.name, src, store.start_run(db, w.name, src, now))
+    if not results:
+        return []
+    state = _State(db, config, now, results)
+    if client is None or not client.key:
+        log.warning("%s is not set: the SAM.gov sources are skipped (USAspending still runs)", KEY_ENV)
+        return state.finish_all("skipped", f"{KEY_ENV} is not set: SAM.gov sources skipped", started)
+    blocked = client.budget.blocked_until(now)
+    if blocked:
+        return state.finish_all("skipped", f"SAM.gov's daily quota is spent (HTTP 429) until {blocked}", started)
+    queries = sam_opportunities.plan(by_source["sam_opportunities"], list(config.settings.sam.notice_types))
+    queries += sam_awards.plan(by_source["sam_awards"], config.resellers)
+    walks = store.rows_by_key(db, "sam_walks", "query", [q.key for q in queries])
+    walks = {k: v for k, v in walks.items() if v["source"] in SOURCES}
+    todo = [q for q in queries if due(walks.get(q.key), now, config.settings.sam.refresh_hours)]
+    fetched: list[Walk] = []
+    stop: str | None = None
+    refused = False  # SAM.gov refused us (key, quota): every query not read is an error, not a deferral
+    for q in _order(todo, walks):
+        if stop is not None:
+            (state.fail if refused else state.defer)(q, stop)
+            continue
+        walk = _fetch(client, q, walks.get(q.key), today, config)
+        if walk.stop is not None:
+            stop, refused = walk.stop, walk.error is not None
+            if not walk.pages:  # nothing fetched: the query waits for the next budget
+                (state.fail if walk.error else state.defer)(q, stop)
+                continue
+        fetched.append(walk)
+    for q in queries:
+        if q not in todo:
+            state.note(q, f"{q.label}: up to date (read {walks[q.key]['done_at']})")
+    for src in SOURCES:
+        mine = [w for w in fetched if w.query.source == src]
+        try:
+            with store.write_transaction(db):
+                if src == "sam_awards":
+                    state.merge_awards(mine, by_source[src])
+                else:
+                    state.merge_notices(mine, by_source[src])
+                for walk in mine:
+                    _save_walk(db, walk, now)
+                state.finish_source(src, started)
+        except Exception as exc:
+            message = redact(str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}")
+            log.error("%s failed: %s", src, message)
+            state.finish_source(src, started, error=message)
+    return list(results.values())
+
+
+def _save_walk(db: Database, walk: Walk, now: str) -> None:
+    done = walk.completed and walk.error is None
+    db.execute(
+        "INSERT INTO sam_walks (source, query, watches, window_from, window_to, next_page, pages, total,"
+        " done_through, done_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
+        " ON CONFLICT(source, query) DO UPDATE SET watches=excluded.watches, window_from=excluded.window_from,"
+        " window_to=excluded.window_to, next_page=excluded.next_page, pages=excluded.pages, total=excluded.total,"
+        " updated_at=excluded.updated_at",
+        [
+            walk.query.source,
+            walk.query.key,
+            ",".join(walk.query.watches),
+            walk.start.isoformat(),
+            walk.end.isoformat(),
+            0 if done else walk.next_page,
+            walk.pages_total,
+            walk.total,
+            now,
+        ],
+    )
+    if done:
+        db.execute(
+            "UPDATE sam_walks SET done_through=?, done_at=? WHERE source=? AND query=?",
+            [walk.end.isoformat(), now, walk.query.source, walk.query.key],
+        )
+
+
+class _State:
+    """The runs rows of one SAM poll and the writes that fill them."""
+
+    def __init__(self, db: Database, config: Config, now: str, results: dict[tuple[str, str], RunResult]) -> None:
+        self.db, self.config, self.now, self.results = db, config, now, results
+        self.deferred: dict[tuple[str, str], list[str]] = {}
+        self.errors: dict[tuple[str, str], str] = {}
+        self.merge = Merger(db, config, now)
+
+    def _targets(self, q: Query) -> list[RunResult]:
+        return [r for (w, s), r in self.results.items() if s == q.source and w in q.watches]
+
+    def defer(self, q: Query, why: str) -> None:
+        for r in self._targets(q):
+            self.deferred.setdefault((r.watch, r.source), []).append(q.label)
+            r.warnings.append(f"{q.label}: deferred ({why})")
+
+    def fail(self, q: Query, why: str) -> None:
+        for r in self._targets(q):
+            self.errors[(r.watch, r.source)] = why
+
+    def note(self, q: Query, text: str) -> None:
+        for r in self._targets(q):
+            r.warnings.append(text)
+
+    def _account(self, walk: Walk) -> None:
+        targets = self._targets(walk.query)
+        if targets:
+            targets[0].requests += walk.requests  # shared walks are paid once, by the first watch
+            targets[0].pages += len(walk.pages)
+        for r in targets:
+            if walk.error:
+                self.errors[(r.watch, r.source)] = walk.error
+            elif not walk.completed:
+                r.warnings.append(f"{walk.query.label}: stopped at page {walk.next_page + 1}, resumes next poll")
+
+    def finish_all(self, status: str, error: str, started: float) -> list[RunResult]:
+        for r in self.results.values():
+            r.status, r.error = status, error
+            self._finish(r, started)
+        return list(self.results.values())
+
+    def finish_source(self, source: str, started: float, error: str | None = None) -> None:
+        for (w, s), r in self.results.items():
+            if s != source:
+                continue
+            r.error = error or self.errors.get((w, s))
+            if r.error:
+                r.status, r.changes, r.kinds = "error", 0, {}
+            elif (w, s) in self.deferred and not r.requests and not any("up to date" in x for x in r.warnings):
+                r.status, r.error = "skipped", "; ".join(r.warnings)[:500]
+            self._finish(r, started)
+
+    def _finish(self, r: RunResult, started: float) -> None:
+        record_result(self.db, r, started)
+
+    def _record(self, source: str, changes: list[Change], per_watch: dict[str, set[str]]) -> None:
+        """Store the changes under the run of the first watch they concern, and count them per watch."""
+        runs = [(w, r) for (w, s), r in self.results.items() if s == source]
+        by_run: dict[int, list[Change]] = {}
+        for c in changes:
+            owner = next((r for w, r in runs if {c.entity_key, c.award_key} & per_watch.get(w, set())), runs[0][1])
+            by_run.setdefault(owner.run_id, []).append(c)
+        for run_id, group in by_run.items():
+            store.save_changes(self.db, group, run_id, self.now)
+        for w, r in runs:
+            keys = per_watch.get(w, set())
+            mine = [c for c in changes if c.entity_key in keys or c.award_key in keys]
+            r.changes, r.records = len(mine), len(keys)
+            for c in mine:
+                r.kinds[c.kind] = r.kinds.get(c.kind, 0) + 1
+
+    # ------------------------------------------------------------ contract actions
+
+    def merge_awards(self, walks: list[Walk], watches: list[Watch]) -> None:
+        for walk in walks:
+            self._account(walk)
+        actions: dict[str, list[tuple[Action, Raw, int, tuple[str, ...]]]] = {}
+        deletions: list[tuple[dict[str, Any], Raw, int]] = []
+        for walk in walks:
+            for raw, rows in walk.pages:
+                for index, rec in enumerate(rows):
+                    if walk.query.kind == "deleted":
+                        deletions.append((rec, raw, index))
+                        continue
+                    try:
+                        action = parse_action(rec, self.merge.names)
+                    except SourceError as exc:
+                        self._warn(walk.query, f"skipped a record: {exc}")
+                        continue
+                    group = actions.setdefault(action.id.award_key, [])
+                    at = next((i for i, g in enumerate(group) if g[0].id == action.id), None)
+                    if at is None:
+                        group.append((action, raw, index, walk.query.watches))
+                    else:  # the same action from another walk (contracting and funding): one action, both watches
+                        a, r, i, ws = group[at]
+                        group[at] = (a, r, i, tuple(dict.fromkeys((*ws, *walk.query.watches))))
+        changes: list[Change] = []
+        per_watch: dict[str, set[str]] = {}
+        if actions:
+            changes += self.merge.actions(actions, {w.name: w for w in watches}, per_watch)
+        if deletions:
+            changes += self.merge.deletions(deletions, per_watch)
+        store.index_awards_fts(self.db)
+        self._record("sam_awards", changes, per_watch)
+
+    def _warn(self, q: Query, text: str) -> None:
+        for r in self._targets(q):
+            r.warnings.append(redact(text)[:300])
+
+    def merge_notices(self, walks: list[Walk], watches: list[Watch]) -> None:
+        for walk in walks:
+            self._account(walk)
+        parsed: dict[str, tuple[dict[str, Any], Raw, int]] = {}
+        for walk in walks:
+            for raw, rows in walk.pages:
+                for index, rec in enumerate(rows):
+                    try:
+                        n = parse_notice(rec)
+                    except SourceError as exc:
+                        self._warn(walk.query, f"skipped a notice: {exc}")
+                        continue
+                    parsed.setdefault(n["notice_id"], (n, raw, index))
+        changes: list[Change] = []
+        per_watch: dict[str, set[str]] = {}
+        if parsed:
+            changes = self.merge.notices(parsed, watches, per_watch)
+        self._record("sam_opportunities", changes, per_watch)
+
+
+def request_plan(config: Config) -> list[str]:
+    """For ``watcher check``: the SAM.gov queries a poll walks, and what the daily budget covers."""
+    s = config.settings.sam
+    watches = list(config.watches.values())
+    opps = sam_opportunities.plan([w for w in watches if "sam_opportunities" in w.sources], list(s.notice_types))
+    awards = sam_awards.plan([w for w in watches if "sam_awards" in w.sources], config.resellers)
+    queries = opps + awards
+    if not queries:
+        return []
+    lines = [
+        f"  SAM.gov: {len(queries)} queries, each at least 1 request per walk (more when a window has more than"
+        f" {s.page_size} actions or {s.notice_page_size} notices); budget {s.daily_budget} requests a day,"
+        f" each query read at most every {s.refresh_hours:g} hours"
+    ]
+    lines += [f"    {q.source}: {q.label} (watches: {', '.join(q.watches)})" for q in queries]
+    if len(queries) > s.daily_budget:
+        days = math.ceil(len(queries) / s.daily_budget)
+        lines.append(
+            f"    the budget covers {s.daily_budget} of {len(queries)} queries a day: each is read every ~{days} days"
+            " (windows stretch so nothing is skipped, only later)"
+        )
+    return lines
+
+
+class SamSource:
+    """SAM.gov (Contract Awards and Opportunities) as a :class:`~watcher.sources.Source`, planned across watches."""
+
+    names: tuple[SourceName, ...] = (SourceName.SAM_AWARDS, SourceName.SAM_OPPORTUNITIES)
+
+    def describe(self, config: Config) -> list[str]:
+        return request_plan(config)
+
+    def poll(self, db: Database, config: Config, clients: Clients, request: PollRequest) -> list[RunResult]:
+        if request.only == SourceName.USASPENDING or not any(
+            s in w.sources for w in config.watches.values() for s in self.names
+        ):
+            return []
+        return run_sam(
+            db,
+            config,
+            clients.sam,
+            watch_names=request.watch_names,
+            today=request.today,
+            now=request.now,
+            only=request.only,
+        )
+
+
+SOURCE = SamSource()

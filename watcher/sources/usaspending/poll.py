@@ -1,0 +1,387 @@
+"""One watch run: fetch -> normalize -> match -> diff -> store, with its errors captured in ``runs``.
+
+A run is one SQLite transaction: a failure at any point (HTTP error, wrong shape, a
+crash) leaves nothing of it behind, and the next run redoes it from the same state.
+The ``runs`` row is created before that transaction, so a failed or killed run is
+always on record, and marked ok inside it, together with the data it describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlite_utils import Database
+
+from watcher import stopping, store
+from watcher.config import Config, Watch
+from watcher.diff import AWARD_FIELDS, FACT_FIELDS, diff_award, diff_transaction
+from watcher.errors import SourceError, WatcherError
+from watcher.http import ApiClient, redact
+from watcher.match import Matcher, build_matcher, signature
+from watcher.models import NEW_TRANSACTION, Award, Match, SourceName, Transaction
+from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
+from watcher.sources.usaspending import api as usaspending
+from watcher.sources.usaspending.parse import (
+    DETAIL_FIELDS,
+    award_from_search,
+    detail_fields,
+    fingerprint,
+    transaction_from_api,
+)
+from watcher.values import parse_utc, utcnow
+
+log = logging.getLogger(__name__)
+SEARCH_ONLY_FIELDS = tuple(f for f in AWARD_FIELDS if f not in DETAIL_FIELDS)
+
+
+@dataclass
+class _Ctx:
+    db: Database
+    client: ApiClient
+    watch: Watch
+    matcher: Matcher
+    run_id: int
+    now: str
+    fetch_details: bool
+    result: RunResult
+    in_watch: set[str] = field(default_factory=set)  # awards this watch holds matches for
+    has_sam: bool = False  # whether SAM.gov ever stored a contract action (then sources must be merged)
+    from_sam: set[str] = field(default_factory=set)  # stored awards of this page that only SAM.gov has seen
+
+
+def run_watch(
+    db: Database,
+    config: Config,
+    watch: Watch,
+    client: ApiClient,
+    *,
+    today: date | None = None,
+    now: str | None = None,
+    fetch_details: bool = True,
+) -> RunResult:
+    """Poll USAspending for one watch; never raises for source errors (they go to ``runs``).
+
+    ``today`` sets the lookback window and ``now`` the recorded timestamps; both default
+    to the clock (the demo replays recorded days by setting them).
+    """
+    started, simulated = time.monotonic(), now is not None
+    now = now or utcnow()
+    run_id = store.start_run(db, watch.name, "usaspending", now)
+    result = RunResult(watch.name, "usaspending", run_id)
+    ctx = _Ctx(db, client, watch, build_matcher(watch, config.resellers), run_id, now, fetch_details, result)
+    today = today or datetime.now(UTC).date()
+    page_size = config.settings.usaspending.page_size
+    before = client.requests
+    try:
+        with store.write_transaction(db):
+            rules = signature(watch, config.resellers)
+            if store.rules_changed(db, watch.name, rules):
+                # The vendor map or the watch was edited: past verdicts were made under other rules.
+                store.set_rules(db, watch.name, rules, now)
+                _rejudge(
+                    ctx,
+                    [r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch=?", [watch.name])],
+                )
+            _check_agencies(ctx)
+            ctx.in_watch = store.matched_keys(db, watch.name)
+            ctx.has_sam = (
+                db.execute("SELECT 1 FROM provenance WHERE source = 'sam_awards' LIMIT 1").fetchone() is not None
+            )
+            seen: set[str] = set()
+            for query in usaspending.plan(watch):
+                if stopping.requested():
+                    break
+                body = usaspending.search_body(watch, query, today, page_size)
+                pages_before, changes_before = result.pages, result.changes
+                for rows, raw in usaspending.walk(client, body, f"{watch.name} {query.label}"):
+                    result.pages += 1
+                    _process_page(ctx, rows, raw, query.group, seen)
+                    if stopping.requested():
+                        break
+                log.info(
+                    "watch %s: %s: %d page(s), %d change(s)",
+                    watch.name,
+                    query.label,
+                    result.pages - pages_before,
+                    result.changes - changes_before,
+                )
+            store.index_awards_fts(db)
+            result.records = len(seen)
+            if stopping.requested():  # a graceful stop: the pages read are kept, and the run says it is partial
+                result.status, result.error = "error", stopping.MESSAGE
+            # Recorded inside the run's transaction: a kill after the commit cannot leave an
+            # ok run looking interrupted.
+            _finish(db, ctx, client.requests - before, started, now if simulated else None)
+        return result
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, WatcherError | httpx.HTTPError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            message = f"the database stayed locked by another writer: {exc}"
+        result.status, result.error = "error", redact(message)
+        result.changes, result.kinds, result.records = 0, {}, 0
+        log.error("watch %s: usaspending failed: %s", watch.name, result.error)
+        if not isinstance(exc, WatcherError | httpx.HTTPError | sqlite3.Error):
+            log.debug("traceback", exc_info=True)
+    _finish(db, ctx, client.requests - before, started, now if simulated else None)
+    return result
+
+
+#: How long a confirmed agency name is trusted before it is checked again.
+AGENCY_CHECK_DAYS = 7
+
+
+def _check_agencies(ctx: _Ctx) -> None:
+    """Confirm each agency name with USAspending, at most weekly.
+
+    Names are matched exactly and case-sensitively: "ICE" or a renamed component silently
+    returns nothing (usaspending.md, trap 6), so an unknown name stops the watch instead.
+    """
+    since = (parse_utc(ctx.now) - timedelta(days=AGENCY_CHECK_DAYS)).isoformat()
+    verified = store.agencies_verified_since(ctx.db, since.replace("+00:00", "Z"))
+    for agency in ctx.watch.agencies:
+        if (agency.name, agency.tier) in verified:
+            continue
+        names = usaspending.known_agency_names(ctx.client, agency.name, agency.tier)
+        if agency.name not in names:
+            close = f"; it knows: {', '.join(repr(n) for n in names[:5])}" if names else ""
+            raise SourceError(
+                f"USAspending knows no {agency.tier} agency named exactly {agency.name!r}{close}"
+                " (names are case-sensitive; see seeds/agencies.yaml)"
+            )
+        store.agency_verified(ctx.db, agency.name, agency.tier, ctx.now)
+
+
+def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: str | None) -> None:
+    ctx.result.requests = requests
+    record_result(db, ctx.result, started, finished)
+
+
+def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: Raw, group: str, seen: set[str]) -> None:
+    # Cheap first pass on the raw rows: an award whose row is byte-for-byte what we stored
+    # last time (same fingerprint) needs no normalizing, no request and no write.
+    keyed: list[tuple[str, dict[str, Any], str, int]] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise SourceError(f"{raw.path}: a result row is {type(row).__name__}, not an object: {row!r:.100}")
+        raw_key = row.get("generated_internal_id")
+        key = raw_key.upper() if isinstance(raw_key, str) else ""
+        if key and key in seen:  # another walk's award, or a row repeated across pages
+            continue
+        seen.add(key)
+        keyed.append((key, row, fingerprint(row), index))
+    if not keyed:
+        return
+    stored = store.get_stored(ctx.db, [k for k, _, _, _ in keyed])
+    unchanged = [k for k, _, fp, _ in keyed if k in stored and stored[k][0] == fp]
+    today = ctx.now[:10]
+    store.touch_awards(ctx.db, [k for k in unchanged if (stored[k][1] or "")[:10] < today], ctx.now)
+    writes = store.PageWrites("usaspending")
+    mine = writes.watch_matches(ctx.watch.name)
+    # Unchanged awards stored by another watch still need this watch's matches (no HTTP).
+    # Only awards that match get a row: one this watch's rules reject stays out of it.
+    outsiders = [k for k in unchanged if k not in ctx.in_watch]
+    if outsiders:
+        mine.update(_judge_stored(ctx, outsiders))
+    fresh = [item for item in keyed if item[0] not in stored or stored[item[0]][0] != item[2]]
+    new_keys = [k for k, _, _, _ in fresh if k not in stored]
+    rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
+    # A search hit we already turned down, and that has not changed since, costs no request either.
+    fresh = [item for item in fresh if rejected.get(item[0]) != item[2]]
+    existing = store.get_awards(ctx.db, [k for k, _, _, _ in fresh if k in stored])
+    if ctx.has_sam and existing:
+        ctx.from_sam = set(existing) - store.seen_by(ctx.db, "usaspending", list(existing))
+    for _, row, fp, index in fresh:
+        if stopping.requested():  # the awards not processed are read again at the next poll
+            break
+        award = award_from_search(row, group, fp)
+        _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
+    store.save_page(ctx.db, writes, ctx.now, ctx.run_id)
+    ctx.in_watch.update(k for k, ms in mine.items() if ms)
+    ctx.in_watch.difference_update(k for k, ms in mine.items() if not ms)
+    if writes.changes:
+        ctx.result.changes += len(writes.changes)
+        for c in writes.changes:
+            ctx.result.kinds[c.kind] = ctx.result.kinds.get(c.kind, 0) + 1
+
+
+#: More per-award fetch failures than this in one run means the API itself is failing: stop the run.
+MAX_ENRICH_FAILURES = 10
+
+
+def _enrich(ctx: _Ctx, what: str, fetch: Callable[[], Any]) -> Any:
+    """One per-award fetch; a failure is a warning (the award is retried next poll), not the run's end."""
+    try:
+        return fetch()
+    except SourceError as exc:
+        ctx.result.warnings.append(f"{what}: {redact(str(exc))}")
+        log.warning("watch %s: %s failed, will retry next poll: %s", ctx.watch.name, what, exc)
+        if len(ctx.result.warnings) > MAX_ENRICH_FAILURES:
+            raise SourceError(f"{len(ctx.result.warnings)} award fetches failed in this run; last: {exc}") from None
+        return None
+
+
+def _process_award(
+    ctx: _Ctx,
+    award: Award,
+    old: dict[str, Any] | None,
+    writes: store.PageWrites,
+    search_ref: tuple[Raw, int | None],
+) -> None:
+    """A new or changed award: enrich, match, diff; its rows and changes go into ``writes``.
+
+    When its transactions or detail cannot be fetched, or the transactions do not add up to
+    the award's total (a stale or cached answer), the award is stored from its search row
+    with no fingerprint, so the next poll fetches it again instead of trusting it.
+    """
+    key = award.award_key
+    txs: list[Transaction] = []
+    tx_rows: list[tuple[dict[str, Any], Raw, int]] = []
+    enriched = ctx.fetch_details
+    if enriched:
+        # Transactions first: a mention may be only in a modification's description.
+        tx_rows = _enrich(ctx, f"transactions of {key}", lambda: usaspending.fetch_transactions(ctx.client, key))
+        enriched = tx_rows is not None
+        tx_rows = tx_rows or []
+        parsed = (transaction_from_api(r, key) for r, _, _ in tx_rows)
+        txs = list({t.transaction_key: t for t in parsed}.values())
+    matches = ctx.matcher.match(award, (t.description for t in txs))
+    if not matches and old is None:
+        if ctx.fetch_details and not enriched:
+            return  # its modifications could not be read: judge it next poll
+        # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
+        writes.rejected.setdefault(ctx.watch.name, []).append((award.award_key, award.fingerprint))
+        return
+    refs = [search_ref]
+    if enriched:
+        fetched = _enrich(ctx, f"award {key}", lambda: usaspending.fetch_detail(ctx.client, key))
+        enriched = fetched is not None
+        if fetched is not None:
+            detail, detail_raw = fetched
+            refs.append((detail_raw, None))
+            for name, value in detail_fields(detail).items():
+                setattr(award, name, value)
+    if enriched and award.category == "contract" and award.total_obligation is not None:
+        actions = sum((t.obligation or Decimal(0) for t in txs), Decimal(0))
+        if actions != award.total_obligation:
+            log.info(
+                "watch %s: %s: actions sum to %s, award says %s; will re-read next poll",
+                ctx.watch.name,
+                key,
+                actions,
+                award.total_obligation,
+            )
+            award.fingerprint = None
+    if ctx.fetch_details and not enriched:
+        award.fingerprint = None
+    if old is not None and enriched and old.get("backfilled_at"):
+        # Its actions came from a backfill with composed keys; the real list now replaces them.
+        store.drop_backfilled(ctx.db, key, {t.transaction_key for t in txs})
+    if old is not None and enriched and ctx.has_sam:
+        ahead = store.sam_transaction_keys(ctx.db, key) - {t.transaction_key for t in txs}
+        if ahead:
+            # SAM.gov already reported actions USAspending does not have yet: its totals and dates are
+            # behind ours, so they are not news (and are not stored) until it catches up.
+            for f in FACT_FIELDS:
+                setattr(award, f, _stored_value(old.get(f)))
+            award.fingerprint = None
+    writes.provenance.append((key, award.source_url, refs))
+    writes.provenance += [(str(r["id"]).upper(), award.source_url, [(raw, i)]) for r, raw, i in tx_rows]
+    previously_enriched = old is not None and old.get("enriched_at") is not None
+    fields = AWARD_FIELDS if enriched and previously_enriched else SEARCH_ONLY_FIELDS
+    if old is not None and key in ctx.from_sam:
+        # First sight of an award SAM.gov reported before: its facts are compared; its wording
+        # (agency names, description) is USAspending's from now on, silently.
+        fields = tuple(f for f in FACT_FIELDS if old.get(f) is not None)
+    change = diff_award(old, award, fields)
+    if change:
+        writes.changes.append(change)
+    writes.awards.append((award, old, enriched))
+    if txs:
+        known = store.get_transactions(ctx.db, key) if old else {}
+        for tx in txs:
+            tx_change = diff_transaction(known.get(tx.transaction_key), tx)
+            # An award's history arrives with it: only actions on a known award are news.
+            if tx_change and not (tx_change.kind == NEW_TRANSACTION and not previously_enriched):
+                writes.changes.append(tx_change)
+        writes.transactions += txs
+    writes.watch_matches(ctx.watch.name)[key] = matches
+
+
+def _stored_value(value: Any) -> Any:
+    """A value read back from SQLite in the Award's types (amounts are REAL there, Decimal here)."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
+
+
+def _judge_stored(ctx: _Ctx, keys: list[str]) -> dict[str, list[Match]]:
+    """Match stored awards (with their stored transactions' descriptions) without any request."""
+    out: dict[str, list[Match]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        existing = store.get_awards(ctx.db, chunk)
+        marks = ",".join("?" * len(chunk))
+        texts: dict[str, list[str]] = {}
+        for key, desc in ctx.db.execute(
+            f"SELECT award_key, description FROM transactions WHERE award_key IN ({marks})", chunk
+        ):
+            texts.setdefault(key, []).append(desc)
+        for key, row in existing.items():
+            award = Award.from_row(row)
+            out[key] = ctx.matcher.match(award, texts.get(key, []))
+    return out
+
+
+def _rejudge(ctx: _Ctx, keys: list[str]) -> None:
+    """Re-match every award this watch holds; those the new rules reject leave the watch."""
+    verdicts = _judge_stored(ctx, keys)
+    store.replace_matches(ctx.db, ctx.watch.name, verdicts, ctx.now)
+    left = sum(1 for m in verdicts.values() if not m)
+    if left:
+        log.info("watch %s: the edited rules no longer match %d stored award(s)", ctx.watch.name, left)
+
+
+class UsaspendingSource:
+    """USAspending as a :class:`~watcher.sources.Source`: one run per watch, each watch walked in turn."""
+
+    names: tuple[SourceName, ...] = (SourceName.USASPENDING,)
+
+    def describe(self, config: Config) -> list[str]:
+        return [
+            f"  {w.name}: usaspending: {len(usaspending.plan(w))} search walks per poll,"
+            f" lookback {w.lookback_days} days"
+            for w in config.watches.values()
+            if SourceName.USASPENDING in w.sources
+        ]
+
+    def poll(self, db: Database, config: Config, clients: Clients, request: PollRequest) -> list[RunResult]:
+        if request.only not in (None, SourceName.USASPENDING):
+            return []
+        results = []
+        for name, watch in config.watches.items():
+            if request.watch_names and name not in request.watch_names:
+                continue
+            if stopping.requested():
+                break
+            if SourceName.USASPENDING in watch.sources:
+                results.append(
+                    run_watch(
+                        db,
+                        config,
+                        watch,
+                        clients.usaspending,
+                        today=request.today,
+                        now=request.now,
+                        fetch_details=request.fetch_details,
+                    )
+                )
+        return results
+
+
+SOURCE = UsaspendingSource()
