@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from watcher.fakes.recordings import build_awards, history_files, read_rows
-from watcher.fakes.usaspending import ReplayAward
+from watcher.fakes.usaspending_awards import ReplayAward
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_RECIPIENTS = [

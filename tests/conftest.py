@@ -12,7 +12,8 @@ import stamina
 import yaml
 
 from watcher.fakes.recordings import build_awards
-from watcher.fakes.usaspending import ReplayAward, UsaspendingReplay
+from watcher.fakes.usaspending import UsaspendingReplay
+from watcher.fakes.usaspending_awards import ReplayAward
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Debian's chromium, headless, as root, on a machine with no network (see STYLE.md B.12).

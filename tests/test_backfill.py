@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import ROOT, SEEDS
 from watcher.fakes.recordings import agency_names, build_awards, history_files, read_rows, snapshots
 from watcher.fakes.usaspending import UsaspendingReplay
-from watcher.sources.usaspending.backfill import slice_days, slices
+from watcher.sources.usaspending.history import slice_days, slices
 
 SINCE, UNTIL = "2020-10-01", "2026-08-22"
 CONTENT = {

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SEEDS
-from watcher.config import Subscriber, load_config
+from watcher.config import load_config
 from watcher.digest.build import passes, summarize
 from watcher.digest.cadence import in_quiet_hours, latest_slot, next_slot
 from watcher.errors import ConfigError
 from watcher.links import safe_name
+from watcher.settings import Subscriber
 from watcher.words import award_item, usd, usd_short
 
 AWARD = {

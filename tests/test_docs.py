@@ -7,17 +7,16 @@ from pathlib import Path
 import pytest
 
 from watcher.cli import cli
-from watcher.config import (
+from watcher.config import QueriesFile, WatchSpec
+from watcher.settings import (
     AlertSettings,
     EmailSettings,
-    QueriesFile,
     SamSettings,
     ScheduleSettings,
     Settings,
     SmtpSettings,
     Subscriber,
     UsaspendingSettings,
-    WatchSpec,
 )
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

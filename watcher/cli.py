@@ -23,6 +23,7 @@ from watcher.models import SourceName
 from watcher.ops import logs
 from watcher.ops import status as status_mod
 from watcher.ops.daemon import next_runs, run_daemon
+from watcher.ops.progress import Progress
 from watcher.site import export as export_mod
 from watcher.sources import registry
 from watcher.sources.sam.client import budget_report
@@ -170,70 +171,19 @@ def backfill(state: State, since_text: str, until_text: str | None, watches: tup
         raise ConfigError(f"--since/--until: use a date like 2024-10-01 (got {since_text!r}, {until_text!r})") from None
     if since < date(2007, 10, 1):
         raise ConfigError("--since: USAspending's search starts at 2007-10-01")
-    with _Progress() as progress:
+    with Progress() as progress:
         results = jobs.backfill(config, state.db_path, since, until, watches=list(watches) or None, progress=progress)
-    failed = 0
     for r in results:
-        line = (
-            f"{r.watch}: {r.since}..{r.until}: {r.awards} awards read ({r.awards - r.rejected} kept),"
-            f" {r.transactions} actions, {r.requests} requests, {r.slices} slices"
-            + (f" ({r.slices_skipped} done before)" if r.slices_skipped else "")
-        )
-        if r.errors:
-            failed += 1
-            click.echo(f"{line}; FAILED: {r.errors[0]} (run the same command again to resume)", err=True)
-        else:
-            click.echo(line)
+        click.echo(r.summary(), err=bool(r.errors))
+    failed = sum(1 for r in results if r.errors)
     sys.exit(1 if failed else 0)
-
-
-class _Progress:
-    """A progress bar on a terminal (items, rate, time left); a log line every 10 seconds otherwise."""
-
-    def __enter__(self) -> Any:
-        import time
-
-        self.bar: Any = None
-        self.phase = ""
-        self.last = 0.0
-        tty = sys.stderr.isatty()
-
-        def update(phase: str, done: int, total: int) -> None:
-            if tty:
-                if phase != self.phase:
-                    if self.bar is not None:
-                        self.bar.render_finish()
-                    self.phase = phase
-                    self.bar = click.progressbar(
-                        length=max(total, 1), label=f"backfill {phase}", show_pos=True, show_eta=True, file=sys.stderr
-                    )
-                    self.bar.render_progress()
-                self.bar.update(max(0, min(done, self.bar.length) - self.bar.pos))
-            elif time.monotonic() - self.last >= 10:
-                self.last = time.monotonic()
-                click.echo(f"backfill {phase}: {done} of ~{total}", err=True)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.render_finish()
 
 
 def _poll(state: State, config: Config, watches: tuple[str, ...] = (), source: str | None = None) -> int:
     """Poll, print a line per watch and source and per admin alert; returns how many runs failed."""
     report = jobs.poll(config, state.db_path, watches=list(watches) or None, source=source)
-    for line in report.alerts:
-        click.echo(line, err=line.startswith("alert not sent"))
-    for r in report.results:
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
-        if r.status == "ok":
-            what = "notices" if r.source == "sam_opportunities" else "awards"
-            click.echo(f"{r.watch} / {r.source}: {r.records} {what}, {r.requests} requests, {kinds}")
-        elif r.status == "skipped":
-            click.echo(f"{r.watch} / {r.source}: skipped: {r.error}")
-        else:
-            click.echo(f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", err=True)
+    for line, is_error in report.lines():
+        click.echo(line, err=is_error)
     return report.failed
 
 
@@ -283,10 +233,7 @@ def _digests(
         config, state.db_path, now=now, outbox=outbox, dry_run=dry_run, only=list(subscribers) or None
     )
     for r in results:
-        head = f"{r.subscriber}: {r.status}"
-        if r.subject:
-            head += f": {r.subject} ({r.changes} changes)"
-        click.echo(head + (f" -> {r.detail}" if r.detail else ""), err=r.failed)
+        click.echo(r.line(), err=r.failed)
     return sum(r.failed for r in results)
 
 
@@ -403,15 +350,7 @@ def demo(state: State, replace: bool) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     report = demo_mod.demo(state.config(), db_path, echo=click.echo)
-    click.echo(f"\nsite: {report.site.files} files in {report.site_dir} ({report.site.seconds:.1f} s)")
-    click.echo("")
-    click.echo(status_mod.render(status_mod.report(report.db, db_path)))
-    click.echo(
-        f'\nExplore it:  sqlite3 {db_path} "SELECT kind, entity_key, diff FROM changes ORDER BY id DESC LIMIT 10"'
-        f"\n             watcher --db {db_path} status"
-        f"\n             ls {report.outbox}   (the digests, as .eml files; open one in a mail client)"
-        f"\n             python3 -m http.server --directory {report.site_dir} 8000   (the site: http://127.0.0.1:8000/)"
-    )
+    click.echo(report.epilogue(status_mod.render(status_mod.report(report.db, db_path))))
     sys.exit(1 if report.failed else 0)
 
 

@@ -7,24 +7,19 @@ the people editing queries.yaml are researchers, not programmers.
 from __future__ import annotations
 
 import re
-from datetime import date
 from decimal import Decimal
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from watcher import yamlpos
 from watcher.errors import ConfigError
-from watcher.models import ChangeKind, SourceName
+from watcher.models import SourceName
+from watcher.settings import Settings, Strict, Subscriber
 
 AwardType = Literal["contracts", "idvs"]
 AgencyRole = Literal["awarding", "funding"]
-#: SAM.gov notice types (Get Opportunities v2 `ptype`): u justification, p presolicitation, a award notice,
-#: r sources sought, s special notice, o solicitation, k combined synopsis/solicitation, i intent to bundle.
-NoticeType = Literal["u", "p", "a", "r", "s", "o", "k", "i"]
 
 #: USAspending award type codes per group; one group per spending_by_award request.
 AWARD_TYPE_CODES: dict[str, list[str]] = {
@@ -41,10 +36,6 @@ def _search_term(term: str) -> str:
 
 #: A keyword or mention, sent to USAspending's ``keywords`` filter.
 SearchTerm = Annotated[str, AfterValidator(_search_term)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # ---------------------------------------------------------------- seeds
@@ -123,196 +114,6 @@ class WatchSpec(Strict):
     # (complete: catches resellers and mentions); "vendors" asks for the vendors' UEIs, parent UEIs and one
     # free-text query per mention or keyword across the agencies' departments.
     sam_queries: Literal["agencies", "vendors"] = "agencies"
-
-
-class UsaspendingSettings(Strict):
-    page_size: int = Field(default=100, ge=1, le=100)
-    min_interval_seconds: float = Field(default=0.5, ge=0)
-    timeout_seconds: float = Field(default=60, gt=0)
-    attempts: int = Field(default=4, ge=1, le=10)
-
-
-class SamSettings(Strict):
-    """SAM.gov: both SAM sources share one key (SAM_API_KEY) and one daily request budget."""
-
-    daily_budget: int = Field(default=10, ge=1, le=100_000)  # requests per UTC day, both sources together
-    refresh_hours: float = Field(default=20, gt=0, le=24 * 30)  # a query read this recently is not read again
-    overlap_days: int = Field(default=3, ge=0, le=60)  # each window re-reads this many days of the last one
-    max_window_days: int = Field(default=60, ge=1, le=364)  # the furthest back a catch-up window reaches
-    notice_types: list[NoticeType] = Field(default=["a", "u", "o", "k", "r", "p"], min_length=1)
-    page_size: int = Field(default=100, ge=1, le=100)  # Contract Awards rows per page (the API's maximum)
-    notice_page_size: int = Field(default=1000, ge=1, le=1000)  # Opportunities rows per page (maximum 1000)
-    min_interval_seconds: float = Field(default=1.0, ge=0)
-    timeout_seconds: float = Field(default=60, gt=0)
-    key_expires: date | None = None  # the key's expiry date (SAM keys last 90 days): status warns 14 days ahead
-
-
-# ---------------------------------------------------------------- email and subscribers
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def email_address(value: str) -> str:
-    """One bare address; CR/LF or a display name here could smuggle headers into every digest."""
-    name, addr = parseaddr(value)
-    if any(c in value for c in "\r\n\0") or not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", addr):
-        raise ValueError(f"{value!r} is not an email address")
-    if name or addr != value.strip():
-        raise ValueError(f"{value!r}: give the bare address (like someone@example.org), without a name")
-    return addr
-
-
-def _from_address(value: str) -> str:
-    """``Name <address>`` or a bare address."""
-    if any(c in value for c in "\r\n\0"):
-        raise ValueError("line breaks are not allowed in an address")
-    email_address(parseaddr(value)[1])
-    return value
-
-
-def _clock(value: str) -> str:
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError(f"{value!r}: use a 24-hour time like 07:00")
-    return value
-
-
-def _quiet(value: str) -> str:
-    parts = value.split("-")
-    if len(parts) != 2:
-        raise ValueError(f"{value!r}: use a range like 22:00-07:00")
-    for part in parts:
-        _clock(part.strip())
-    return value
-
-
-def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a time zone name; use one like America/New_York or UTC") from None
-    return value
-
-
-def _weekday(value: str) -> str:
-    v = value.strip().lower()
-    for day in WEEKDAYS:
-        if v in (day, day[:3]):
-            return day
-    raise ValueError(f"{value!r}: use a weekday name (monday ... sunday)")
-
-
-def _apprise_env(value: str) -> str:
-    if not re.fullmatch(r"WATCHER_APPRISE_[A-Z0-9_]+", value):
-        raise ValueError(f"{value!r}: name an environment variable WATCHER_APPRISE_<NAME> holding the Apprise URLs")
-    return value
-
-
-EmailAddress = Annotated[str, AfterValidator(email_address)]
-Clock = Annotated[str, AfterValidator(_clock)]
-
-
-class Subscriber(Strict):
-    """One person or list receiving digests: what they follow, how much matters, and when."""
-
-    email: EmailAddress
-    watches: list[str] = Field(default_factory=list)  # empty: every watch
-    kinds: list[ChangeKind] = Field(default_factory=list)  # empty: every kind
-    min_amount: Decimal | None = None  # only awards (or notices) at least this large
-    min_change: Decimal | None = None  # only modifications that move at least this much money
-    urgent_amount: Decimal | None = None  # a change this large goes out at once, whatever the cadence
-    cadence: Literal["instant", "daily", "weekly"] = "daily"
-    at: Clock = "07:00"
-    day: Annotated[str, AfterValidator(_weekday)] = "monday"
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
-    quiet_hours: Annotated[str, AfterValidator(_quiet)] | None = None
-    send_empty: bool = False
-    max_items: int = Field(default=25, ge=1, le=500)
-    # The name of an environment variable holding Apprise URLs (Slack, Matrix, Signal...), space- or
-    # comma-separated: they embed tokens, so they never go in this file. Needs `pip install "watcher[apprise]"`.
-    apprise_env: Annotated[str, AfterValidator(_apprise_env)] | None = None
-
-
-class SmtpSettings(Strict):
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)  # default: 587 starttls, 465 ssl, 25 none
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None  # the password comes from WATCHER_SMTP_PASSWORD, never from this file
-    timeout_seconds: float = Field(default=60, gt=0)
-
-
-class EmailSettings(Strict):
-    from_: Annotated[str, AfterValidator(_from_address)] = Field(default="watcher <watcher@localhost>", alias="from")
-    smtp: SmtpSettings | None = None  # none: digests are written as .eml files to the outbox
-    outbox: str = "outbox"
-    unsubscribe: str | None = None  # mailto: or https: URL; default mailto the sender
-    backlog_days: int = Field(default=7, ge=0, le=3650)  # a new subscriber's first digest looks back this far
-
-
-def _site_url(value: str) -> str:
-    if not re.fullmatch(r"https?://[^\s\"'<>]+", value):
-        raise ValueError(f"{value!r}: use the site's absolute URL, like https://watch.example.org")
-    return value.rstrip("/")
-
-
-class AlertSettings(Strict):
-    """Who hears when a source breaks, recovers or goes quiet (see health.py)."""
-
-    admins: list[EmailAddress] = Field(default_factory=list)  # empty: no alerts
-    after_failures: int = Field(default=3, ge=1, le=1000)  # consecutive failed runs before "broken"
-    quiet_days: int | None = Field(default=14, ge=1, le=3650)  # nothing new for this long: "quiet"
-
-
-def cron_fields(value: str) -> dict[str, str]:
-    """A cron line as APScheduler fields: 5 fields (minute hour day month weekday) or 6 with seconds first.
-
-    Weekdays must be names (mon-fri): APScheduler 3 counts them from Monday=0, so a digit
-    would silently mean another day than it does in crontab(5).
-    """
-    parts = value.split()
-    if len(parts) not in (5, 6):
-        raise ValueError(f"{value!r}: use 5 cron fields (minute hour day month weekday), or 6 with seconds first")
-    if any(c.isdigit() for c in parts[-1]):
-        raise ValueError(f"{value!r}: write weekdays as names (mon, tue-fri), not digits")
-    names = ["minute", "hour", "day", "month", "day_of_week"]
-    fields = dict(zip(["second", *names] if len(parts) == 6 else names, parts, strict=True))
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger(**fields, timezone="UTC")
-    except ValueError as exc:
-        raise ValueError(f"{value!r}: {exc}") from None
-    return fields
-
-
-def _cron(value: str) -> str:
-    cron_fields(value)
-    return value
-
-
-Cron = Annotated[str, AfterValidator(_cron)]
-
-
-class ScheduleSettings(Strict):
-    """What `watcher daemon` runs when (cron lines in `timezone`); null turns a job off."""
-
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
-    poll: Cron | None = "15 * * * *"
-    site: Cron | None = "25 * * * *"  # incremental
-    site_full: Cron | None = "40 3 * * *"
-    digest: Cron | None = "*/15 * * * *"
-    site_dir: str = "site"  # relative to queries.yaml
-    misfire_grace_seconds: int = Field(default=3600, ge=1)
-
-
-class Settings(Strict):
-    usaspending: UsaspendingSettings = UsaspendingSettings()
-    sam: SamSettings = SamSettings()
-    alerts: AlertSettings = AlertSettings()
-    schedule: ScheduleSettings = ScheduleSettings()
-    seeds_dir: str | None = None
-    site_url: Annotated[str, AfterValidator(_site_url)] | None = None
-    templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
-    email: EmailSettings = EmailSettings()
 
 
 class QueriesFile(Strict):

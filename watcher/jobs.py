@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from watcher import store
-from watcher.config import Config, email_address
+from watcher.config import Config
 from watcher.digest import mailer
 from watcher.digest.deliveries import Result as DigestResult
 from watcher.digest.deliveries import run_digests
@@ -23,6 +23,7 @@ from watcher.errors import ConfigError
 from watcher.http import usaspending_client
 from watcher.ops import health
 from watcher.ops.lock import writer_lock
+from watcher.settings import email_address
 from watcher.site import build as site_build
 from watcher.sources import Clients, PollRequest, RunResult, registry
 from watcher.sources.sam.client import sam_client_for
@@ -47,6 +48,20 @@ class PollReport:
     @property
     def failed(self) -> int:
         return sum(1 for r in self.results if r.status not in ("ok", "skipped"))
+
+    def lines(self) -> list[tuple[str, bool]]:
+        """What the command prints: a line per alert, then per watch and source; True marks an error line."""
+        out = [(line, line.startswith("alert not sent")) for line in self.alerts]
+        for r in self.results:
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"
+            if r.status == "ok":
+                what = "notices" if r.source == "sam_opportunities" else "awards"
+                out.append((f"{r.watch} / {r.source}: {r.records} {what}, {r.requests} requests, {kinds}", False))
+            elif r.status == "skipped":
+                out.append((f"{r.watch} / {r.source}: skipped: {r.error}", False))
+            else:
+                out.append((f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", True))
+        return out
 
 
 def poll(config: Config, db_path: Path, *, watches: list[str] | None = None, source: str | None = None) -> PollReport:

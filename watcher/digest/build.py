@@ -17,7 +17,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher import links
-from watcher.config import Config, Subscriber
+from watcher.config import Config
+from watcher.settings import Subscriber
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
 from watcher.words import Item, award_item, clean, notice_item, signed_short, when

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from watcher.config import WEEKDAYS, Subscriber
+from watcher.settings import WEEKDAYS, Subscriber
 
 
 def _clock(text: str) -> time:

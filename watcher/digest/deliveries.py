@@ -29,10 +29,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from watcher.config import Config, Subscriber
+from watcher.config import Config
 from watcher.digest import build as digest_mod
 from watcher.digest import mailer, notify, render
 from watcher.digest.cadence import in_quiet_hours, latest_slot, next_slot
+from watcher.settings import Subscriber
 from watcher.store import write_transaction
 from watcher.templating import environment
 from watcher.values import iso_utc
@@ -55,6 +56,13 @@ class Result:
     @property
     def failed(self) -> bool:
         return self.status in ("failed", "pending")
+
+    def line(self) -> str:
+        """One line for the command's output: who, what happened, the subject, where it went."""
+        head = f"{self.subscriber}: {self.status}"
+        if self.subject:
+            head += f": {self.subject} ({self.changes} changes)"
+        return head + (f" -> {self.detail}" if self.detail else "")
 
 
 def _subscriber_state(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from markupsafe import escape
 
-from watcher.config import EmailSettings, SmtpSettings
 from watcher.errors import WatcherError
+from watcher.settings import EmailSettings, SmtpSettings
 from watcher.values import parse_utc
 
 PASSWORD_ENV = "WATCHER_SMTP_PASSWORD"  # noqa: S105 - the name of the variable, not a password

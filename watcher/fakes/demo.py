@@ -43,6 +43,7 @@ class DemoReport:
 
     results: list[RunResult]
     db: Database
+    db_path: Path
     outbox: Path
     site_dir: Path
     site: site_build.BuildResult
@@ -50,6 +51,17 @@ class DemoReport:
     @property
     def failed(self) -> bool:
         return any(r.status != "ok" for r in self.results)
+
+    def epilogue(self, status: str) -> str:
+        """What the command prints at the end: the site, the status report, and how to explore it all."""
+        db_path = self.db_path
+        return (
+            f"\nsite: {self.site.files} files in {self.site_dir} ({self.site.seconds:.1f} s)\n\n{status}\n"
+            f'\nExplore it:  sqlite3 {db_path} "SELECT kind, entity_key, diff FROM changes ORDER BY id DESC LIMIT 10"'
+            f"\n             watcher --db {db_path} status"
+            f"\n             ls {self.outbox}   (the digests, as .eml files; open one in a mail client)"
+            f"\n             python3 -m http.server --directory {self.site_dir} 8000   (the site: http://127.0.0.1:8000/)"
+        )
 
 
 def demo(config: Config, db_path: Path, echo: Callable[[str], None] = print) -> DemoReport:
@@ -70,7 +82,7 @@ def demo(config: Config, db_path: Path, echo: Callable[[str], None] = print) -> 
     if site_dir.exists() and not site_dir.is_symlink():
         raise ConfigError(f"{site_dir} exists and was not made by watcher; remove it to let the demo build its site")
     built = site_build.build(db, config, site_dir, now=DEMO_NOW, full=True)
-    return DemoReport(results, db, outbox, site_dir, built)
+    return DemoReport(results, db, db_path, outbox, site_dir, built)
 
 
 def run_demo(

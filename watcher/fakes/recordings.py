@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from watcher.fakes.usaspending import ReplayAward
+from watcher.fakes.usaspending_awards import ReplayAward
 from watcher.sources.usaspending.parse import parse_award_key
 
 DHS = "Department of Homeland Security"

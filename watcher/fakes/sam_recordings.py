@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from watcher.fakes.recordings import TX_TYPES
-from watcher.fakes.usaspending import ReplayAward
+from watcher.fakes.usaspending_awards import ReplayAward
 from watcher.sources.usaspending.parse import parse_award_key
 
 DHS = {"code": "7000", "name": "HOMELAND SECURITY, DEPARTMENT OF"}

@@ -10,13 +10,12 @@ demo``, the tests and the benchmarks all poll it through the production client.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,8 @@ from urllib.parse import unquote
 
 from watcher.fakes import server as localserver
 from watcher.fakes.server import ApiError, Fault
-from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, keyword_pattern, page_metadata
+from watcher.fakes.usaspending_awards import ReplayAward, dumps, matches
+from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
 
 KNOWN_FILTERS = {
     "award_type_codes",
@@ -61,41 +61,11 @@ _EPOCH = date(1970, 1, 1).toordinal()
 _POSITIONS: dict[int, tuple[list[Any], dict[int, int]]] = {}
 
 
-def _dumps(obj: Any) -> bytes:
-    def default(o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return float(o)  # the real API sends amounts as JSON floats
-        raise TypeError(type(o))
-
-    return json.dumps(obj, default=default).encode()
-
-
 @dataclass
 class _Encoded:
     """Result rows already encoded as JSON (a page is mostly rows, and rows rarely change)."""
 
     parts: list[bytes]
-
-
-@dataclass
-class ReplayAward:
-    """One award the server knows: its group, full search row, detail body and transactions."""
-
-    group: str
-    row: dict[str, Any]
-    detail: dict[str, Any] = field(default_factory=dict)
-    transactions: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return str(self.row["generated_internal_id"])
-
-    @functools.cached_property
-    def search_text(self) -> str:
-        """What the keyword filter searches: descriptions, recipient and PIID, upper case."""
-        parts = [self.row.get("Description"), self.row.get("Recipient Name"), self.row.get("Award ID")]
-        parts += [t.get("description") for t in self.transactions]
-        return " ".join(str(x or "") for x in parts).upper()
 
 
 class UsaspendingReplay(BulkSearches, localserver.Served):
@@ -169,7 +139,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
                 if isinstance(out.get("results"), _Encoded):
                     parts = out["results"].parts
                     if self.on_search is None:  # fast path: splice the pre-encoded rows in
-                        page = _dumps({**out, "results": "__ROWS__"})
+                        page = dumps({**out, "results": "__ROWS__"})
                         page = page.replace(b'"__ROWS__"', b"[" + b",".join(parts) + b"]")
                         with self._lock:
                             self._responses[cache_key] = page
@@ -193,9 +163,9 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
             else:
                 raise ApiError(404, b"<h1>Not Found</h1>", "text/html")
         except ApiError as err:
-            body_bytes = err.body if isinstance(err.body, bytes) else _dumps(err.body)
+            body_bytes = err.body if isinstance(err.body, bytes) else dumps(err.body)
             return err.status, body_bytes, err.content_type
-        return 200, _dumps(out), "application/json"
+        return 200, dumps(out), "application/json"
 
     @staticmethod
     def _json(raw: bytes) -> dict[str, Any]:
@@ -286,40 +256,6 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
                 raise ApiError(500, HTML_500, "text/html")
         return group, fields, messages
 
-    @staticmethod
-    def _matches(a: ReplayAward, filters: dict[str, Any]) -> bool:
-        row = a.row
-        by_type: dict[str, list[dict[str, Any]]] = {}
-        for agency in filters.get("agencies") or []:
-            by_type.setdefault(agency["type"], []).append(agency)
-        for role, agencies in by_type.items():  # same type ORed, awarding AND funding
-            prefix = "Awarding" if role == "awarding" else "Funding"
-            ok = False
-            for ag in agencies:
-                col = f"{prefix} Sub Agency" if ag["tier"] == "subtier" else f"{prefix} Agency"
-                if row.get(col) == ag["name"] and (
-                    ag["tier"] == "toptier"
-                    or "toptier_name" not in ag
-                    or row.get(f"{prefix} Agency") == ag["toptier_name"]
-                ):
-                    ok = True
-            if not ok:
-                return False
-        for tp in filters.get("time_period") or []:
-            value = (
-                row.get("Last Modified Date") if tp.get("date_type") == "last_modified_date" else row.get("Start Date")
-            )
-            if not value or not (tp["start_date"] <= str(value)[:10] <= tp["end_date"]):
-                return False
-        terms = filters.get("recipient_search_text")
-        if terms:
-            name = str(row.get("Recipient Name") or "").upper()
-            uei = str(row.get("Recipient UEI") or "").upper()
-            if not any(str(t).upper() in name or str(t).upper() == uei for t in terms):
-                return False
-        keywords = filters.get("keywords")
-        return not keywords or bool(keyword_pattern(tuple(keywords)).search(a.search_text))
-
     def _sorted(
         self, group: str, filters: dict[str, Any], sort: str, order: str
     ) -> tuple[list[tuple[Any, ...]], list[ReplayAward]]:
@@ -328,7 +264,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
             hit = self._cache.get(cache_key)
             if hit:
                 return hit
-            hits = [a for a in self._awards.values() if a.group == group and self._matches(a, filters)]
+            hits = [a for a in self._awards.values() if a.group == group and matches(a, filters)]
 
         def sort_key(a: ReplayAward) -> tuple[Any, ...]:
             value = a.row.get(sort)
@@ -420,7 +356,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
             if "Awarding Agency" in fields:
                 out["awarding_agency_id"] = a.row.get("awarding_agency_id", 1173)
                 out["agency_slug"] = a.row.get("agency_slug", "department-of-homeland-security")
-            hit = self._rows[cache_key] = _dumps(out)
+            hit = self._rows[cache_key] = dumps(out)
         return hit
 
     # ------------------------------------------------------------ agencies

@@ -10,13 +10,13 @@ filters, per award group.
 
 from __future__ import annotations
 
-import functools
 import json
-import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from watcher.fakes.server import ApiError
+from watcher.fakes.usaspending_awards import ReplayAward, keyword_pattern, matches
 
 GROUPS: dict[str, set[str]] = {
     "contracts": {"A", "B", "C", "D"},
@@ -24,13 +24,6 @@ GROUPS: dict[str, set[str]] = {
     "grants": {"02", "03", "04", "05", "F001", "F002"},
     "loans": {"07", "08", "F003", "F004"},
 }
-
-
-@functools.lru_cache(maxsize=256)
-def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
-    """USAspending's phrase_prefix, ORed: the words in order, the last one as a prefix ("AWS" hits "AWSOME")."""
-    alts = "|".join(r"\s+".join(map(re.escape, str(k).upper().split())) for k in keywords)
-    return re.compile(rf"(?<![A-Z0-9])(?:{alts})")
 
 
 KEYWORD_MESSAGE = (
@@ -71,7 +64,9 @@ def page_metadata(page: int, has_next: bool) -> dict[str, Any]:
 
 
 class BulkSearches:
-    """Mixed into UsaspendingReplay (which provides ``_awards``, ``_matches``, ``ApiError`` handling)."""
+    """Mixed into UsaspendingReplay (which provides ``_awards`` and ``ApiError`` handling)."""
+
+    _awards: dict[str, ReplayAward]
 
     def _bulk_filters(self, body: dict[str, Any], require_codes: bool) -> tuple[dict[str, Any], set[str]]:
 
@@ -89,7 +84,7 @@ class BulkSearches:
 
     def _award_hits(self, filters: dict[str, Any], groups: set[str]) -> list[Any]:
         award_filters = {k: v for k, v in filters.items() if k != "award_type_codes"}
-        return [a for a in self._awards.values() if a.group in groups and self._matches(a, award_filters)]  # type: ignore[attr-defined]
+        return [a for a in self._awards.values() if a.group in groups and matches(a, award_filters)]
 
     def _transaction_rows(self, filters: dict[str, Any], groups: set[str]) -> list[tuple[Any, dict[str, Any]]]:
         """The filter's rows, computed once per filter set (pages of one walk reuse them; set_awards clears it)."""
@@ -112,7 +107,7 @@ class BulkSearches:
         keywords = filters.get("keywords")
         pattern = keyword_pattern(tuple(keywords)) if keywords else None
         out = []
-        candidates = self._awards.values()  # type: ignore[attr-defined]
+        candidates: Iterable[ReplayAward] = self._awards.values()
         if exact and not fuzzy:  # exact PIIDs: look them up instead of scanning every award
             index = self.__dict__.setdefault("_bulk_cache", {}).get("__piids__")
             if index is None:
@@ -122,7 +117,7 @@ class BulkSearches:
                 self.__dict__["_bulk_cache"]["__piids__"] = index
             candidates = [a for p in sorted(exact) for a in index.get(p, [])]
         for a in candidates:
-            if a.group not in groups or not self._matches(a, base):  # type: ignore[attr-defined]
+            if a.group not in groups or not matches(a, base):
                 continue
             piid = str(a.row.get("Award ID") or "").upper()
             if ids and piid not in exact and not any(f in piid for f in fuzzy):

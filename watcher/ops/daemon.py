@@ -27,8 +27,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from watcher import stopping, store
-from watcher.config import Config, cron_fields
+from watcher.config import Config
 from watcher.ops.lock import writer_lock
+from watcher.settings import cron_fields
 from watcher.values import iso_utc, parse_utc
 
 log = logging.getLogger(__name__)

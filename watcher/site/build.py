@@ -31,7 +31,8 @@ from sqlite_utils import Database
 
 from watcher import links
 from watcher.config import Config
-from watcher.site.pages import Site, SiteError, Writer
+from watcher.site.files import SiteError, Writer
+from watcher.site.pages import Site
 from watcher.templating import environment
 
 log = logging.getLogger(__name__)

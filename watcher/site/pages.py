@@ -8,14 +8,8 @@ listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import tempfile
 import uuid
-from collections.abc import Iterable
 from decimal import Decimal
-from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -23,9 +17,9 @@ from sqlite_utils import Database
 
 from watcher import links
 from watcher.config import Config
-from watcher.errors import WatcherError
 from watcher.site import export
 from watcher.site.charts import bar_chart
+from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
 from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item, usd
@@ -43,34 +37,8 @@ AWARD_FIELDS = (
 )  # fmt: skip
 
 
-class SiteError(WatcherError):
-    """The output folder cannot be used, or the search indexer failed."""
-
-
 def _uuid(*parts: Any) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'watcher:' + ':'.join(str(p) for p in parts))}"
-
-
-class Writer:
-    """Writes files under one build directory; atomically (temp file + rename) when replacing live files."""
-
-    def __init__(self, root: Path, atomic: bool) -> None:
-        self.root, self.atomic, self.count = root, atomic, 0
-        self._dirs: set[Path] = set()
-
-    def write(self, rel: str, text: str) -> None:
-        path = self.root / rel
-        if path.parent not in self._dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(path.parent)
-        self.count += 1
-        if not self.atomic:
-            path.write_text(text, encoding="utf-8")
-            return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
 
 
 class Site:
@@ -163,10 +131,10 @@ class Site:
         awards = self.db.query(
             f"SELECT * FROM awards WHERE award_key IN (SELECT entity_key FROM matches){where} ORDER BY award_key", args
         )
-        txs = _grouped(self.db, f"SELECT * FROM transactions WHERE 1=1{where} ORDER BY award_key", args)
-        chs = _grouped(self.db, f"SELECT * FROM changes WHERE award_key IS NOT NULL{where} ORDER BY award_key", args)
+        txs = grouped(self.db, f"SELECT * FROM transactions WHERE 1=1{where} ORDER BY award_key", args)
+        chs = grouped(self.db, f"SELECT * FROM changes WHERE award_key IS NOT NULL{where} ORDER BY award_key", args)
         match_where = where.replace("award_key", "entity_key")
-        ms = _grouped(
+        ms = grouped(
             self.db, f"SELECT *, entity_key AS award_key FROM matches WHERE 1=1{match_where} ORDER BY entity_key", args
         )
         n = 0
@@ -468,49 +436,3 @@ def _entry(c: dict[str, Any], item: Any, page: str | None, official: str | None,
 
 def _vendor_list(matches: list[dict[str, Any]]) -> str:
     return ", ".join(sorted({m["vendor_name"] for m in matches}))
-
-
-def public_copy(db: Database, dest: Path) -> None:
-    """A consistent snapshot of the database without the subscribers' addresses and digests."""
-    dest.unlink(missing_ok=True)
-    target = sqlite3.connect(dest)
-    try:
-        db.conn.backup(target)
-        # secure_delete overwrites what is deleted, so no address survives in a free page (cheaper than VACUUM).
-        target.executescript(
-            "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
-            " PRAGMA journal_mode = DELETE;"
-        )
-    finally:
-        target.close()
-
-
-class _Grouped:
-    """Rows from a query ordered by award_key, taken group by group as the award pages advance."""
-
-    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
-        self._groups = groupby(rows, key=lambda r: r["award_key"])
-        self._key: str | None = None
-        self._rows: list[dict[str, Any]] = []
-        self._advance()
-
-    def _advance(self) -> None:
-        try:
-            k, rows = next(self._groups)
-            self._key, self._rows = k, list(rows)
-        except StopIteration:
-            self._key, self._rows = None, []
-
-    def take(self, key: str) -> list[dict[str, Any]]:
-        while self._key is not None and self._key < key:
-            self._advance()
-        if self._key == key:
-            rows = self._rows
-            self._advance()
-            return rows
-        return []
-
-
-def _grouped(db: Database, sql: str, args: list[Any]) -> _Grouped:
-    """Each stream is its own cursor: the award pages walk several ordered scans side by side."""
-    return _Grouped(db.query(sql, args))

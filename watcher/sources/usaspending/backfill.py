@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlite_utils import Database
@@ -32,9 +31,10 @@ from watcher.config import AWARD_TYPE_CODES, Config, Watch
 from watcher.errors import SourceError
 from watcher.http import ApiClient, parse_json
 from watcher.match import build_matcher
-from watcher.models import Award, Match, Transaction
+from watcher.models import Award, Match
 from watcher.sources import Raw
 from watcher.sources.usaspending import api as usaspending
+from watcher.sources.usaspending import history
 from watcher.sources.usaspending.parse import award_from_search, fingerprint
 from watcher.values import to_date, to_decimal, utcnow
 
@@ -43,15 +43,6 @@ log = logging.getLogger(__name__)
 TX_PATH = "/api/v2/search/spending_by_transaction/"
 AWARD_COUNT_PATH = "/api/v2/search/spending_by_award_count/"
 TX_COUNT_PATH = "/api/v2/search/spending_by_transaction_count/"
-TX_FIELDS = ["Award ID", "Mod", "Action Date", "Action Type", "Transaction Amount", "Transaction Description"]
-SLICE_DAYS = 31
-#: Records per slice the plan aims at: a slice is the unit a killed backfill redoes, and a
-#: spending_by_transaction slice must stay under its 50,000-row window.
-TARGET_ROWS = 5_000
-PAGE = 100
-MAX_TX_ROWS = 50_000  # spending_by_transaction refuses pages past this: a fuller slice is split in two
-EARLIEST = date(2007, 10, 1)
-
 #: progress(phase, records done, records expected)
 Progress = Callable[[str, int, int], None]
 
@@ -71,46 +62,16 @@ class BackfillResult:
     expected_transactions: int = 0
     errors: list[str] = field(default_factory=list)
 
-
-def slices(since: date, until: date, days: int = SLICE_DAYS) -> list[tuple[date, date]]:
-    """[since, until] cut into consecutive inclusive slices of at most ``days`` days (pure)."""
-    out, start = [], since
-    while start <= until:
-        end = min(until, start + timedelta(days=days - 1))
-        out.append((start, end))
-        start = end + timedelta(days=1)
-    return out
-
-
-def slice_days(span: int, records: int, target: int = TARGET_ROWS) -> int:
-    """Days per slice so that a slice holds about ``target`` records, if they were spread evenly (pure)."""
-    if records <= target:
-        return span
-    return max(1, min(span, span * target // records))
-
-
-def _tx_queries(watch: Watch) -> list[usaspending.Query]:
-    """spending_by_transaction accepts mixed award groups: one walk per role and search mode."""
-    seen: dict[tuple[str, str], usaspending.Query] = {}
-    for q in usaspending.plan(watch):
-        seen.setdefault((q.role, q.mode), usaspending.Query("all", q.role, q.mode, q.terms))
-    return list(seen.values())
-
-
-def _filters(watch: Watch, q: usaspending.Query, start: date, end: date, date_type: str) -> dict[str, Any]:
-    group = watch.award_types[0] if q.group == "all" else q.group
-    body = usaspending.search_body(watch, usaspending.Query(group, q.role, q.mode, q.terms), end, PAGE)
-    filters = body["filters"]
-    if q.group == "all":
-        filters["award_type_codes"] = [c for g in watch.award_types for c in AWARD_TYPE_CODES[g]]
-    filters["time_period"] = [
-        {"start_date": max(start, EARLIEST).isoformat(), "end_date": end.isoformat(), "date_type": date_type}
-    ]
-    return filters
-
-
-def _row_hash(row: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()
+    def summary(self) -> str:
+        """One line for the command's output; a failure says how to resume."""
+        line = (
+            f"{self.watch}: {self.since}..{self.until}: {self.awards} awards read ({self.awards - self.rejected} kept),"
+            f" {self.transactions} actions, {self.requests} requests, {self.slices} slices"
+            + (f" ({self.slices_skipped} done before)" if self.slices_skipped else "")
+        )
+        if self.errors:
+            line += f"; FAILED: {self.errors[0]} (run the same command again to resume)"
+        return line
 
 
 class _Backfill:
@@ -144,10 +105,10 @@ class _Backfill:
         plan: dict[str, int] = {}
         for kind, queries, path, date_type in (
             ("awards", usaspending.plan(w), AWARD_COUNT_PATH, "last_modified_date"),
-            ("transactions", _tx_queries(w), TX_COUNT_PATH, "action_date"),
+            ("transactions", history.tx_queries(w), TX_COUNT_PATH, "action_date"),
         ):
             for q in queries:
-                body = {"filters": _filters(w, q, r.since, r.until, date_type)}
+                body = {"filters": history.filters(w, q, r.since, r.until, date_type)}
                 counts = self.client.request_json("POST", path, json_body=body).get("results") or {}
                 groups = w.award_types if q.group == "all" else (q.group,)
                 n = sum(int(counts.get(g, 0) or 0) for g in groups)
@@ -155,13 +116,13 @@ class _Backfill:
                     r.expected_awards += n
                 else:
                     r.expected_transactions += n
-                plan[f"{kind} {q.label}"] = slice_days(span, n)
+                plan[f"{kind} {q.label}"] = history.slice_days(span, n)
         return plan
 
     # ------------------------------------------------------------ phase 1: actions, staged
     def transactions(self, plan: dict[str, int]) -> None:
-        for q in _tx_queries(self.watch):
-            todo = slices(self.r.since, self.r.until, plan.get(f"transactions {q.label}", SLICE_DAYS))
+        for q in history.tx_queries(self.watch):
+            todo = history.slices(self.r.since, self.r.until, plan.get(f"transactions {q.label}", history.SLICE_DAYS))
             while todo:
                 self._stop_check()
                 start, end = todo.pop(0)
@@ -180,20 +141,20 @@ class _Backfill:
 
     def _tx_slice(self, q: usaspending.Query, start: date, end: date) -> list[tuple[Raw, list]] | None:
         """One slice of a filter walk; None when it holds more rows than the endpoint's window (split it)."""
-        filters = _filters(self.watch, q, start, end, "action_date")
+        filters = history.filters(self.watch, q, start, end, "action_date")
         return self._tx_pages(filters, f"{q.label} {start}..{end}", splittable=start < end)
 
     def _tx_pages(self, filters: dict[str, Any], label: str, splittable: bool = False) -> Any:
         pages: list[tuple[Raw, list]] = []
-        for page in range(1, MAX_TX_ROWS // PAGE + 1):
-            if page * PAGE >= MAX_TX_ROWS and splittable:
+        for page in range(1, history.MAX_TX_ROWS // history.PAGE + 1):
+            if page * history.PAGE >= history.MAX_TX_ROWS and splittable:
                 return None
             body = {
                 "filters": filters,
-                "fields": TX_FIELDS,
+                "fields": history.TX_FIELDS,
                 "sort": "Action Date",
                 "order": "desc",
-                "limit": PAGE,
+                "limit": history.PAGE,
                 "page": page,
             }
             content = self.client.request_json("POST", TX_PATH, json_body=body, parse=False)
@@ -226,10 +187,10 @@ class _Backfill:
                         self.watch.name,
                         key,
                         str(row.get("Mod") or "0"),
-                        _row_hash(row),
+                        history.row_hash(row),
                         to_date(row.get("Action Date")),
                         row.get("Action Type"),
-                        _float(to_decimal(row.get("Transaction Amount"))),
+                        history.as_float(to_decimal(row.get("Transaction Amount"))),
                         row.get("Transaction Description"),
                         ids[id(raw)],
                         index,
@@ -260,14 +221,16 @@ class _Backfill:
     # ------------------------------------------------------------ phase 2: awards
     def awards(self, plan: dict[str, int]) -> None:
         for q in usaspending.plan(self.watch):
-            for start, end in slices(self.r.since, self.r.until, plan.get(f"awards {q.label}", SLICE_DAYS)):
+            for start, end in history.slices(
+                self.r.since, self.r.until, plan.get(f"awards {q.label}", history.SLICE_DAYS)
+            ):
                 self._stop_check()
                 key = ("awards", q.label, start.isoformat(), end.isoformat())
                 if key in self.done:
                     self.r.slices_skipped += 1
                     continue
-                body = usaspending.search_body(self.watch, q, end, PAGE)
-                body["filters"] = _filters(self.watch, q, start, end, "last_modified_date")
+                body = usaspending.search_body(self.watch, q, end, history.PAGE)
+                body["filters"] = history.filters(self.watch, q, start, end, "last_modified_date")
                 pages = list(self._walk(body, q, start, end))
                 with store.write_transaction(self.db):
                     for raw, rows in pages:
@@ -348,9 +311,9 @@ class _Backfill:
 
     def complete(self) -> None:
         todo = self._incomplete()
-        for i in range(0, len(todo), PAGE):
+        for i in range(0, len(todo), history.PAGE):
             self._stop_check()
-            batch = todo[i : i + PAGE]
+            batch = todo[i : i + history.PAGE]
             piids = sorted({p for _, p in batch if p})
             ident = hashlib.sha1(json.dumps(piids).encode(), usedforsecurity=False).hexdigest()[:16]
             key = ("complete", ident, self.r.since.isoformat(), self.r.until.isoformat())
@@ -361,10 +324,13 @@ class _Backfill:
                 "award_type_codes": [c for g in self.watch.award_types for c in AWARD_TYPE_CODES[g]],
                 "award_ids": [f'"{p}"' for p in piids],  # quoted: an exact term, not a fuzzy match
                 "time_period": [
-                    {"start_date": max(self.r.since, EARLIEST).isoformat(), "end_date": self.r.until.isoformat()}
+                    {
+                        "start_date": max(self.r.since, history.EARLIEST).isoformat(),
+                        "end_date": self.r.until.isoformat(),
+                    }
                 ],
             }
-            pages = self._tx_pages(filters, f"histories {i // PAGE + 1}")
+            pages = self._tx_pages(filters, f"histories {i // history.PAGE + 1}")
             # Other awards share these PIIDs (task order 0001 under many IDVs): keep only ours.
             pages = [
                 (raw, [r if str(r.get("generated_internal_id") or "").upper() in wanted else None for r in rows])
@@ -400,7 +366,7 @@ class _Backfill:
                         [self.watch.name, key],
                     ).fetchall()
                     a = awards[key]
-                    txs, refs = _compose(Award(award_key=key, category=a.get("category")), staged)
+                    txs, refs = history.compose(Award(award_key=key, category=a.get("category")), staged)
                     store.save_transactions(self.db, txs, self.now)
                     self.db.conn.executemany(
                         "UPDATE transactions SET backfilled_at = ? WHERE transaction_key = ?",
@@ -411,52 +377,6 @@ class _Backfill:
                         " raw_refs) VALUES (?, 'usaspending', ?, ?, ?, ?)",
                         [(k, self.now, self.now, a.get("source_url"), json.dumps([ref])) for k, ref in refs],
                     )
-
-
-def _float(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _compose(award: Award, staged: list[tuple]) -> tuple[list[Transaction], list[tuple[str, list]]]:
-    """Staged rows as Transactions keyed like /api/v2/transactions/ ids (pure, order-independent).
-
-    spending_by_transaction has no transaction id: the key is composed from the award key's
-    parts, the modification and a counter for several actions under one modification, in a
-    fixed order, so any run composes the same keys. A poll that later reads the award's real
-    transactions replaces these rows (``backfilled_at``) if an id differs.
-    """
-    from watcher.sources.usaspending.parse import parse_award_key
-
-    parts = parse_award_key(award.award_key)
-    out, refs = [], []
-    counter: dict[str, int] = {}
-    for _, mod, _, day, action_type, obligation, desc, response_id, index in sorted(
-        staged, key=lambda s: (s[1], s[3] or "", s[2])
-    ):
-        n = counter.get(mod, 0)
-        counter[mod] = n + 1
-        if award.category == "idv":
-            key = f"CONT_TX_{parts['agency']}_-NONE-_{parts['piid']}_{mod}_-NONE-_-NONE-"
-        else:
-            key = (
-                f"CONT_TX_{parts['agency']}_{parts['parent_agency'] or '-NONE-'}_{parts['piid']}_{mod}_"
-                f"{parts['parent_piid'] or '-NONE-'}_{n}"
-            )
-        key = key.upper()
-        out.append(
-            Transaction(
-                key,
-                award.award_key,
-                mod,
-                day,
-                action_type,
-                None,
-                None if obligation is None else Decimal(repr(obligation)),
-                desc,
-            )
-        )
-        refs.append((key, [response_id, index]))
-    return out, refs
 
 
 def run_backfill(

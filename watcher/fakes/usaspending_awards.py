@@ -1,0 +1,80 @@
+"""The awards the fake USAspending serves, and how its award search decides that one matches a query."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@functools.lru_cache(maxsize=256)
+def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """USAspending's phrase_prefix, ORed: the words in order, the last one as a prefix ("AWS" hits "AWSOME")."""
+    alts = "|".join(r"\s+".join(map(re.escape, str(k).upper().split())) for k in keywords)
+    return re.compile(rf"(?<![A-Z0-9])(?:{alts})")
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON as the real API sends it: amounts (Decimal here) as JSON floats."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return float(o)  # the real API sends amounts as JSON floats
+        raise TypeError(type(o))
+
+    return json.dumps(obj, default=default).encode()
+
+
+@dataclass
+class ReplayAward:
+    """One award the server knows: its group, full search row, detail body and transactions."""
+
+    group: str
+    row: dict[str, Any]
+    detail: dict[str, Any] = field(default_factory=dict)
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return str(self.row["generated_internal_id"])
+
+    @functools.cached_property
+    def search_text(self) -> str:
+        """What the keyword filter searches: descriptions, recipient and PIID, upper case."""
+        parts = [self.row.get("Description"), self.row.get("Recipient Name"), self.row.get("Award ID")]
+        parts += [t.get("description") for t in self.transactions]
+        return " ".join(str(x or "") for x in parts).upper()
+
+
+def matches(a: ReplayAward, filters: dict[str, Any]) -> bool:
+    """Whether an award passes a search's filters as the real award index applies them."""
+    row = a.row
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for agency in filters.get("agencies") or []:
+        by_type.setdefault(agency["type"], []).append(agency)
+    for role, agencies in by_type.items():  # same type ORed, awarding AND funding
+        prefix = "Awarding" if role == "awarding" else "Funding"
+        ok = False
+        for ag in agencies:
+            col = f"{prefix} Sub Agency" if ag["tier"] == "subtier" else f"{prefix} Agency"
+            if row.get(col) == ag["name"] and (
+                ag["tier"] == "toptier" or "toptier_name" not in ag or row.get(f"{prefix} Agency") == ag["toptier_name"]
+            ):
+                ok = True
+        if not ok:
+            return False
+    for tp in filters.get("time_period") or []:
+        value = row.get("Last Modified Date") if tp.get("date_type") == "last_modified_date" else row.get("Start Date")
+        if not value or not (tp["start_date"] <= str(value)[:10] <= tp["end_date"]):
+            return False
+    terms = filters.get("recipient_search_text")
+    if terms:
+        name = str(row.get("Recipient Name") or "").upper()
+        uei = str(row.get("Recipient UEI") or "").upper()
+        if not any(str(t).upper() in name or str(t).upper() == uei for t in terms):
+            return False
+    keywords = filters.get("keywords")
+    return not keywords or bool(keyword_pattern(tuple(keywords)).search(a.search_text))

@@ -1,0 +1,112 @@
+"""The pure parts of a backfill: date slices sized to the data, the searches' filters, composed contract actions.
+
+No I/O here: ``backfill`` runs the requests and writes, and these decide what it asks
+and how a staged search row becomes a transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from watcher.config import AWARD_TYPE_CODES, Watch
+from watcher.models import Award, Transaction
+from watcher.sources.usaspending import api as usaspending
+from watcher.sources.usaspending.parse import parse_award_key
+
+TX_FIELDS = ["Award ID", "Mod", "Action Date", "Action Type", "Transaction Amount", "Transaction Description"]
+SLICE_DAYS = 31
+#: Records per slice the plan aims at: a slice is the unit a killed backfill redoes, and a
+#: spending_by_transaction slice must stay under its 50,000-row window.
+TARGET_ROWS = 5_000
+PAGE = 100
+MAX_TX_ROWS = 50_000  # spending_by_transaction refuses pages past this: a fuller slice is split in two
+EARLIEST = date(2007, 10, 1)
+
+
+def slices(since: date, until: date, days: int = SLICE_DAYS) -> list[tuple[date, date]]:
+    """[since, until] cut into consecutive inclusive slices of at most ``days`` days (pure)."""
+    out, start = [], since
+    while start <= until:
+        end = min(until, start + timedelta(days=days - 1))
+        out.append((start, end))
+        start = end + timedelta(days=1)
+    return out
+
+
+def slice_days(span: int, records: int, target: int = TARGET_ROWS) -> int:
+    """Days per slice so that a slice holds about ``target`` records, if they were spread evenly (pure)."""
+    if records <= target:
+        return span
+    return max(1, min(span, span * target // records))
+
+
+def tx_queries(watch: Watch) -> list[usaspending.Query]:
+    """spending_by_transaction accepts mixed award groups: one walk per role and search mode."""
+    seen: dict[tuple[str, str], usaspending.Query] = {}
+    for q in usaspending.plan(watch):
+        seen.setdefault((q.role, q.mode), usaspending.Query("all", q.role, q.mode, q.terms))
+    return list(seen.values())
+
+
+def filters(watch: Watch, q: usaspending.Query, start: date, end: date, date_type: str) -> dict[str, Any]:
+    group = watch.award_types[0] if q.group == "all" else q.group
+    body = usaspending.search_body(watch, usaspending.Query(group, q.role, q.mode, q.terms), end, PAGE)
+    filters = body["filters"]
+    if q.group == "all":
+        filters["award_type_codes"] = [c for g in watch.award_types for c in AWARD_TYPE_CODES[g]]
+    filters["time_period"] = [
+        {"start_date": max(start, EARLIEST).isoformat(), "end_date": end.isoformat(), "date_type": date_type}
+    ]
+    return filters
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()
+
+
+def as_float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def compose(award: Award, staged: list[tuple]) -> tuple[list[Transaction], list[tuple[str, list]]]:
+    """Staged rows as Transactions keyed like /api/v2/transactions/ ids (pure, order-independent).
+
+    spending_by_transaction has no transaction id: the key is composed from the award key's
+    parts, the modification and a counter for several actions under one modification, in a
+    fixed order, so any run composes the same keys. A poll that later reads the award's real
+    transactions replaces these rows (``backfilled_at``) if an id differs.
+    """
+    parts = parse_award_key(award.award_key)
+    out, refs = [], []
+    counter: dict[str, int] = {}
+    for _, mod, _, day, action_type, obligation, desc, response_id, index in sorted(
+        staged, key=lambda s: (s[1], s[3] or "", s[2])
+    ):
+        n = counter.get(mod, 0)
+        counter[mod] = n + 1
+        if award.category == "idv":
+            key = f"CONT_TX_{parts['agency']}_-NONE-_{parts['piid']}_{mod}_-NONE-_-NONE-"
+        else:
+            key = (
+                f"CONT_TX_{parts['agency']}_{parts['parent_agency'] or '-NONE-'}_{parts['piid']}_{mod}_"
+                f"{parts['parent_piid'] or '-NONE-'}_{n}"
+            )
+        key = key.upper()
+        out.append(
+            Transaction(
+                key,
+                award.award_key,
+                mod,
+                day,
+                action_type,
+                None,
+                None if obligation is None else Decimal(repr(obligation)),
+                desc,
+            )
+        )
+        refs.append((key, [response_id, index]))
+    return out, refs
