@@ -57,6 +57,16 @@ def _no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
+def memory_db() -> Iterator[Any]:
+    """A migrated database in memory (tables, views, indexes), for unit tests of reads and writes."""
+    from watcher import store
+
+    db = store.open_db(":memory:")
+    yield db
+    db.conn.close()
+
+
+@pytest.fixture
 def replay() -> Iterator[UsaspendingReplay]:
     from watcher.config import AgencySeeds
     from watcher.fakes.recordings import agency_names

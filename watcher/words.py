@@ -179,19 +179,19 @@ def award_item(
     a = award or {"award_key": key}
     recipient, what, total = header or award_header(key, a, agency_abbr)
     kinds = {c["kind"] for c in changes}
-    diff = _merged_diff([c for c in changes if c["kind"] in ("award_changed", "deleted")])
+    diff = _merged_diff([c for c in changes if c["kind"] in (ChangeKind.AWARD_CHANGED, ChangeKind.DELETED)])
     facts = [_fact(n, o, v) for n, (o, v) in diff.items()]
     other = any(n in OTHER_FIELDS for n in diff)
-    new_txs = [transactions[c["entity_key"]] for c in changes if c["kind"] == "new_transaction"]
+    new_txs = [transactions[c["entity_key"]] for c in changes if c["kind"] == ChangeKind.NEW_TRANSACTION]
     new_txs = [t for t in new_txs if t]
     new_txs.sort(key=lambda t: (t.get("modification_number") or "", t.get("action_date") or ""))
     for c in changes:
-        if c["kind"] == "transaction_changed":
+        if c["kind"] == ChangeKind.TRANSACTION_CHANGED:
             t = transactions.get(c["entity_key"]) or {}
             label = clean(t.get("modification_number")) or "an action"
             for n, (o, v) in json.loads(c["diff"] or "{}").items():
                 facts.append(f"{label} corrected: {_fact(n, o, v)}")
-    if "new_award" in kinds:
+    if ChangeKind.NEW_AWARD in kinds:
         kind, amount = "new", total or Decimal(0)
         headline = f"{recipient}: new {what}, {usd(total)} obligated"
         facts = []
@@ -205,18 +205,18 @@ def award_item(
             facts.append(f"starts {start}" if start else f"ends {end}")
         if a.get("parent_award_piid"):
             facts.append(f"an order under {clean(a['parent_award_piid'], 60)}")
-    elif "deleted" in kinds:
+    elif ChangeKind.DELETED in kinds:
         kind, amount = "deleted", Decimal(0)
         # SAM.gov deletes contract actions: name them (the base action is "0"); the award itself stays.
         gone = [
             clean(str((json.loads(c["diff"] or "{}").get("modification_number") or ["?"])[0]), 20)
             for c in changes
-            if c["kind"] == "deleted" and c["entity_key"] != key
+            if c["kind"] == ChangeKind.DELETED and c["entity_key"] != key
         ]
         if gone:
             facts = []
             for c in changes:
-                d = json.loads(c["diff"] or "{}") if c["kind"] == "deleted" else {}
+                d = json.loads(c["diff"] or "{}") if c["kind"] == ChangeKind.DELETED else {}
                 label = clean(str((d.get("modification_number") or ["?"])[0]), 20)
                 if d.get("obligation") or d.get("action_date"):
                     amount_was = to_decimal((d.get("obligation") or [None])[0])
@@ -278,7 +278,7 @@ def notice_item(
     agency = clean((n.get("agency_path") or "").split(".")[-1], 80) or "An agency"
     ntype = clean(n.get("type"), 60) or "notice"
     title = clean(n.get("title"), 160) or key
-    new = any(c["kind"] == "new_notice" for c in changes)
+    new = any(c["kind"] == ChangeKind.NEW_NOTICE for c in changes)
     headline = f"{agency}: {'new' if new else 'updated'} {ntype} “{title}”"
     facts = []
     if n.get("solicitation_number"):

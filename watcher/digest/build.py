@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from watcher import links
 from watcher.config import Config
+from watcher.models import ChangeKind
 from watcher.settings import Subscriber
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
@@ -129,7 +130,7 @@ def build(
     site = config.settings.site_url
     by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in changes:
-        notice = c["kind"] in ("new_notice", "notice_changed")
+        notice = c["kind"] in (ChangeKind.NEW_NOTICE, ChangeKind.NOTICE_CHANGED)
         by_entity[("N:" if notice else "A:") + (c["entity_key"] if notice else c["award_key"])].append(c)
     award_keys = [k[2:] for k in by_entity if k.startswith("A:")]
     notice_keys = [k[2:] for k in by_entity if k.startswith("N:")]

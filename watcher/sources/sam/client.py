@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from watcher.errors import BudgetSpent, RetryableSourceError, SamKeyError, SamQuotaError, SourceError
 from watcher.http import ApiClient, api_url, error_detail, parse_json, redact
-from watcher.values import parse_utc
+from watcher.values import iso_utc, parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def parse_next_access(value: Any) -> str | None:
         return None
     year, mon, dd, hh, mi, ss = m.groups()
     moment = datetime(int(year), _MONTHS.index(mon.title()) + 1, int(dd), int(hh), int(mi), int(ss), tzinfo=UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    return iso_utc(moment)
 
 
 def next_midnight(now: str) -> str:

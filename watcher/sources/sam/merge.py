@@ -20,7 +20,7 @@ from watcher.config import Config, Watch
 from watcher.diff import FACT_FIELDS, TX_FACT_FIELDS, diff_award, field_diff, json_value, merge_award, merge_transaction
 from watcher.errors import SourceError
 from watcher.match import build_matcher
-from watcher.models import DELETED, NEW_AWARD, NEW_TRANSACTION, TRANSACTION_CHANGED, Award, Change, Match
+from watcher.models import DELETED, NEW_AWARD, NEW_TRANSACTION, TRANSACTION_CHANGED, Award, Change, ChangeKind, Match
 from watcher.sources import Raw
 from watcher.sources.sam import opportunities as sam_opportunities
 from watcher.sources.sam.parse import NOTICE_FIELDS, Action, deleted_keys, loose_piid
@@ -225,7 +225,7 @@ class Merger:
             if old is None:
                 changes.append(
                     Change(
-                        "new_notice",
+                        ChangeKind.NEW_NOTICE,
                         nid,
                         links.get(nid),
                         amount_delta=n.get("award_amount"),
@@ -238,7 +238,9 @@ class Merger:
                 if old.get("fingerprint") != n["fingerprint"]:
                     diff = field_diff(old, n, NOTICE_FIELDS)
                     if diff:
-                        changes.append(Change("notice_changed", nid, links.get(nid), diff, None, "sam_opportunities"))
+                        changes.append(
+                            Change(ChangeKind.NOTICE_CHANGED, nid, links.get(nid), diff, None, "sam_opportunities")
+                        )
                 if not links.get(nid) and old.get("award_key"):
                     row["award_key"] = old["award_key"]  # a link once made stays
             row["last_seen_at"] = now
