@@ -28,6 +28,33 @@ def test_init_creates_a_wal_database_with_the_seed_maps(tmp_path: Path) -> None:
     assert again.exit_code == 0
 
 
+def test_init_writes_the_starter_config_once_and_commands_use_the_starter_without_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WATCHER_CONFIG", raising=False)
+    runner = CliRunner()
+    checked = runner.invoke(cli, ["check"])  # no ./queries.yaml: the starter shipped in the package, said so
+    assert checked.exit_code == 0 and "dhs-big-tech" in checked.output
+    assert "starter watches shipped with watcher" in checked.output
+    assert not (tmp_path / "queries.yaml").exists()
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    assert (tmp_path / "queries.yaml").read_text() == (ROOT / "watcher" / "default_queries.yaml").read_text()
+    (tmp_path / "queries.yaml").write_text(
+        (tmp_path / "queries.yaml").read_text().replace("lookback_days: 30", "lookback_days: 9")
+    )
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    assert "lookback_days: 9" in (tmp_path / "queries.yaml").read_text()  # never overwritten
+    # A named file that does not exist is an error, never the starter in disguise.
+    missing = runner.invoke(cli, ["--config", str(tmp_path / "nope.yaml"), "check"])
+    assert missing.exit_code == 2
+
+
+def test_the_starter_config_is_the_shipped_queries_yaml() -> None:
+    """The repository's queries.yaml and the copy in the package (what `init` writes) cannot drift apart."""
+    assert (ROOT / "queries.yaml").read_bytes() == (ROOT / "watcher" / "default_queries.yaml").read_bytes()
+
+
 def test_status_reports_failures_truthfully(tmp_path: Path, monkeypatch) -> None:
     db = tmp_path / "w.db"
     monkeypatch.setenv("WATCHER_USASPENDING_URL", "http://127.0.0.1:9")

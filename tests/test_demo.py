@@ -23,7 +23,7 @@ def changes_on(db: Path, day: str) -> set[tuple[str, str]]:
 
 
 def test_palantir_orders_appear_when_the_real_snapshots_first_showed_them(demo_db: Path) -> None:
-    # shared/api/ice_data.md section 4.3: the first snapshot containing each Palantir action
+    # docs/api/ice_data.md section 4.3: the first snapshot containing each Palantir action
     assert ("new_transaction", "CONT_TX_7012_4730_70CTD022FR0000170_P00015_GS35F0086U_0") in changes_on(
         demo_db, "2026-04-20"
     )

@@ -226,7 +226,7 @@ def test_sam_reports_first_and_usaspending_catching_up_reports_nothing_again(wor
     w.poll(DAY - timedelta(days=1))  # day 1: both sources agree
     assert kinds(w, "sam_awards") == []  # the same actions SAM.gov serves were already stored
     sam_actions = all_actions(after)
-    for a in sam_actions:  # the sources spell things differently (sam.md 5): SAM.gov's own wording
+    for a in sam_actions:  # the sources spell things differently (docs/api/sam.md 5): SAM.gov's own wording
         if a["contractId"]["piid"] == "70CTD026FC0000099":
             a["awardDetails"]["awardeeData"]["awardeeHeader"]["awardeeName"] = "Microsoft Corp"
     w.sam.set_data(actions=sam_actions)  # SAM.gov learns of a new modification and a new award

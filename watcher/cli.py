@@ -10,7 +10,6 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +58,6 @@ class State:
         if not self.db_path.exists():
             raise ConfigError(f"{self.db_path}: no database yet; {hint}")
         return self.open_db()
-
-
-def _json_default(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def _require_known(state: State, what: str, asked: tuple[str, ...], known: dict[str, Any]) -> None:
@@ -124,6 +119,8 @@ def cli(ctx: click.Context, config_path: Path, db_path: Path | None, verbose: in
 def init(state: State) -> None:
     """Create or migrate the database and load the seed maps; write a starter queries.yaml if there is none."""
     if not state.config_path.exists():
+        if not state.config_path.parent.is_dir():
+            raise ConfigError(f"{state.config_path}: its folder does not exist")
         state.config_path.write_bytes(STARTER_CONFIG.read_bytes())
         click.echo(f"wrote the starter watches to {state.config_path}: edit them, then `watcher check`")
         state.config_explicit = True
@@ -387,10 +384,10 @@ def history(state: State, award: str, as_json: bool, raw: bool) -> None:
     """One award's full timeline: AWARD is its award_key or its PIID."""
     db = state.existing_db()
     if raw:
-        click.echo(json.dumps(export_mod.raw_records(db, award), indent=2, default=_json_default))
+        click.echo(json.dumps(export_mod.raw_records(db, award), indent=2, default=export_mod.json_default))
         return
     h = export_mod.history(db, award)
-    click.echo(json.dumps(h, indent=2, default=_json_default) if as_json else export_mod.render_history(h))
+    click.echo(json.dumps(h, indent=2, default=export_mod.json_default) if as_json else export_mod.render_history(h))
 
 
 @cli.command()

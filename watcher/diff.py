@@ -130,7 +130,7 @@ def merge_award(old: dict[str, Any] | None, new: Award, newest: bool) -> Award:
 
     ``newest`` says the record comes from the award's latest known action: only then do its
     totals and dates describe the award now (an old action touched by a closeout still
-    carries the totals of its day, sam.md trap 13).
+    carries the totals of its day, docs/api/sam.md trap 12).
     """
     if old is None:
         return new

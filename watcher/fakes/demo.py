@@ -89,7 +89,7 @@ def run_demo(
     db: Database, config: Config, seeds: Path, echo: Callable[[str], None] = print, outbox: Path | None = None
 ) -> list[RunResult]:
     """Poll each dated capture in turn; after each, write the digests due that day into ``outbox``."""
-    # No recorded SAM.gov response for a DHS award exists (shared/api/sam.md 8): the demo replays USAspending only.
+    # No recorded SAM.gov response for a DHS award exists (docs/api/sam.md 8): the demo replays USAspending only.
     watches = {
         name: w.model_copy(
             update={"lookback_days": max(w.lookback_days, DEMO_LOOKBACK_DAYS), "sources": ("usaspending",)}

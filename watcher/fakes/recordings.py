@@ -5,7 +5,7 @@ third party (seeds/ice/SOURCES.md). Grouped by award they give real award ids,
 recipients, descriptions, amounts and modification histories. What the rows lack
 is synthesized and marked so: an award's ``Last Modified Date`` is its latest action
 date, ``Start Date`` its earliest, its type comes from the PIID heuristic in
-shared/api/ice_data.md, and UEIs and end dates are left empty.
+docs/api/ice_data.md, and UEIs and end dates are left empty.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def read_rows(paths: Iterable[Path]) -> list[dict[str, str]]:
 
 
 def award_type(piid: str, parent_piid: str | None) -> str:
-    """The PIID heuristic of shared/api/ice_data.md 2.2 (letter 9 of a DHS PIID)."""
+    """The PIID heuristic of docs/api/ice_data.md 2.2 (letter 9 of a DHS PIID)."""
     letter = piid[8:9].upper() if len(piid) >= 9 else ""
     if parent_piid is None:
         return "PURCHASE ORDER" if letter == "P" else "DEFINITIVE CONTRACT"

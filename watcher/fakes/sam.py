@@ -2,7 +2,7 @@
 
 It serves Contract Awards v1 (``/contract-awards/v1/search``) and Get Opportunities v2
 (``/opportunities/v2/search``, ``/prod/opportunities/v2/search``) on 127.0.0.1 and enforces
-what shared/api/sam.md documents: ``api_key`` required (403 JSON when missing, 403 HTML
+what docs/api/sam.md documents: ``api_key`` required (403 JSON when missing, 403 HTML
 for an unknown or expired key); a daily quota per key and UTC day shared by both APIs
 (429 WSO2 body with ``nextAccessTime``); Contract Awards rejects unknown parameters,
 forbidden characters, non ``MM/DD/YYYY`` dates and ``offset*limit`` past 400,000, honours

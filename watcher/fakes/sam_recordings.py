@@ -1,6 +1,6 @@
 """The real ICE/CBP records in seeds/ice/, in the shape SAM.gov's Contract Awards v1 serves them.
 
-No recorded SAM.gov response for a DHS award exists (sam.md 8), so the fake SAM server
+No recorded SAM.gov response for a DHS award exists (docs/api/sam.md 8), so the fake SAM server
 replays the same real contract actions that the USAspending replay serves (recipients,
 PIIDs, modifications, amounts, descriptions), laid out as ``awardSummary`` items with
 SAM.gov's quirks: amounts and counts as strings, five date formats in one record, agency

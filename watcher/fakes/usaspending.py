@@ -2,7 +2,7 @@
 
 It serves ``spending_by_award`` (cursor and page mode), ``/api/v2/transactions/`` and
 ``/api/v2/awards/<id>/`` on 127.0.0.1, and enforces the validation the real service
-applies (shared/api/usaspending.md): limit at most 100, one award-type group per
+applies (docs/api/usaspending.md): limit at most 100, one award-type group per
 request, sort among the requested fields, both cursor fields or neither, unknown
 filters reported as "not used", each with the real status code and body. ``watcher
 demo``, the tests and the benchmarks all poll it through the production client.
@@ -125,7 +125,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
             if hit.sleep:  # outside the lock: a slow answer (a client timeout) holds up no one else
                 time.sleep(hit.sleep)
             return hit.status, hit.body, hit.content_type
-        # Like the real API (usaspending.md section 1), identical request bodies are answered
+        # Like the real API (docs/api/usaspending.md section 1), identical request bodies are answered
         # from a cache until the data changes.
         cache_key = (method, path, raw)
         if self.on_search is None and cache_key in self._responses:

@@ -1,6 +1,6 @@
 """The replay's bulk endpoints for backfills: spending_by_transaction and the two count endpoints.
 
-Rules from shared/api/usaspending.md section 3: spending_by_transaction pages by ``page``
+Rules from docs/api/usaspending.md section 3: spending_by_transaction pages by ``page``
 (no cursor), ``limit`` at most 100, refuses pages past 50,000 rows (422) and answers 503 at
 exactly page 500 of 100 (issue #3218); award groups may be mixed; ``keywords`` searches the
 transaction's text and always draws the bogus "keyword_search not used" message; there is
@@ -100,7 +100,8 @@ class BulkSearches:
         base = {
             k: v for k, v in filters.items() if k not in ("award_type_codes", "time_period", "keywords", "award_ids")
         }
-        # award_ids: a quoted value is an exact term on the PIID, an unquoted one a fuzzy match (usaspending.md 2.2)
+        # award_ids: a quoted value is an exact term on the PIID, an unquoted one a fuzzy match
+        # (docs/api/usaspending.md 2.2; but see trap 22: the real API now refuses quoted ids)
         ids = [str(i) for i in filters.get("award_ids") or []]
         exact = {i.strip('"').upper() for i in ids if i.startswith('"')}
         fuzzy = [i.upper() for i in ids if not i.startswith('"')]

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import IO, Any
 
 from sqlite_utils import Database
@@ -146,6 +147,11 @@ def write_json(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
 
 
 # ---------------------------------------------------------------- one award's timeline
+
+
+def json_default(value: Any) -> Any:
+    """For json.dumps of stored rows: amounts (Decimal) as numbers, anything else as text."""
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def resolve_award(db: Database, text: str) -> str:

@@ -1,6 +1,6 @@
 """SAM.gov Contract Awards v1: which queries a watch needs, and the parameters of each page.
 
-Rules from sam.md 2.3-2.7: dates are ``MM/DD/YYYY`` ranges ``[a,b]``, ``offset`` is a page
+Rules from docs/api/sam.md 2.3-2.7: dates are ``MM/DD/YYYY`` ranges ``[a,b]``, ``offset`` is a page
 index, ``limit`` is at most 100, ``~`` ORs at most 100 values but only in the list
 parameters (UEIs, parent UEIs), and deletions are listed with ``deletedStatus=yes``
 over the same kind of window. Queries are identified by their filters, so two watches
@@ -16,7 +16,7 @@ from watcher.config import Reseller, Watch
 
 SEARCH_PATH = "/contract-awards/v1/search"
 SOURCE = "sam_awards"
-MAX_LIST = 100  # values per ~ list (sam.md 2.3)
+MAX_LIST = 100  # values per ~ list (docs/api/sam.md 2.3)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def plan(watches: list[Watch], resellers: dict[str, Reseller]) -> list[Query]:
             merged[q.key] = q if have is None else Query(**{**vars(have), "watches": (*have.watches, w.name)})
     queries = list(merged.values())
     if watches:
-        # Deletions are listed for everyone (a deleted record keeps only its contractId, sam.md 2.7):
+        # Deletions are listed for everyone (a deleted record keeps only its contractId, docs/api/sam.md 2.7):
         # one government-wide walk, compared with the transactions we hold.
         deleted = _query([("includeSections", "contractId")], "deletions", watches[0].name, "deleted")
         queries.append(Query(**{**vars(deleted), "watches": tuple(w.name for w in watches)}))
@@ -107,5 +107,5 @@ def page_params(query: Query, start: date, end: date, page: int, limit: int) -> 
         params["deletedStatus"] = "yes"
     params["lastModifiedDate"] = window(start, end)
     params["limit"] = str(limit)
-    params["offset"] = str(page)  # a page index, not a record offset (sam.md 2.5)
+    params["offset"] = str(page)  # a page index, not a record offset (docs/api/sam.md 2.5)
     return params

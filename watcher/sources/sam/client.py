@@ -1,6 +1,6 @@
 """SAM.gov requests under a daily budget: every request is counted in the database before it is sent.
 
-Keys without a role get 10 requests a day (sam.md 1.3), so a request is a resource: it
+Keys without a role get 10 requests a day (docs/api/sam.md 1.3), so a request is a resource: it
 is recorded in ``sam_requests`` (committed) before it goes out, which keeps the count
 right across crashes, restarts and processes. A 429 blocks SAM until its
 ``nextAccessTime``; 401/403 means the key is invalid or expired. The key travels in the

@@ -1,6 +1,6 @@
 """SAM.gov Get Opportunities v2: the one notices query, its pages, and which watch a notice belongs to.
 
-Rules from sam.md 1.4-1.8: ``postedFrom`` and ``postedTo`` are mandatory, ``MM/dd/yyyy``, at
+Rules from docs/api/sam.md 1.4-1.8: ``postedFrom`` and ``postedTo`` are mandatory, ``MM/dd/yyyy``, at
 most 364 days apart; ``limit`` defaults to 1 (always sent); ``offset`` is a page index;
 a page past the end returns one stray record, so walks stop by page count. There is no
 server-side agency or awardee filter that works (``deptname``/``subtier`` are ignored), so

@@ -1,6 +1,6 @@
 """Pure functions that turn SAM.gov JSON (Contract Awards v1, Opportunities v2) into our records.
 
-SAM.gov is loose about types (sam.md, traps 1, 10, 11): counts and amounts are strings,
+SAM.gov is loose about types (docs/api/sam.md, traps 1, 10, 11): counts and amounts are strings,
 dates mix five formats inside one record, "no value" is null, "", a missing key or the
 string "null", and a code/name pair is sometimes a bare string. Everything here reads
 defensively and returns the same Award / Transaction shapes as the USAspending side,
@@ -81,7 +81,7 @@ def loose_piid(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ActionId:
-    """The FPDS identity of one contract action (sam.md 3.7 and 5)."""
+    """The FPDS identity of one contract action (docs/api/sam.md 3.7 and 5)."""
 
     agency: str
     piid: str
@@ -239,7 +239,7 @@ def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
     if "awardSummary" not in payload:
         wrapper = payload.get("awardResponse")
         if isinstance(wrapper, dict) and str(wrapper.get("totalRecords", "0")).strip() in ("0", ""):
-            return [], 0  # the other empty-result shape (sam.md 2.6)
+            return [], 0  # the other empty-result shape (docs/api/sam.md 2.6)
         message = payload.get("message") or payload.get("error") or json.dumps(payload)[:200]
         raise SourceError(f"{what}: response has no awardSummary: {message}")
     rows = payload.get("awardSummary") or []

@@ -1,6 +1,6 @@
 """USAspending API v2: the watch's search walks (cursor-paged), award details and transactions.
 
-The request matrix follows the API's rules (see shared/api/usaspending.md): one award
+The request matrix follows the API's rules (see docs/api/usaspending.md): one award
 type group per request, awarding and funding agencies in separate requests (they are
 ANDed if combined), ``recipient_search_text`` for recipients and ``keywords`` for
 mentions, a ``last_modified_date`` lookback window, and cursor paging with the cursor

@@ -17,7 +17,7 @@ from watcher.values import to_date, to_decimal
 USASPENDING_AWARD_URL = "https://www.usaspending.gov/award/{key}"
 
 #: Fields requested from spending_by_award, per award group. Every one is valid for its
-#: group (usaspending.md 2.4): an unknown or out-of-group name would silently come back null.
+#: group (docs/api/usaspending.md 2.4): an unknown or out-of-group name would silently come back null.
 COMMON_FIELDS = [
     "Award ID",
     "generated_internal_id",

@@ -142,7 +142,7 @@ def _check_agencies(ctx: _Ctx) -> None:
     """Confirm each agency name with USAspending, at most weekly.
 
     Names are matched exactly and case-sensitively: "ICE" or a renamed component silently
-    returns nothing (usaspending.md, trap 6), so an unknown name stops the watch instead.
+    returns nothing (docs/api/usaspending.md, trap 6), so an unknown name stops the watch instead.
     """
     since = (parse_utc(ctx.now) - timedelta(days=AGENCY_CHECK_DAYS)).isoformat()
     verified = store.agencies_verified_since(ctx.db, since.replace("+00:00", "Z"))
