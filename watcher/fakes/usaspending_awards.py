@@ -17,6 +17,34 @@ def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Z0-9])(?:{alts})")
 
 
+def es_sanitize(value: str) -> str:
+    """usaspending-api's ``es_sanitize`` (``search/v2/es_sanitization.py``).
+
+    It strips ``|{}()?\\"+[]<>`` and backslash-escapes ``-^~/!&:`*``; it does not change case.
+    """
+    return re.sub(r"([-^~/!&:`*])", r"\\\1", re.sub(r'([|{}()?\\"+\[\]<>])', "", value))
+
+
+#: What is left of Lucene's regexp syntax after ``es_sanitize``: any character, any string, nothing.
+_LUCENE = {".": ".", "@": ".*", "#": "(?!)"}
+
+
+@functools.lru_cache(maxsize=4096)
+def award_id_pattern(value: str) -> tuple[str | None, re.Pattern[str]]:
+    """An unquoted ``award_ids`` value as the real filter matches it: (the PIID it names if no wildcard, a pattern).
+
+    usaspending-api ``common/query_with_filters.py`` ``_AwardIds``: the value is sanitized, its
+    words joined with " +", sanitized again (which strips that "+"), then sent as an
+    Elasticsearch ``regexp`` on ``display_award_id``, a ``keyword`` field: no upper-casing, and a
+    regexp must match the whole value. Use the pattern with ``fullmatch``.
+    """
+    text = es_sanitize(" +".join(es_sanitize(value).split()))
+    tokens = re.findall(r"\\.|.", text, re.DOTALL)  # an escaped character, or one character
+    pattern = "".join(re.escape(t[1]) if len(t) == 2 else _LUCENE.get(t, re.escape(t)) for t in tokens)
+    literal = None if any(t in _LUCENE for t in tokens) else "".join(t[-1] for t in tokens)
+    return literal, re.compile(pattern, re.DOTALL)
+
+
 def dumps(obj: Any) -> bytes:
     """JSON as the real API sends it: amounts (Decimal here) as JSON floats."""
 

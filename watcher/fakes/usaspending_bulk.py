@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from watcher.fakes.server import ApiError
-from watcher.fakes.usaspending_awards import ReplayAward, keyword_pattern, matches
+from watcher.fakes.usaspending_awards import ReplayAward, award_id_pattern, keyword_pattern, matches
 
 GROUPS: dict[str, set[str]] = {
     "contracts": {"A", "B", "C", "D"},
@@ -100,28 +100,31 @@ class BulkSearches:
         base = {
             k: v for k, v in filters.items() if k not in ("award_type_codes", "time_period", "keywords", "award_ids")
         }
-        # award_ids: a quoted value is an exact term on the PIID, an unquoted one a fuzzy match
-        # (docs/api/usaspending.md 2.2; but see trap 22: the real API now refuses quoted ids)
+        # award_ids (usaspending-api common/query_with_filters.py _AwardIds): a quoted value becomes a
+        # term query Elasticsearch refuses, so the API answers 503 with an empty body (docs/api/usaspending.md
+        # trap 22); an unquoted one is a case-sensitive regexp matching the whole PIID (award_id_pattern).
         ids = [str(i) for i in filters.get("award_ids") or []]
-        exact = {i.strip('"').upper() for i in ids if i.startswith('"')}
-        fuzzy = [i.upper() for i in ids if not i.startswith('"')]
+        if any(i.startswith('"') and i.endswith('"') for i in ids):
+            raise ApiError(503, b"")
+        patterns = [award_id_pattern(i) for i in ids]
+        exact = {literal for literal, _ in patterns if literal is not None}
         keywords = filters.get("keywords")
         pattern = keyword_pattern(tuple(keywords)) if keywords else None
         out = []
         candidates: Iterable[ReplayAward] = self._awards.values()
-        if exact and not fuzzy:  # exact PIIDs: look them up instead of scanning every award
+        if ids and all(literal is not None for literal, _ in patterns):  # plain PIIDs: look up, not scan
             index = self.__dict__.setdefault("_bulk_cache", {}).get("__piids__")
             if index is None:
                 index = {}
                 for a in candidates:
-                    index.setdefault(str(a.row.get("Award ID") or "").upper(), []).append(a)
+                    index.setdefault(str(a.row.get("Award ID") or ""), []).append(a)
                 self.__dict__["_bulk_cache"]["__piids__"] = index
             candidates = [a for p in sorted(exact) for a in index.get(p, [])]
         for a in candidates:
             if a.group not in groups or not matches(a, base):
                 continue
-            piid = str(a.row.get("Award ID") or "").upper()
-            if ids and piid not in exact and not any(f in piid for f in fuzzy):
+            piid = str(a.row.get("Award ID") or "")
+            if ids and piid not in exact and not any(p.fullmatch(piid) for _, p in patterns):
                 continue
             for tx in a.transactions:
                 day = str(tx.get("action_date"))[:10]

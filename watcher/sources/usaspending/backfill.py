@@ -27,7 +27,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher import stopping, store
-from watcher.config import AWARD_TYPE_CODES, Config, Watch
+from watcher.config import Config, Watch
 from watcher.errors import SourceError
 from watcher.http import ApiClient, parse_json
 from watcher.match import build_matcher
@@ -314,22 +314,13 @@ class _Backfill:
         for i in range(0, len(todo), history.PAGE):
             self._stop_check()
             batch = todo[i : i + history.PAGE]
-            piids = sorted({p for _, p in batch if p})
+            piids = sorted({p.upper() for _, p in batch if p})
             ident = hashlib.sha1(json.dumps(piids).encode(), usedforsecurity=False).hexdigest()[:16]
             key = ("complete", ident, self.r.since.isoformat(), self.r.until.isoformat())
             if key in self.done or not piids:
                 continue
             wanted = {k for k, _ in batch}
-            filters = {
-                "award_type_codes": [c for g in self.watch.award_types for c in AWARD_TYPE_CODES[g]],
-                "award_ids": [f'"{p}"' for p in piids],  # quoted: an exact term, not a fuzzy match
-                "time_period": [
-                    {
-                        "start_date": max(self.r.since, history.EARLIEST).isoformat(),
-                        "end_date": self.r.until.isoformat(),
-                    }
-                ],
-            }
+            filters = history.piid_filters(self.watch, piids, self.r.since, self.r.until)
             pages = self._tx_pages(filters, f"histories {i // history.PAGE + 1}")
             # Other awards share these PIIDs (task order 0001 under many IDVs): keep only ours.
             pages = [

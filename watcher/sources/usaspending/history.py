@@ -64,6 +64,23 @@ def filters(watch: Watch, q: usaspending.Query, start: date, end: date, date_typ
     return filters
 
 
+def piid_filters(watch: Watch, piids: list[str], start: date, end: date) -> dict[str, Any]:
+    """The filters of a walk by PIID (the complete histories of up to 100 awards) over [start, end] (pure).
+
+    The ids go unquoted and upper case. usaspending-api (``common/query_with_filters.py``,
+    ``_AwardIds``) turns a quoted id into a term query Elasticsearch refuses (HTTP 503 with an
+    empty body, docs/api/usaspending.md trap 22), and an unquoted one, after ``es_sanitize``,
+    into a regexp on the keyword ``display_award_id``: case-sensitive and matching the whole
+    value, so a plain PIID is an exact match. Other awards sharing a PIID (task order 0001
+    under many IDVs) come back too; the caller keeps only its own.
+    """
+    return {
+        "award_type_codes": [c for g in watch.award_types for c in AWARD_TYPE_CODES[g]],
+        "award_ids": sorted({p.upper() for p in piids if p}),
+        "time_period": [{"start_date": max(start, EARLIEST).isoformat(), "end_date": end.isoformat()}],
+    }
+
+
 def row_hash(row: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()
 

@@ -1,0 +1,164 @@
+"""`watcher backfill` at the real API's edges (issue 14), against the fakes on 127.0.0.1.
+
+PIID walks send ``award_ids`` the way the real filter accepts them; a day fuller than the
+endpoint's page window stops at its last page and says so; two identical actions stay two;
+and the composed keys of backfilled actions give way to the real ones without news.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SEEDS, awards_from, tx_row
+from watcher.config import load_config
+from watcher.fakes.recordings import agency_names
+from watcher.fakes.usaspending import UsaspendingReplay
+from watcher.fakes.usaspending_awards import ReplayAward
+from watcher.http import ApiClient
+from watcher.sources.usaspending.backfill import BackfillResult, run_backfill
+from watcher.store import open_db
+
+TX_PATH = "/api/v2/search/spending_by_transaction/"
+SAM_KEY = "SAMKEY-backfill-edges-0001"
+DAY = date(2026, 8, 20)
+PAL = "CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001"
+PAL_PIID = "70CTD026FC0000012"
+FOUR = "CONT_AWD_70CTD025FC0000024_7012_70CTD022A00000004_7012"
+IDV_PIID = "70CDCR20D00000008"
+IDV = f"CONT_IDV_{IDV_PIID}_7012"
+CONFIG = """\
+settings:
+  seeds_dir: {seeds}
+  usaspending: {{min_interval_seconds: 0}}
+  sam: {{min_interval_seconds: 0, daily_budget: 10}}
+watches:
+  ice:
+    agencies: [ice]
+    agency_roles: [awarding]
+    vendors: [amazon, palantir, microsoft]
+    award_types: [{types}]
+    lookback_days: 30
+    sources: [{sources}]
+"""
+
+
+def d(n: int) -> str:
+    return (DAY - timedelta(days=n)).isoformat()
+
+
+def pal(amount: str = "86271599.30", day: str | None = None, mod: str = "0", desc: str = "ERO CASE MANAGEMENT") -> Any:
+    return tx_row(PAL_PIID, PAL, "PALANTIR TECHNOLOGIES INC.", amount, day or d(20), mod=mod, desc=desc)
+
+
+def four() -> dict[str, str]:
+    desc = "ICE CLOUD HOSTING FOR THE AMAZON WEB SERVICES ENVIRONMENT"
+    return tx_row("70CTD025FC0000024", FOUR, "FOUR POINTS TECHNOLOGY, L.L.C.", "24105505.29", d(15), desc=desc)
+
+
+def idv_award() -> ReplayAward:
+    """An ICE IDV (an IDC) to Palantir: a backfill always re-reads an IDV's actions by PIID."""
+    rows = [
+        tx_row(IDV_PIID, IDV, "PALANTIR TECHNOLOGIES INC.", "0.00", d(40), desc="CASE MANAGEMENT IDC"),
+        tx_row(IDV_PIID, IDV, "PALANTIR TECHNOLOGIES INC.", "0.00", d(10), mod="P00001", desc="CEILING"),
+    ]
+    (award,) = awards_from(rows)
+    award.group = "idvs"
+    award.row |= {"Contract Award Type": "INDEFINITE DELIVERY CONTRACT", "Last Date to Order": None}
+    award.detail["category"] = "idv"
+    for t in award.transactions:  # IDV actions have no transaction number in their ids
+        t["id"] = f"CONT_TX_7012_-NONE-_{IDV_PIID}_{t['modification_number']}_-NONE-_-NONE-"
+    return award
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """``make(awards, types, sources)``: a USAspending replay serving ``awards`` and a config for it."""
+    servers: list[Any] = []
+
+    def make(awards: list[ReplayAward], types: str = "contracts, idvs", sources: str = "usaspending") -> Any:
+        path = tmp_path / "queries.yaml"
+        path.write_text(CONFIG.format(seeds=SEEDS, types=types, sources=sources))
+        config = load_config(path)
+        us = UsaspendingReplay(awards)
+        us.extra_agencies = agency_names(config.agencies.values())
+        us.url = us.start()  # type: ignore[attr-defined]
+        servers.append(us)
+        monkeypatch.setenv("WATCHER_USASPENDING_URL", us.url)
+        return us, config, path, tmp_path / "w.db"
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+def backfill(config: Any, db_path: Path, url: str, since: str, until: str) -> BackfillResult:
+    db = open_db(db_path)
+    try:
+        with ApiClient(url, min_interval=0) as client:
+            (result,) = run_backfill(db, config, client, date.fromisoformat(since), date.fromisoformat(until))
+        return result
+    finally:
+        db.conn.close()
+
+
+def q(db_path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    db = open_db(db_path)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.conn.close()
+
+
+def tx_bodies(server: UsaspendingReplay) -> list[dict[str, Any]]:
+    return [json.loads(raw) for _, path, raw in server.requests if path == TX_PATH]
+
+
+# ---------------------------------------------------------------- 1. award_ids as the real API takes them
+
+
+def test_the_fake_refuses_quoted_award_ids_and_matches_unquoted_ones_whole_and_case_sensitively(
+    replay: UsaspendingReplay,
+) -> None:
+    longer = tx_row(PAL_PIID + "9", PAL.replace(PAL_PIID, PAL_PIID + "9"), "PALANTIR TECHNOLOGIES INC.", "1.00", d(3))
+    replay.set_awards(awards_from([pal(), longer]))
+
+    def ask(ids: list[str]) -> httpx.Response:
+        body = {
+            "filters": {"award_type_codes": ["A", "B", "C", "D"], "award_ids": ids},
+            "fields": ["Award ID", "Mod"],
+            "sort": "Award ID",
+            "limit": 100,
+            "page": 1,
+        }
+        return httpx.post(replay.url + TX_PATH, json=body)  # type: ignore[attr-defined]
+
+    def piids(ids: list[str]) -> set[str]:
+        r = ask(ids)
+        assert r.status_code == 200, r.text
+        return {row["Award ID"] for row in r.json()["results"]}
+
+    quoted = ask([f'"{PAL_PIID}"'])  # a term query with a "query" key: Elasticsearch refuses it
+    assert quoted.status_code == 503 and quoted.content == b""
+    assert piids([PAL_PIID]) == {PAL_PIID}  # the whole value: not the longer PIID it begins
+    assert piids([PAL_PIID.lower()]) == set()  # a keyword field: case-sensitive, nothing upper-cases it
+    assert piids([PAL_PIID[:-2]]) == set()  # a regexp matches the whole PIID, never a prefix
+    assert piids([PAL_PIID[:-1] + "."]) == {PAL_PIID}  # "." survives es_sanitize: any one character
+    assert piids([PAL_PIID, PAL_PIID + "9"]) == {PAL_PIID, PAL_PIID + "9"}  # values are ORed
+
+
+def test_a_backfill_of_a_watch_holding_idvs_reads_their_actions_by_unquoted_piid(world: Any) -> None:
+    us, config, _, db = world([*awards_from([pal()]), idv_award()])
+    result = backfill(config, db, us.url, d(60), d(0))
+    assert result.errors == []
+    walks = [b["filters"]["award_ids"] for b in tx_bodies(us) if "award_ids" in b["filters"]]
+    assert walks == [[IDV_PIID]]  # the IDV's history, by its PIID as the index holds it
+    keys = q(db, "SELECT transaction_key FROM transactions WHERE award_key = ? ORDER BY 1", IDV)
+    assert keys == [(f"CONT_TX_7012_-NONE-_{IDV_PIID}_{m}_-NONE-_-NONE-",) for m in ("0", "P00001")]
+    assert q(db, "SELECT count(*) FROM backfills WHERE finished_at IS NOT NULL") == [(1,)]
