@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import SEEDS, awards_from, tx_row
 from watcher.config import load_config
@@ -162,3 +163,31 @@ def test_a_backfill_of_a_watch_holding_idvs_reads_their_actions_by_unquoted_piid
     keys = q(db, "SELECT transaction_key FROM transactions WHERE award_key = ? ORDER BY 1", IDV)
     assert keys == [(f"CONT_TX_7012_-NONE-_{IDV_PIID}_{m}_-NONE-_-NONE-",) for m in ("0", "P00001")]
     assert q(db, "SELECT count(*) FROM backfills WHERE finished_at IS NOT NULL") == [(1,)]
+
+
+# ---------------------------------------------------------------- 2. the page-500 edge
+
+
+def test_a_day_fuller_than_the_page_window_stops_at_page_499_and_says_so(world: Any) -> None:
+    from watcher.cli import cli
+
+    (award,) = awards_from([pal("0.00", day=d(5))])
+    first = award.transactions[0]
+    award.transactions[:] = [  # 50,050 actions signed on one day: more than pages 1-499 of 100 hold
+        {**first, "modification_number": f"P{n:05d}", "id": f"{first['id'][:-3]}P{n:05d}_70RTAC26A00000001_0"}
+        for n in range(50_050)
+    ]
+    us, _, path, db = world([award], types="contracts")
+    args = ["--config", str(path), "--db", str(db), "backfill", "--since", d(5), "--until", d(5)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.output.splitlines() if "49,900" in line)
+    assert d(5) in warning  # names the day whose later actions could not be read
+    pages = [b["page"] for b in tx_bodies(us)]
+    # Each walk over the day (by recipient, by mention) stops at page 499: page 500 (a 503, issue #3218) is
+    # never asked for, so never retried.
+    assert max(pages) == 499 and pages.count(499) == pages.count(1) == 2
+    assert q(db, "SELECT count(*) FROM transactions") == [(49_900,)]
+    recorded = q(db, "SELECT warning FROM backfill_slices WHERE kind = 'transactions'")
+    assert len(recorded) == 2 and all(d(5) in w and "49,900" in w for (w,) in recorded)
+    assert q(db, "SELECT finished_at IS NOT NULL FROM backfills") == [(1,)]

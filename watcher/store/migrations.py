@@ -326,3 +326,9 @@ def m015_backfill(db: Database) -> None:
     )
     db.table("awards").add_column("backfilled_at", str)
     db.table("transactions").add_column("backfilled_at", str)
+
+
+@migrations()
+def m016_backfill_slice_warnings(db: Database) -> None:
+    """A backfill slice still full at the last page spending_by_transaction can serve says so (issue #3218)."""
+    db.table("backfill_slices").add_column("warning", str)

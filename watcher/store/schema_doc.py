@@ -312,6 +312,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "slice_to": "Slice end, ISO date (YYYY-MM-DD)",
             "records": "Rows the slice returned",
             "done_at": f"When it was written, {UTC}",
+            "warning": "Set when the slice held more actions than spending_by_transaction can serve (49,900 a walk):"
+            " the rest could not be read",
         },
     ),
     "backfill_transactions": (

@@ -61,9 +61,10 @@ class BackfillResult:
     expected_awards: int = 0
     expected_transactions: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # slices with rows the API could not serve
 
     def summary(self) -> str:
-        """One line for the command's output; a failure says how to resume."""
+        """One line for the command's output, then a line per warning; a failure says how to resume."""
         line = (
             f"{self.watch}: {self.since}..{self.until}: {self.awards} awards read ({self.awards - self.rejected} kept),"
             f" {self.transactions} actions, {self.requests} requests, {self.slices} slices"
@@ -71,7 +72,7 @@ class BackfillResult:
         )
         if self.errors:
             line += f"; FAILED: {self.errors[0]} (run the same command again to resume)"
-        return line
+        return "\n".join([line, *(f"  warning: {w}" for w in self.warnings)])
 
 
 class _Backfill:
@@ -89,13 +90,15 @@ class _Backfill:
         self.progress = progress or (lambda phase, done, total: None)
         self.now = now
         self.matcher = build_matcher(watch, config.resellers)
-        self.done = {
-            (k, q, f, t)
-            for k, q, f, t in db.execute(
-                "SELECT kind, query, slice_from, slice_to FROM backfill_slices WHERE watch = ? AND since = ?",
-                [watch.name, result.since.isoformat()],
-            )
-        }
+        self.done: set[tuple[str, str, str, str]] = set()
+        for k, q, f, t, warning in db.execute(
+            "SELECT kind, query, slice_from, slice_to, warning FROM backfill_slices WHERE watch = ? AND since = ?"
+            " ORDER BY rowid",
+            [watch.name, result.since.isoformat()],
+        ):
+            self.done.add((k, q, f, t))
+            if warning:  # written by an earlier, interrupted run: still true of this backfill
+                result.warnings.append(warning)
 
     # ------------------------------------------------------------ sizing
     def size(self) -> dict[str, int]:
@@ -130,25 +133,27 @@ class _Backfill:
                 if key in self.done:
                     self.r.slices_skipped += 1
                     continue
-                pages = self._tx_slice(q, start, end)
-                if pages is None:  # over the 50k window: split the slice
+                label = f"{q.label} {start}..{end}"
+                pages, full = self._tx_pages(history.filters(self.watch, q, start, end, "action_date"), label)
+                if full and start < end:  # over the endpoint's window: split the slice
                     half = start + (end - start) // 2
                     todo[:0] = [(start, half), (half + timedelta(days=1), end)]
                     continue
                 with store.write_transaction(self.db):
                     self._stage(pages)
-                    self._checkpoint(key, rows=sum(len(rows) for _, rows in pages))
+                    self._checkpoint(key, sum(len(rows) for _, rows in pages), self._truncated(label) if full else None)
 
-    def _tx_slice(self, q: usaspending.Query, start: date, end: date) -> list[tuple[Raw, list]] | None:
-        """One slice of a filter walk; None when it holds more rows than the endpoint's window (split it)."""
-        filters = history.filters(self.watch, q, start, end, "action_date")
-        return self._tx_pages(filters, f"{q.label} {start}..{end}", splittable=start < end)
+    def _truncated(self, label: str) -> str:
+        """A one-day slice (or PIID batch) still full at the last page: keep what was read, and say what was not."""
+        warning = history.truncation_warning(label)
+        self.r.warnings.append(warning)
+        log.warning("backfill %s: %s", self.watch.name, warning)
+        return warning
 
-    def _tx_pages(self, filters: dict[str, Any], label: str, splittable: bool = False) -> Any:
+    def _tx_pages(self, filters: dict[str, Any], label: str) -> tuple[list[tuple[Raw, list]], bool]:
+        """The walk's pages, up to the last one the endpoint can serve; and whether rows remained past it."""
         pages: list[tuple[Raw, list]] = []
-        for page in range(1, history.MAX_TX_ROWS // history.PAGE + 1):
-            if page * history.PAGE >= history.MAX_TX_ROWS and splittable:
-                return None
+        for page in range(1, history.last_page() + 1):
             body = {
                 "filters": filters,
                 "fields": history.TX_FIELDS,
@@ -169,8 +174,8 @@ class _Backfill:
             self.r.transactions += len(payload["results"])
             self.progress("transactions", self.r.transactions, self.r.expected_transactions)
             if not (payload.get("page_metadata") or {}).get("hasNext"):
-                return pages
-        raise SourceError(f"spending_by_transaction {label}: a single day holds over 50,000 actions")
+                return pages, False
+        return pages, True  # the next page would be a 503 (issue #3218): never ask for it
 
     def _stage(self, pages: list[tuple[Raw, list[dict]]]) -> None:
         ids = store.save_responses(self.db, "usaspending", [raw for raw, _ in pages], self.now)
@@ -209,11 +214,11 @@ class _Backfill:
         if stopping.requested():
             raise SourceError("stopped on request; run the same command again to resume")
 
-    def _checkpoint(self, key: tuple[str, str, str, str], rows: int) -> None:
+    def _checkpoint(self, key: tuple[str, str, str, str], rows: int, warning: str | None = None) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO backfill_slices (watch, since, kind, query, slice_from, slice_to, records, done_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [self.watch.name, self.r.since.isoformat(), *key, rows, self.now],
+            "INSERT OR REPLACE INTO backfill_slices (watch, since, kind, query, slice_from, slice_to, records, done_at,"
+            " warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [self.watch.name, self.r.since.isoformat(), *key, rows, self.now, warning],
         )
         self.done.add(key)
         self.r.slices += 1
@@ -320,8 +325,8 @@ class _Backfill:
             if key in self.done or not piids:
                 continue
             wanted = {k for k, _ in batch}
-            filters = history.piid_filters(self.watch, piids, self.r.since, self.r.until)
-            pages = self._tx_pages(filters, f"histories {i // history.PAGE + 1}")
+            label = f"histories {i // history.PAGE + 1}"
+            pages, full = self._tx_pages(history.piid_filters(self.watch, piids, self.r.since, self.r.until), label)
             # Other awards share these PIIDs (task order 0001 under many IDVs): keep only ours.
             pages = [
                 (raw, [r if str(r.get("generated_internal_id") or "").upper() in wanted else None for r in rows])
@@ -329,7 +334,9 @@ class _Backfill:
             ]
             with store.write_transaction(self.db):
                 self._stage(pages)
-                self._checkpoint(key, rows=sum(1 for _, rows in pages for r in rows if r))
+                self._checkpoint(
+                    key, sum(1 for _, rows in pages for r in rows if r), self._truncated(label) if full else None
+                )
 
     # ------------------------------------------------------------ phase 4: the actions, keyed
     def store_transactions(self) -> None:

@@ -23,7 +23,7 @@ SLICE_DAYS = 31
 #: spending_by_transaction slice must stay under its 50,000-row window.
 TARGET_ROWS = 5_000
 PAGE = 100
-MAX_TX_ROWS = 50_000  # spending_by_transaction refuses pages past this: a fuller slice is split in two
+MAX_TX_ROWS = 50_000  # spending_by_transaction's window (last_page): a fuller slice is split in two
 EARLIEST = date(2007, 10, 1)
 
 
@@ -42,6 +42,26 @@ def slice_days(span: int, records: int, target: int = TARGET_ROWS) -> int:
     if records <= target:
         return span
     return max(1, min(span, span * target // records))
+
+
+def last_page(limit: int = PAGE, window: int = MAX_TX_ROWS) -> int:
+    """The last page spending_by_transaction can answer at ``limit`` rows a page (pure).
+
+    The endpoint asks Elasticsearch for rows ``(page-1)*limit`` to ``page*limit + 1`` (one more
+    than a page, to set ``hasNext``), and Elasticsearch refuses a request that ends past the
+    index's 50,000-row window: page 500 of 100 is a 503 (usaspending-api issue #3218;
+    ``search/v2/views/spending_by_transaction.py``), so 499 is the last page of 100.
+    """
+    return (window - 1) // limit
+
+
+def truncation_warning(label: str, limit: int = PAGE) -> str:
+    """What a walk still full at its last page says: which slice, and which of its rows were not read (pure)."""
+    readable = last_page(limit) * limit
+    return (
+        f"spending_by_transaction {label}: still full at page {last_page(limit)}; actions beyond the first"
+        f" {readable:,} could not be read (the API cannot serve page {last_page(limit) + 1}, usaspending issue #3218)"
+    )
 
 
 def tx_queries(watch: Watch) -> list[usaspending.Query]:
