@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,31 @@ def test_a_day_fuller_than_the_page_window_stops_at_page_499_and_says_so(world: 
     recorded = q(db, "SELECT warning FROM backfill_slices WHERE kind = 'transactions'")
     assert len(recorded) == 2 and all(d(5) in w and "49,900" in w for (w,) in recorded)
     assert q(db, "SELECT finished_at IS NOT NULL FROM backfills") == [(1,)]
+
+
+# ---------------------------------------------------------------- 3. identical actions
+
+
+def test_two_identical_actions_of_one_award_are_both_kept(world: Any) -> None:
+    (award,) = awards_from([pal("1000.00")])
+    twin = {**award.transactions[0], "id": award.transactions[0]["id"][:-1] + "1"}
+    award.transactions.append(twin)  # two base actions, same day, amount and words: only their ids differ
+    award.row["Award Amount"] = award.detail["total_obligation"] = Decimal("2000.00")
+    us, config, _, db = world([award], types="contracts")
+    result = backfill(config, db, us.url, d(60), d(0))
+    assert result.errors == []
+    rows = q(db, "SELECT transaction_key, modification_number, obligation FROM transactions WHERE award_key = ?", PAL)
+    assert sorted(r[1:] for r in rows) == [("0", 1000.0), ("0", 1000.0)] and len({r[0] for r in rows}) == 2
+    assert q(db, "SELECT total_obligation FROM awards") == [(2000.0,)]
+
+
+def test_staged_keys_tell_twins_in_one_page_from_a_row_repeated_on_the_next() -> None:
+    from watcher.sources.usaspending.history import staged_rows
+
+    row = {"generated_internal_id": PAL, "Mod": "0", "Action Date": d(20), "Transaction Amount": 1000.0}
+    other = {**row, "Mod": "P00001"}
+    keys = [r[1:5] for r in staged_rows("ice", [(1, [row, row, other]), (2, [other, None, row])])]
+    # Page 1 holds two identical actions (ordinals 0 and 1); page 2 repeats one row of each kind (ordinal 0),
+    # which the staging table's key then keeps once.
+    assert [k[3] for k in keys] == [0, 1, 0, 0, 0]
+    assert len(set(keys)) == 3

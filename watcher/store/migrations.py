@@ -332,3 +332,10 @@ def m015_backfill(db: Database) -> None:
 def m016_backfill_slice_warnings(db: Database) -> None:
     """A backfill slice still full at the last page spending_by_transaction can serve says so (issue #3218)."""
     db.table("backfill_slices").add_column("warning", str)
+
+
+@migrations()
+def m017_backfill_identical_actions(db: Database) -> None:
+    """Two identical actions in one answer stay two: a staged action's key gains its ordinal among identical rows."""
+    db.table("backfill_transactions").add_column("ordinal", int, not_null_default=0)
+    db.table("backfill_transactions").transform(pk=("watch", "award_key", "mod", "row_hash", "ordinal"))

@@ -323,7 +323,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "watch": "The watch",
             "award_key": "The award",
             "mod": "Modification number (0 = base)",
-            "row_hash": "Hash of the row (the endpoint has no tie-breaker: a row seen twice is kept once)",
+            "row_hash": "Hash of the row (the endpoint has no tie-breaker: a row seen again on a later page is kept"
+            " once)",
+            "ordinal": "Its place among identical rows of one page (0, 1, ...): two identical actions in one answer"
+            " are two actions",
             "action_date": "Action date, ISO date (YYYY-MM-DD)",
             "action_type": "FPDS action type code",
             "obligation": f"Amount, {USD}",

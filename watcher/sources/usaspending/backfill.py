@@ -36,7 +36,7 @@ from watcher.sources import Raw
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending import history
 from watcher.sources.usaspending.parse import award_from_search, fingerprint
-from watcher.values import to_date, to_decimal, utcnow
+from watcher.values import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -179,32 +179,11 @@ class _Backfill:
 
     def _stage(self, pages: list[tuple[Raw, list[dict]]]) -> None:
         ids = store.save_responses(self.db, "usaspending", [raw for raw, _ in pages], self.now)
-        rows = []
-        for raw, results in pages:
-            for index, row in enumerate(results):
-                if row is None:
-                    continue
-                key = str(row.get("generated_internal_id") or "").upper()
-                if not key:
-                    raise SourceError(f"spending_by_transaction: a row has no generated_internal_id: {row!r:.120}")
-                rows.append(
-                    (
-                        self.watch.name,
-                        key,
-                        str(row.get("Mod") or "0"),
-                        history.row_hash(row),
-                        to_date(row.get("Action Date")),
-                        row.get("Action Type"),
-                        history.as_float(to_decimal(row.get("Transaction Amount"))),
-                        row.get("Transaction Description"),
-                        ids[id(raw)],
-                        index,
-                    )
-                )
-        # The endpoint has no tie-breaker: the same row can come twice; one copy is kept.
+        rows = history.staged_rows(self.watch.name, [(ids[id(raw)], results) for raw, results in pages])
+        # The endpoint has no tie-breaker: the same row can come twice; one copy is kept (history.staged_rows).
         self.db.conn.executemany(
-            "INSERT OR IGNORE INTO backfill_transactions (watch, award_key, mod, row_hash, action_date, action_type,"
-            " obligation, description, response_id, response_index) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO backfill_transactions (watch, award_key, mod, row_hash, ordinal, action_date,"
+            " action_type, obligation, description, response_id, response_index) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
 
@@ -255,7 +234,7 @@ class _Backfill:
             part = keys[chunk : chunk + 500]
             for row in self.db.execute(
                 "SELECT award_key, mod, row_hash, action_date, action_type, obligation, description, response_id,"
-                " response_index FROM backfill_transactions WHERE watch = ?"
+                " response_index, ordinal FROM backfill_transactions WHERE watch = ?"
                 f" AND award_key IN ({','.join('?' * len(part))})",
                 [self.watch.name, *part],
             ):
@@ -360,7 +339,8 @@ class _Backfill:
                 for key in keys:
                     staged = self.db.execute(
                         "SELECT award_key, mod, row_hash, action_date, action_type, obligation, description,"
-                        " response_id, response_index FROM backfill_transactions WHERE watch = ? AND award_key = ?",
+                        " response_id, response_index, ordinal FROM backfill_transactions WHERE watch = ?"
+                        " AND award_key = ?",
                         [self.watch.name, key],
                     ).fetchall()
                     a = awards[key]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from watcher.config import AWARD_TYPE_CODES, Watch
+from watcher.errors import SourceError
 from watcher.models import Award, Transaction
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending.parse import parse_award_key
+from watcher.values import to_date, to_decimal
 
 TX_FIELDS = ["Award ID", "Mod", "Action Date", "Action Type", "Transaction Amount", "Transaction Description"]
 SLICE_DAYS = 31
@@ -101,6 +104,45 @@ def piid_filters(watch: Watch, piids: list[str], start: date, end: date) -> dict
     }
 
 
+def staged_rows(watch: str, pages: Sequence[tuple[int, Sequence[dict[str, Any] | None]]]) -> list[tuple[Any, ...]]:
+    """The ``backfill_transactions`` rows of a walk's pages, each given as (responses.id, its results) (pure).
+
+    spending_by_transaction has no transaction id, so a staged row is keyed by its award, its
+    modification, the hash of its content and its ordinal: its place among the identical rows
+    of the same page. Within one answer a document appears once, so two identical rows there are
+    two actions (the same modification twice, same day, amount and words) and both are kept (0,
+    1); a row the endpoint repeats on the next page (no tie-breaker) is ordinal 0 there too, so it
+    is kept once. Identical actions split across two pages still collapse to one, which leaves
+    the award's actions short of its total and sends it to the walk by PIID. A None result (a
+    row of another award) is skipped but keeps its index.
+    """
+    out = []
+    for response_id, results in pages:
+        seen: dict[tuple[str, str, str], int] = {}
+        for index, row in enumerate(results):
+            if row is None:
+                continue
+            key = str(row.get("generated_internal_id") or "").upper()
+            if not key:
+                raise SourceError(f"spending_by_transaction: a row has no generated_internal_id: {row!r:.120}")
+            ident = (key, str(row.get("Mod") or "0"), row_hash(row))
+            ordinal = seen[ident] = seen.get(ident, -1) + 1
+            out.append(
+                (
+                    watch,
+                    *ident,
+                    ordinal,
+                    to_date(row.get("Action Date")),
+                    row.get("Action Type"),
+                    as_float(to_decimal(row.get("Transaction Amount"))),
+                    row.get("Transaction Description"),
+                    response_id,
+                    index,
+                )
+            )
+    return out
+
+
 def row_hash(row: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()
 
@@ -120,8 +162,8 @@ def compose(award: Award, staged: list[tuple]) -> tuple[list[Transaction], list[
     parts = parse_award_key(award.award_key)
     out, refs = [], []
     counter: dict[str, int] = {}
-    for _, mod, _, day, action_type, obligation, desc, response_id, index in sorted(
-        staged, key=lambda s: (s[1], s[3] or "", s[2])
+    for _, mod, _, day, action_type, obligation, desc, response_id, index, _ in sorted(
+        staged, key=lambda s: (s[1], s[3] or "", s[2], s[9])
     ):
         n = counter.get(mod, 0)
         counter[mod] = n + 1
