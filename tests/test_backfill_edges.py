@@ -21,9 +21,13 @@ from click.testing import CliRunner
 from tests.conftest import SEEDS, awards_from, tx_row
 from watcher.config import load_config
 from watcher.fakes.recordings import agency_names
+from watcher.fakes.sam import SamReplay
+from watcher.fakes.sam_recordings import all_actions
 from watcher.fakes.usaspending import UsaspendingReplay
 from watcher.fakes.usaspending_awards import ReplayAward
 from watcher.http import ApiClient
+from watcher.sources.registry import run_all
+from watcher.sources.sam.client import SamClient
 from watcher.sources.usaspending.backfill import BackfillResult, run_backfill
 from watcher.store import open_db
 
@@ -220,3 +224,109 @@ def test_staged_keys_tell_twins_in_one_page_from_a_row_repeated_on_the_next() ->
     # which the staging table's key then keeps once.
     assert [k[3] for k in keys] == [0, 1, 0, 0, 0]
     assert len(set(keys)) == 3
+
+
+# ---------------------------------------------------------------- 4. composed keys are provisional
+
+PAL_TX = f"CONT_TX_7012_7001_{PAL_PIID}_{{mod}}_70RTAC26A00000001_{{n}}"
+
+
+def numbered(awards: list[ReplayAward], piid: str, number: str) -> list[ReplayAward]:
+    """Give one award's actions FPDS transaction number ``number`` (DoD's are often 1): not composable."""
+    for a in awards:
+        if a.row["Award ID"] == piid:
+            for t in a.transactions:
+                t["id"] = t["id"].rsplit("_", 1)[0] + "_" + number
+    return awards
+
+
+def poll(db_path: Path, config: Any, us_url: str, sources: str) -> list[Any]:
+    db = open_db(db_path)
+    now = f"{DAY}T12:00:00Z"
+    try:
+        with (
+            ApiClient(us_url, min_interval=0) as us,
+            SamClient(config, db, key=SAM_KEY, clock=lambda: now) as sam,  # type: ignore[attr-defined]
+        ):
+            return run_all(db, config, us, sam=sam, today=DAY, now=now, sources=sources)
+    finally:
+        db.conn.close()
+
+
+def test_sam_actions_replace_the_composed_keys_of_backfilled_actions_without_news(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = numbered(awards_from([pal(), four()]), PAL_PIID, "1")  # FOUR's real numbers are 0, like composed ones
+    us, config, _, db = world(before, types="contracts", sources="usaspending, sam_awards")
+    assert backfill(config, db, us.url, d(60), d(0)).errors == []
+    composed = [k for (k,) in q(db, "SELECT transaction_key FROM transactions WHERE award_key = ?", PAL)]
+    assert composed == [PAL_TX.format(mod="0", n="0")]  # provisional: the real one ends in _1
+    option = pal("5694902.00", day=d(1), mod="P00001", desc="OPTION")
+    after = numbered(awards_from([pal(), four(), option]), PAL_PIID, "1")
+    sam = SamReplay(keys=[SAM_KEY], daily_quota=10_000, today=lambda: DAY)
+    monkeypatch.setenv("WATCHER_SAM_URL", sam.start())
+    try:
+        actions = all_actions(after)
+        for a in actions:  # all touched this week (a correction, a closeout): the first SAM.gov window reads them
+            a["awardDetails"]["transactionData"]["lastModifiedDate"] = f"{d(1)}T07:18:02Z"
+        sam.set_data(actions=actions)  # SAM.gov reports both backfilled actions and a new option
+        assert all(r.status == "ok" for r in poll(db, config, us.url, "sam_awards"))
+    finally:
+        sam.stop()
+    news = q(db, "SELECT kind, entity_key, amount_delta FROM changes WHERE kind IN ('new_transaction', 'deleted')")
+    assert news == [("new_transaction", PAL_TX.format(mod="P00001", n="1"), 5694902.0)]  # only the option
+    rows = q(db, "SELECT transaction_key, obligation, backfilled_at FROM transactions WHERE award_key = ?", PAL)
+    assert sorted(rows) == [
+        (PAL_TX.format(mod="0", n="1"), 86271599.3, None),  # the real key replaced the composed one
+        (PAL_TX.format(mod="P00001", n="1"), 5694902.0, None),
+    ]
+    # FOUR's composed key was its real one: confirmed, it is no longer provisional. Nothing counts twice.
+    assert q(db, "SELECT count(*), count(backfilled_at) FROM transactions WHERE award_key = ?", FOUR) == [(1, 0)]
+    assert q(db, "SELECT count(*) FROM transactions") == [(2 + 1,)]
+    # USAspending catches up: its real ids are the ones already stored, so it reports no action again.
+    us.set_awards(after)
+    assert all(r.status == "ok" for r in poll(db, config, us.url, "usaspending"))
+    assert q(db, "SELECT count(*) FROM changes WHERE kind IN ('new_transaction', 'deleted')") == [(1,)]
+    assert q(db, "SELECT count(*), sum(obligation) FROM transactions WHERE award_key = ?", PAL) == [
+        (2, 86271599.3 + 5694902.0)
+    ]
+
+
+def test_a_poll_confirming_a_composed_key_reports_no_wording_the_backfill_lacked(world: Any) -> None:
+    awards = awards_from([pal()])
+    awards[0].transactions[0] |= {"action_type": "C", "action_type_description": "FUNDING ONLY ACTION"}
+    us, config, _, db = world(awards, types="contracts")
+    assert backfill(config, db, us.url, d(60), d(0)).errors == []
+    key = PAL_TX.format(mod="0", n="0")  # composed, and by chance FPDS's own number too
+    assert q(db, "SELECT action_type, action_type_description, backfilled_at IS NOT NULL FROM transactions") == [
+        ("C", None, 1)  # spending_by_transaction has the code, not its words
+    ]
+    awards[0].row["Description"] = "AMENDED: " + str(awards[0].row["Description"])  # changed: the poll re-reads it
+    us.set_awards(awards)
+    assert all(r.status == "ok" for r in poll(db, config, us.url, "usaspending"))
+    assert q(db, "SELECT kind, entity_key FROM changes") == [("award_changed", PAL)]  # no transaction_changed
+    assert q(db, "SELECT transaction_key, action_type_description, backfilled_at FROM transactions") == [
+        (key, "FUNDING ONLY ACTION", None)  # the words filled in; confirmed, no longer provisional
+    ]
+
+
+def test_each_reported_action_takes_the_provisional_row_most_surely_its_own() -> None:
+    from watcher.diff import pair_provisional
+    from watcher.models import Transaction
+
+    def row(key: str, mod: str, day: str, amount: float) -> dict[str, Any]:
+        return {"transaction_key": key, "modification_number": mod, "action_date": day, "obligation": amount}
+
+    def tx(key: str, mod: str, day: str, amount: str) -> Transaction:
+        return Transaction(key, PAL, mod, day, None, None, Decimal(amount), None)
+
+    rows = [row("C_0", "0", d(9), 100.0), row("C_1", "0", d(9), 250.0), row("C_P1", "P00001", d(5), 5.0)]
+    reported = [
+        tx("R_A", "0", d(9), "999.00"),  # the same day as C_0 and C_1, neither amount
+        tx("R_B", "0", d(9), "100.00"),  # exactly C_0: R_A, asked first, must not take it
+        tx("R_C", "0", d(8), "7.00"),  # a third base action: no provisional row left for it, so it is new
+        tx("R_D", "P00002", d(1), "1.00"),  # a modification the backfill never saw
+    ]
+    pairs = pair_provisional(reported, rows)
+    assert {k: r["transaction_key"] for k, r in pairs.items()} == {"R_A": "C_1", "R_B": "C_0"}
+    assert pair_provisional([tx("R_E", "P00001", d(2), "6.00")], rows)["R_E"]["transaction_key"] == "C_P1"

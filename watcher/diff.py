@@ -90,11 +90,13 @@ def diff_award(old: dict[str, Any] | None, new: Award, fields: Iterable[str] = A
     )
 
 
-def diff_transaction(old: dict[str, Any] | None, new: Transaction) -> Change | None:
+def diff_transaction(
+    old: dict[str, Any] | None, new: Transaction, fields: Iterable[str] = TRANSACTION_FIELDS
+) -> Change | None:
     """``new_transaction`` for an unseen contract action, ``transaction_changed``, or None."""
     if old is None:
         return Change(NEW_TRANSACTION, new.transaction_key, new.award_key, amount_delta=canonical(new.obligation))
-    diff = field_diff(old, new.to_row(), TRANSACTION_FIELDS)
+    diff = field_diff(old, new.to_row(), fields)
     if not diff:
         return None
     return Change(
@@ -149,7 +151,11 @@ def merge_award(old: dict[str, Any] | None, new: Award, newest: bool) -> Award:
 
 
 def merge_transaction(old: dict[str, Any] | None, new: Transaction) -> Transaction:
-    """A stored contract action updated with another source's record: facts replaced, blanks filled."""
+    """A stored contract action updated with another source's record: facts replaced, blanks filled.
+
+    It takes the new record's key: the stored row may be a backfilled stand-in under a composed
+    key (:func:`pair_provisional`), and the reporting source knows the real one.
+    """
     if old is None:
         return new
     merged = Transaction.from_row(old)
@@ -157,4 +163,36 @@ def merge_transaction(old: dict[str, Any] | None, new: Transaction) -> Transacti
         value = getattr(new, f)
         if value is not None and (f in TX_FACT_FIELDS or canonical(getattr(merged, f)) is None):
             setattr(merged, f, value)
+    merged.transaction_key = new.transaction_key
     return merged
+
+
+def pair_provisional(
+    actions: Iterable[Transaction], provisional: Iterable[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The stored provisional row each newly reported action of one award stands for: real key -> row.
+
+    A backfill keys an action by its award, modification and a counter, not by FPDS's
+    transaction number, which spending_by_transaction does not give: its key is provisional
+    (``transactions.backfilled_at``). Another source then reports the same action under its
+    real key. Each action takes at most one unclaimed provisional row of the same modification,
+    best matches first (same date and amount, then same date, then same amount, then any), so
+    the two never count side by side. An action with no such row is new.
+    """
+    rows = sorted(provisional, key=lambda r: str(r["transaction_key"]))
+    txs = list(actions)
+    candidates = []
+    for i, tx in enumerate(txs):
+        for j, row in enumerate(rows):
+            if (row.get("modification_number") or "0") != (tx.modification_number or "0"):
+                continue
+            same_day = canonical(row.get("action_date")) == canonical(tx.action_date)
+            same_amount = canonical(row.get("obligation")) == canonical(tx.obligation)
+            candidates.append((-(2 * same_day + same_amount), i, j))
+    out: dict[str, dict[str, Any]] = {}
+    taken: set[int] = set()
+    for _, i, j in sorted(candidates):
+        if txs[i].transaction_key not in out and j not in taken:
+            out[txs[i].transaction_key] = rows[j]
+            taken.add(j)
+    return out

@@ -20,6 +20,7 @@ from watcher.store.reads import (
     get_awards,
     get_stored,
     get_transactions,
+    provisional_transactions,
     read_raw,
     rows_by_key,
     rows_by_key_multi,
@@ -51,6 +52,7 @@ from watcher.store.writes import (
     save_provenance,
     save_responses,
     save_transactions,
+    settle_provisional,
     touch_awards,
 )
 
@@ -72,6 +74,7 @@ __all__ = [
     "mark_interrupted_runs",
     "matched_keys",
     "open_db",
+    "provisional_transactions",
     "read_raw",
     "replace_matches",
     "rows_by_key",
@@ -87,6 +90,7 @@ __all__ = [
     "save_transactions",
     "seen_by",
     "set_rules",
+    "settle_provisional",
     "start_run",
     "touch_awards",
     "write_transaction",

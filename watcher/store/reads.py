@@ -48,6 +48,17 @@ def rows_by_key_multi(db: Database, table: str, key: str, values: Sequence[str])
     return out
 
 
+def provisional_transactions(db: Database, award_keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per award, its actions still under a backfill's composed key (``backfilled_at`` set): provisional."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(dict.fromkeys(award_keys))):
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT * FROM transactions WHERE backfilled_at IS NOT NULL AND award_key IN ({marks})"
+        for row in db.query(sql, list(chunk)):
+            out.setdefault(row["award_key"], []).append(row)
+    return out
+
+
 def seen_by(db: Database, source: str, keys: Sequence[str]) -> set[str]:
     """The ``keys`` that ``source`` has returned at least once (provenance)."""
     out: set[str] = set()

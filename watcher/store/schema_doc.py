@@ -67,7 +67,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "description": "The action's description",
             "first_seen_at": f"When the watcher first stored it, {UTC}",
             "last_seen_at": f"When it was last fetched, {UTC}",
-            "backfilled_at": f"When `watcher backfill` stored it (its key composed from the award's), {UTC}",
+            "backfilled_at": f"When `watcher backfill` stored it under a composed, provisional key, {UTC}; null"
+            " once a poll or SAM.gov gave its real key (a composed key they lack is replaced by the real one)",
         },
     ),
     "changes": (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import operator
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -45,17 +45,36 @@ def _db_value(value: Any) -> Any:
     return float(value) if type(value) is Decimal else value
 
 
-def drop_backfilled(db: Database, award_key: str, keep: set[str]) -> int:
-    """Remove the award's backfilled actions that its real transaction list does not have (composed keys)."""
-    gone = [
+def settle_provisional(db: Database, drop: Iterable[str], confirm: Iterable[str]) -> None:
+    """Backfilled actions (composed, provisional keys) whose real key a source now gave.
+
+    ``drop``: rows replaced by their real ones; they leave silently (no ``deleted``: the action
+    is still there, under its real key), with their provenance. ``confirm``: rows whose
+    composed key was the real one; they stay and are no longer provisional, so no later
+    action can be paired with them (``diff.pair_provisional``).
+    """
+    gone = [(k,) for k in drop]
+    db.conn.executemany("DELETE FROM transactions WHERE transaction_key = ? AND backfilled_at IS NOT NULL", gone)
+    db.conn.executemany("DELETE FROM provenance WHERE entity_key = ?", gone)
+    db.conn.executemany(
+        "UPDATE transactions SET backfilled_at = NULL WHERE transaction_key = ?", [(k,) for k in confirm]
+    )
+
+
+def drop_backfilled(db: Database, award_key: str, keep: set[str]) -> set[str]:
+    """The award's real transaction list (``keep``) replaces its provisional backfilled actions.
+
+    Those the list lacks (composed keys) leave; those it has are confirmed. Returns the
+    confirmed keys: their stored rows came from the backfill, which knew less of each action.
+    """
+    provisional = {
         k
         for (k,) in db.execute(
             "SELECT transaction_key FROM transactions WHERE award_key = ? AND backfilled_at IS NOT NULL", [award_key]
         )
-        if k not in keep
-    ]
-    db.conn.executemany("DELETE FROM transactions WHERE transaction_key = ?", [(k,) for k in gone])
-    return len(gone)
+    }
+    settle_provisional(db, provisional - keep, provisional & keep)
+    return provisional & keep
 
 
 _DETAIL_ONLY = ("parent_name", "parent_uei", "potential_value", "potential_end_date")

@@ -17,7 +17,16 @@ from sqlite_utils import Database
 
 from watcher import store
 from watcher.config import Config, Watch
-from watcher.diff import FACT_FIELDS, TX_FACT_FIELDS, diff_award, field_diff, json_value, merge_award, merge_transaction
+from watcher.diff import (
+    FACT_FIELDS,
+    TX_FACT_FIELDS,
+    diff_award,
+    field_diff,
+    json_value,
+    merge_award,
+    merge_transaction,
+    pair_provisional,
+)
 from watcher.errors import SourceError
 from watcher.match import build_matcher
 from watcher.models import DELETED, NEW_AWARD, NEW_TRANSACTION, TRANSACTION_CHANGED, Award, Change, ChangeKind, Match
@@ -45,6 +54,9 @@ class Merger:
         stored = store.get_awards(db, keys)
         tx_keys = [a.id.transaction_key for group in actions.values() for a, _, _, _ in group]
         stored_txs = store.rows_by_key(db, "transactions", "transaction_key", tx_keys)
+        provisional = store.provisional_transactions(db, keys)  # backfilled actions under composed keys
+        replaced: list[str] = []
+        confirmed = [k for k, r in stored_txs.items() if r.get("backfilled_at")]
         latest_day: dict[str, str] = {}
         texts: dict[str, list[str]] = {}
         for chunk in range(0, len(keys), 500):
@@ -102,9 +114,14 @@ class Merger:
             award_writes.append((award, old, None))
             refs: list[tuple[Any, int | None]] = [(raw, index) for _, raw, index, _ in group]
             provenance.append((key, award.source_url, refs))
+            # An action the backfill stored under a composed key is that row, not a new one: it takes the real key.
+            unknown = [a.transaction for a, _, _, _ in group if a.transaction.transaction_key not in stored_txs]
+            free = [r for r in provisional.get(key, []) if r["transaction_key"] not in stored_txs]
+            stand_ins = pair_provisional(unknown, free)
+            replaced += [r["transaction_key"] for r in stand_ins.values()]
             for a, raw, index, _ in group:
                 tx = a.transaction
-                before = stored_txs.get(tx.transaction_key)
+                before = stored_txs.get(tx.transaction_key) or stand_ins.get(tx.transaction_key)
                 if before is None and old is not None:
                     changes.append(
                         Change(
@@ -120,6 +137,7 @@ class Merger:
                         changes.append(Change(TRANSACTION_CHANGED, tx.transaction_key, key, diff, delta, "sam_awards"))
                 tx_writes.append(merge_transaction(before, tx))
                 provenance.append((tx.transaction_key, award.source_url, [(raw, index)]))
+        store.settle_provisional(db, replaced, confirmed)
         page = store.PageWrites("sam_awards", award_writes, tx_writes, matches, provenance=provenance)
         store.save_page(db, page, now)
         return changes

@@ -156,8 +156,9 @@ def compose(award: Award, staged: list[tuple]) -> tuple[list[Transaction], list[
 
     spending_by_transaction has no transaction id: the key is composed from the award key's
     parts, the modification and a counter for several actions under one modification, in a
-    fixed order, so any run composes the same keys. A poll that later reads the award's real
-    transactions replaces these rows (``backfilled_at``) if an id differs.
+    fixed order, so any run composes the same keys. They are provisional (``backfilled_at``):
+    a poll that reads the award's real transactions, or a SAM.gov action of the award
+    (``diff.pair_provisional``), replaces a row whose key was wrong and confirms one that was right.
     """
     parts = parse_award_key(award.award_key)
     out, refs = [], []

@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from watcher import stopping, store
 from watcher.config import Config, Watch
-from watcher.diff import AWARD_FIELDS, FACT_FIELDS, diff_award, diff_transaction
+from watcher.diff import AWARD_FIELDS, FACT_FIELDS, TRANSACTION_FIELDS, TX_FACT_FIELDS, diff_award, diff_transaction
 from watcher.errors import SourceError, WatcherError
 from watcher.http import ApiClient, redact
 from watcher.match import Matcher, build_matcher, signature
@@ -281,9 +281,11 @@ def _process_award(
             award.fingerprint = None
     if ctx.fetch_details and not enriched:
         award.fingerprint = None
+    confirmed: set[str] = set()
     if old is not None and enriched and old.get("backfilled_at"):
-        # Its actions came from a backfill with composed keys; the real list now replaces them.
-        store.drop_backfilled(ctx.db, key, {t.transaction_key for t in txs})
+        # Its actions came from a backfill with composed keys; the real list now replaces them. Those
+        # whose key was right are compared on facts only: the backfill's rows lack some wording.
+        confirmed = store.drop_backfilled(ctx.db, key, {t.transaction_key for t in txs})
     if old is not None and enriched and ctx.has_sam:
         ahead = store.sam_transaction_keys(ctx.db, key) - {t.transaction_key for t in txs}
         if ahead:
@@ -307,7 +309,8 @@ def _process_award(
     if txs:
         known = store.get_transactions(ctx.db, key) if old else {}
         for tx in txs:
-            tx_change = diff_transaction(known.get(tx.transaction_key), tx)
+            facts = TX_FACT_FIELDS if tx.transaction_key in confirmed else TRANSACTION_FIELDS
+            tx_change = diff_transaction(known.get(tx.transaction_key), tx, facts)
             # An award's history arrives with it: only actions on a known award are news.
             if tx_change and not (tx_change.kind == NEW_TRANSACTION and not previously_enriched):
                 writes.changes.append(tx_change)
