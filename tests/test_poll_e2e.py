@@ -97,8 +97,9 @@ def test_first_poll_stores_every_award_once_and_why(env) -> None:
     run = q(db, "SELECT status, requests, pages, records, changes FROM runs")[0]
     # page_size 2: recipient walk 1 page (PAL, MSFT), keyword walk 2 pages (PAL, FOUR, MSFT, NOISE);
     # 3 awards x (transactions + detail), NOISE's transactions, read to be sure it mentions no vendor,
-    # and one check that USAspending knows the agency name (then trusted for a week)
-    assert run == ("ok", 3 + 3 * 2 + 1 + 1, 3, 4, 3)
+    # one check that USAspending knows the agency name (then trusted for a week), and the
+    # transaction-level walks (recipient and keyword, one page each) that find nothing the award walks missed
+    assert run == ("ok", 3 + 3 * 2 + 1 + 1 + 2, 3 + 2, 4, 3)
     assert q(db, "SELECT award_key FROM rejected") == [(NOISE,)]
 
 
@@ -111,7 +112,8 @@ def test_unchanged_repoll_records_nothing_and_fetches_only_pages(env) -> None:
     assert "no changes" in result.output
     assert q(db, "SELECT count(*) FROM changes") == [(3,)]
     new_requests = replay.requests[before:]
-    assert all("spending_by_award" in p for _, p, _ in new_requests)  # no detail or transaction fetches
+    # searches only: no detail or per-award transaction fetches
+    assert all(p.startswith("/api/v2/search/") for _, p, _ in new_requests)
     status, requests, pages = q(db, "SELECT status, requests, pages FROM runs ORDER BY id DESC LIMIT 1")[0]
     assert requests == pages == len(new_requests)
 

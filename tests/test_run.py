@@ -40,7 +40,7 @@ def test_one_pass_polls_builds_the_site_and_mails_once(
 
     out = run()
     assert (
-        "ice-vendors / usaspending: 4 awards, 10 requests, 3 new_award" in out
+        "ice-vendors / usaspending: 4 awards, 12 requests, 3 new_award" in out  # 2 of them transaction walks
         and "full build" in out
         and "desk: sent" in out
     )

@@ -16,10 +16,10 @@ from typing import Any
 import click
 
 from watcher import __version__, jobs, store
-from watcher.config import Config, QueriesFile, load_config
+from watcher.config import Config, load_config
 from watcher.errors import ConfigError, WatcherError
 from watcher.models import SourceName
-from watcher.ops import logs
+from watcher.ops import datasette, livecheck, logs
 from watcher.ops import status as status_mod
 from watcher.ops.daemon import next_runs, run_daemon
 from watcher.ops.progress import Progress
@@ -66,6 +66,20 @@ def _require_known(state: State, what: str, asked: tuple[str, ...], known: dict[
         raise ConfigError(
             f"{state.config_path}: no {what} named {', '.join(unknown)} (have: {', '.join(known) or 'none'})"
         )
+
+
+RECORD = click.option(
+    "--record",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also save every API response in DIR (keys redacted): to send us, or to replay in a test.",
+)
+
+
+def _site_dir(flag: str, name: str, help_text: str) -> Callable[[Any], Any]:
+    return click.option(
+        flag, name, type=click.Path(path_type=Path), default=Path("site"), show_default=True, help=help_text
+    )
 
 
 class WatcherGroup(click.Group):
@@ -129,9 +143,13 @@ def init(state: State) -> None:
 
 
 @cli.command()
+@click.option(
+    "--live", is_flag=True, help="Also test, with a few real requests (3 at most to SAM.gov), what we assume."
+)
+@RECORD
 @click.pass_obj
-def check(state: State) -> None:
-    """Validate the config and seeds without touching the network."""
+def check(state: State, live: bool, record: Path | None) -> None:
+    """Validate the config and seeds (no network); with --live, test the APIs' behaviour we rely on."""
     config = state.config()
     click.echo(f"{config.path}: ok, {len(config.watches)} watch(es)")
     for w in config.watches.values():
@@ -139,25 +157,33 @@ def check(state: State) -> None:
         click.echo(f"  {w.name}: {agencies} x {', '.join(w.vendors) or '-'}; keywords: {', '.join(w.keywords) or '-'}")
     for line in registry.describe(config):
         click.echo(line)
+    if live:
+        findings = jobs.live_check(config, state.db_path, record)
+        click.echo("\n".join(["", *(f.line() for f in findings), "", livecheck.WHAT_TO_SEND]))
+        sys.exit(1 if any(f.ok is False for f in findings) else 0)
 
 
 @cli.command()
 @click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
 @click.option("--source", type=click.Choice([s.value for s in SourceName]), default=None, help="Only this source.")
+@RECORD
 @click.pass_obj
-def poll(state: State, watches: tuple[str, ...], source: str | None) -> None:
+def poll(state: State, watches: tuple[str, ...], source: str | None, record: Path | None) -> None:
     """Fetch, diff and store once."""
     config = state.config()
     _require_known(state, "watch", watches, config.watches)
-    sys.exit(1 if _poll(state, config, watches, source) else 0)
+    sys.exit(1 if _poll(state, config, watches, source, record) else 0)
 
 
 @cli.command()
 @click.option("--since", "since_text", required=True, help="Start of the history to fetch (YYYY-MM-DD).")
 @click.option("--until", "until_text", default=None, help="End of the history (YYYY-MM-DD; default today).")
 @click.option("--watch", "watches", multiple=True, help="Only this watch (repeatable).")
+@RECORD
 @click.pass_obj
-def backfill(state: State, since_text: str, until_text: str | None, watches: tuple[str, ...]) -> None:
+def backfill(
+    state: State, since_text: str, until_text: str | None, watches: tuple[str, ...], record: Path | None
+) -> None:
     """Fetch a watch's history since a date: resumable, with progress; it records no changes (history is not news)."""
     config = state.config()
     _require_known(state, "watch", watches, config.watches)
@@ -169,16 +195,20 @@ def backfill(state: State, since_text: str, until_text: str | None, watches: tup
     if since < date(2007, 10, 1):
         raise ConfigError("--since: USAspending's search starts at 2007-10-01")
     with Progress() as progress:
-        results = jobs.backfill(config, state.db_path, since, until, watches=list(watches) or None, progress=progress)
+        results = jobs.backfill(
+            config, state.db_path, since, until, watches=list(watches) or None, progress=progress, record=record
+        )
     for r in results:
         click.echo(r.summary(), err=bool(r.errors))
     failed = sum(1 for r in results if r.errors)
     sys.exit(1 if failed else 0)
 
 
-def _poll(state: State, config: Config, watches: tuple[str, ...] = (), source: str | None = None) -> int:
+def _poll(
+    state: State, config: Config, watches: tuple[str, ...] = (), source: str | None = None, record: Path | None = None
+) -> int:
     """Poll, print a line per watch and source and per admin alert; returns how many runs failed."""
-    report = jobs.poll(config, state.db_path, watches=list(watches) or None, source=source)
+    report = jobs.poll(config, state.db_path, watches=list(watches) or None, source=source, record=record)
     for line, is_error in report.lines():
         click.echo(line, err=is_error)
     return report.failed
@@ -235,14 +265,7 @@ def _digests(
 
 
 @cli.command()
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(path_type=Path),
-    default=Path("site"),
-    show_default=True,
-    help="The site folder (a symlink to the current build).",
-)
+@_site_dir("--out", "out", "The site folder (a symlink to the current build).")
 @click.option("--full", is_flag=True, help="Rebuild everything (default: only what changed since the last build).")
 @click.pass_obj
 def site(state: State, out: Path, full: bool) -> None:
@@ -264,14 +287,7 @@ def _site(state: State, config: Config, out: Path, full: bool) -> int:
 
 
 @cli.command()
-@click.option(
-    "--site",
-    "site_out",
-    type=click.Path(path_type=Path),
-    default=Path("site"),
-    show_default=True,
-    help="Where to build the site.",
-)
+@_site_dir("--site", "site_out", "Where to build the site.")
 @click.option("--no-site", is_flag=True, help="Skip the site.")
 @click.pass_obj
 def run(state: State, site_out: Path, no_site: bool) -> None:
@@ -363,16 +379,7 @@ def demo(state: State, replace: bool) -> None:
 @click.pass_obj
 def schema(state: State, fmt: str) -> None:
     """Print the database reference, the Datasette metadata, or the JSON Schema of queries.yaml."""
-    import tempfile
-
-    if fmt == "datasette":
-        click.echo(schema_doc.datasette_json(), nl=False)
-        return
-    if fmt == "queries":  # for editors: the YAML language server autocompletes and checks queries.yaml
-        click.echo(json.dumps(QueriesFile.model_json_schema(), indent=2, sort_keys=True))
-        return
-    with tempfile.TemporaryDirectory() as tmp:  # the schema as the code creates it, whatever --db holds
-        click.echo(schema_doc.markdown(store.open_db(Path(tmp) / "schema.db")), nl=False)
+    click.echo(schema_doc.render(fmt), nl=False)
 
 
 @cli.command()
@@ -429,18 +436,8 @@ def export(
 @click.pass_obj
 def ui(state: State, port: int) -> None:
     """Open the database in Datasette, with descriptions and canned queries (pip install "watcher[ui]")."""
-    import shutil
-    import subprocess
-    import tempfile
-
-    datasette = shutil.which("datasette") or str(Path(sys.executable).parent / "datasette")
-    if not Path(datasette).exists():
-        raise ConfigError('Datasette is not installed: pip install "watcher[ui]"')
     state.existing_db()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        fh.write(schema_doc.datasette_json(state.db_path.stem))
-    cmd = [datasette, "serve", str(state.db_path), "-m", fh.name, "--port", str(port), "--host", "127.0.0.1"]
-    sys.exit(subprocess.call(cmd))  # noqa: S603 - our own paths and flags, no shell
+    sys.exit(datasette.serve(state.db_path, port))
 
 
 if __name__ == "__main__":  # pragma: no cover

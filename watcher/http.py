@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ import httpx
 import stamina
 
 from watcher import __version__
+from watcher.capture import Recorder
 from watcher.errors import ConfigError, RetryableSourceError, SourceError
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,8 @@ class ApiClient:
         self.attempts = attempts
         self.min_interval = min_interval
         self.requests = 0
+        #: With ``--record DIR``: every response is also saved there (watcher.capture), secrets redacted.
+        self.recorder: Recorder | None = None
         self._last = 0.0
         self._lock = threading.Lock()  # one request at a time, whichever thread asks
         self.client = httpx.Client(
@@ -113,6 +117,10 @@ class ApiClient:
             transport=transport or httpx.HTTPTransport(retries=1),
             follow_redirects=False,
         )
+
+    def record_to(self, root: Path | None, source: str) -> None:
+        """Save every response from now on under ``root/source`` (``--record``); None stops recording."""
+        self.recorder = Recorder(root, source, redact) if root is not None else None
 
     def close(self) -> None:
         self.client.close()
@@ -163,7 +171,11 @@ class ApiClient:
             self._pace()
             self.requests += 1
             try:
-                return self.client.request(method, path, json=json_body, params=params)
+                resp = self.client.request(method, path, json=json_body, params=params)
+                if self.recorder is not None:
+                    ctype = resp.headers.get("content-type", "")
+                    self.recorder.record(method, path, params, json_body, resp.status_code, ctype, resp.content)
+                return resp
             except httpx.TimeoutException as exc:
                 log.warning("%s: timed out (attempt %s of %s)", what, num, self.attempts)
                 raise RetryableSourceError(f"{what}: timed out ({type(exc).__name__})") from None

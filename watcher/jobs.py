@@ -21,7 +21,7 @@ from watcher.digest.deliveries import Result as DigestResult
 from watcher.digest.deliveries import run_digests
 from watcher.errors import ConfigError
 from watcher.http import usaspending_client
-from watcher.ops import health
+from watcher.ops import health, livecheck
 from watcher.ops.lock import writer_lock
 from watcher.settings import email_address
 from watcher.site import build as site_build
@@ -64,14 +64,34 @@ class PollReport:
         return out
 
 
-def poll(config: Config, db_path: Path, *, watches: list[str] | None = None, source: str | None = None) -> PollReport:
-    """Fetch, diff and store once, under the writer lock; then alert the admins of what went wrong or recovered."""
+def poll(
+    config: Config,
+    db_path: Path,
+    *,
+    watches: list[str] | None = None,
+    source: str | None = None,
+    record: Path | None = None,
+) -> PollReport:
+    """Fetch, diff and store once, under the writer lock; then alert the admins of what went wrong or recovered.
+
+    ``record``: also save every API response there (``--record``), for a bug report or a replay.
+    """
     with writer_lock(db_path):
         db = open_db(config, db_path)
         with usaspending_client(config) as client, sam_client_for(config, db) as sam:
+            client.record_to(record, "usaspending")
+            if sam is not None:
+                sam.http.record_to(record, "sam")
             results = registry.poll(db, config, Clients(client, sam), PollRequest(watch_names=watches, only=source))
         alerts = health.notify_admins(db, config, datetime.now(UTC))
     return PollReport(results, alerts)
+
+
+def live_check(config: Config, db_path: Path, record: Path | None = None) -> list[livecheck.Finding]:
+    """``check --live``: a handful of real requests; SAM.gov's are counted in the database's daily budget."""
+    db = open_db(config, db_path)
+    with usaspending_client(config) as client:
+        return livecheck.run(config, db, client, record)
 
 
 def build_site(config: Config, db_path: Path, out: Path, *, full: bool = False) -> site_build.BuildResult:
@@ -103,11 +123,13 @@ def backfill(
     *,
     watches: list[str] | None = None,
     progress: Progress | None = None,
+    record: Path | None = None,
 ) -> list[BackfillResult]:
     """Fetch the selected watches' history since ``since``, under the writer lock; resumable."""
     with writer_lock(db_path):
         db = open_db(config, db_path)
         with usaspending_client(config) as client:
+            client.record_to(record, "usaspending")
             return run_backfill(db, config, client, since, until, watch_names=watches, progress=progress)
 
 

@@ -72,6 +72,16 @@ def _snippet(text: str, m: re.Match[str], width: int = 60) -> str:
     return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
+def _where(label: str) -> str:
+    return f" in {label}" if label else ""
+
+
+def action_label(modification: str | None) -> str:
+    """Where an action's text is, for evidence: "the base action" or "modification P00007"."""
+    mod = (modification or "").strip()
+    return "the base action" if mod in ("", "0") else f"modification {mod}"
+
+
 @dataclass(frozen=True)
 class Matcher:
     """Everything needed to match awards for one watch, compiled once per run."""
@@ -101,16 +111,25 @@ class Matcher:
                 return reseller.name
         return None
 
-    def match(self, award: Award, texts: Iterable[str | None] = (), *, min_amount: bool = True) -> list[Match]:
+    def match(
+        self, award: Award, texts: Iterable[str | tuple[str, str | None] | None] = (), *, min_amount: bool = True
+    ) -> list[Match]:
         """Every reason the award belongs to the watch; empty when it does not.
 
+        ``texts`` are its other descriptions (its actions'), each bare or as ``(where, text)``:
+        a mention found in a labelled text says where ("in modification P00007"), since a
+        reader checking the evidence must find the words in the record.
         ``min_amount=False`` skips the watch's amount threshold (a notice of a coming buy has no amount yet).
         """
         if min_amount and self.watch.min_amount is not None:
             amount = award.total_obligation if award.total_obligation is not None else Decimal(0)
             if amount < self.watch.min_amount:
                 return []
-        descriptions = [t for t in (award.description, *texts) if t]
+        descriptions: list[tuple[str, str]] = [("", award.description)] if award.description else []
+        for t in texts:
+            where, text = t if isinstance(t, tuple) else ("", t)
+            if text:
+                descriptions.append((where, text))
         recipient_aliases, resellers = self._resolve(award.recipient_name)
         parent_aliases = self._resolve(award.parent_name)[0] if award.parent_name else {}
         found: list[Match] = []
@@ -128,20 +147,20 @@ class Matcher:
                     Match(vm.key, "parent", f"parent {award.parent_name!r} matches {vm.vendor.name} alias {p_alias!r}")
                 )
             if vm.mention_re is not None:
-                for text in descriptions:
+                for where, text in descriptions:
                     m = vm.mention_re.search(text)
                     if m:
-                        evidence = f"mentions {m.group(0)!r}: {_snippet(text, m)}"
+                        evidence = f"mentions {m.group(0)!r}{_where(where)}: {_snippet(text, m)}"
                         reseller = resellers.get(vm.key)
                         if reseller:
                             evidence += f" (recipient is {reseller}, a known {vm.vendor.name} reseller)"
                         found.append(Match(vm.key, "mention", evidence))
                         break
         if self.keyword_re is not None:
-            for text in descriptions:
+            for where, text in descriptions:
                 m = self.keyword_re.search(text)
                 if m:
-                    found.append(Match("", "keyword", f"mentions {m.group(0)!r}: {_snippet(text, m)}"))
+                    found.append(Match("", "keyword", f"mentions {m.group(0)!r}{_where(where)}: {_snippet(text, m)}"))
                     break
         return found
 

@@ -146,10 +146,10 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
                         return 200, page, "application/json"
                     out["results"] = [json.loads(p, parse_float=Decimal) for p in parts]
                     out = self.on_search(body, out)
-            elif path == "/api/v2/autocomplete/awarding_agency_office/":
+            elif m := re.fullmatch(r"/api/v2/autocomplete/(awarding|funding)_agency_office/", path):
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
-                out = self.autocomplete(self._json(raw))
+                out = self.autocomplete(self._json(raw), m.group(1))
             elif path in BULK_PATHS:
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
@@ -360,23 +360,28 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
         return hit
 
     # ------------------------------------------------------------ agencies
-    def agency_names(self) -> set[tuple[str, str, str]]:
-        """(toptier name, subtier name, subtier code) of every awarding and funding agency in the data."""
+    def agency_names(self, role: str | None = None) -> set[tuple[str, str, str]]:
+        """(toptier name, subtier name, subtier code) of the agencies with data in ``role`` (or any role).
+
+        Like the real autocompletes (``has_awarding_data`` / ``has_funding_data``), an agency
+        that only funds is missing from the awarding one (docs/api/usaspending.md trap 23).
+        """
         out = set(self.extra_agencies)
+        prefixes = ("Awarding", "Funding") if role is None else (role.capitalize(),)
         for a in self._awards.values():
-            for prefix in ("Awarding", "Funding"):
+            for prefix in prefixes:
                 top, sub = a.row.get(f"{prefix} Agency"), a.row.get(f"{prefix} Sub Agency")
                 if top and sub:
                     out.add((str(top), str(sub), str(a.row.get(f"{prefix} Sub Agency Code") or "")))
         return out
 
-    def autocomplete(self, body: dict[str, Any]) -> dict[str, Any]:
+    def autocomplete(self, body: dict[str, Any], role: str = "awarding") -> dict[str, Any]:
         text = str(body.get("search_text") or "")
         if not text:
             raise ApiError(422, {"detail": "Missing value: 'search_text' is a required field"})
         limit = int(body.get("limit", 10))
         needle = text.lower()
-        known = sorted(self.agency_names())
+        known = sorted(self.agency_names(role))
         toptiers = sorted({top for top, _, _ in known if needle in top.lower()})
         subtiers = [(top, sub, code) for top, sub, code in known if needle in sub.lower()]
         return {

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from watcher.fakes.server import ApiError
+
 
 @functools.lru_cache(maxsize=256)
 def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
@@ -64,6 +66,9 @@ class ReplayAward:
     row: dict[str, Any]
     detail: dict[str, Any] = field(default_factory=dict)
     transactions: list[dict[str, Any]] = field(default_factory=list)
+    #: Each transaction's own last-modified date by its id (``action_date`` when absent): the
+    #: transaction index filters on it, and no endpoint returns it.
+    modified: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -71,10 +76,27 @@ class ReplayAward:
 
     @functools.cached_property
     def search_text(self) -> str:
-        """What the keyword filter searches: descriptions, recipient and PIID, upper case."""
+        """What the award index's keyword filter searches, upper case: the award's description (the
+        base action's, docs/api/usaspending.md trap 20), its recipient and its PIID, never the
+        modifications' descriptions."""
         parts = [self.row.get("Description"), self.row.get("Recipient Name"), self.row.get("Award ID")]
-        parts += [t.get("description") for t in self.transactions]
         return " ".join(str(x or "") for x in parts).upper()
+
+    def last_modified(self, tx: dict[str, Any]) -> str:
+        """When the transaction index says this action was last modified (a late correction moves it)."""
+        return str(self.modified.get(str(tx.get("id")), tx.get("action_date")))[:10]
+
+
+def award_ids_match(values: list[Any], piid: str) -> bool:
+    """The ``award_ids`` filter of the award index (query_with_filters._AwardIds), for one award's PIID.
+
+    A quoted value becomes an Elasticsearch ``term`` query with a ``query`` key, which
+    Elasticsearch rejects: the API answers 503 with an empty body (trap 22). An unquoted one
+    is a case-sensitive regexp that must match the whole ``display_award_id`` (award_id_pattern).
+    """
+    if any(str(v).startswith('"') and str(v).endswith('"') for v in values):
+        raise ApiError(503, b"", "text/html")
+    return any(award_id_pattern(str(v))[1].fullmatch(piid) for v in values)
 
 
 def matches(a: ReplayAward, filters: dict[str, Any]) -> bool:
@@ -98,6 +120,9 @@ def matches(a: ReplayAward, filters: dict[str, Any]) -> bool:
         value = row.get("Last Modified Date") if tp.get("date_type") == "last_modified_date" else row.get("Start Date")
         if not value or not (tp["start_date"] <= str(value)[:10] <= tp["end_date"]):
             return False
+    ids = filters.get("award_ids")
+    if ids and not award_ids_match(list(ids), str(row.get("Award ID") or "")):
+        return False
     terms = filters.get("recipient_search_text")
     if terms:
         name = str(row.get("Recipient Name") or "").upper()

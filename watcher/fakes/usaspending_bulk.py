@@ -1,8 +1,10 @@
 """The replay's bulk endpoints for backfills: spending_by_transaction and the two count endpoints.
 
 Rules from docs/api/usaspending.md section 3: spending_by_transaction pages by ``page``
-(no cursor), ``limit`` at most 100, refuses pages past 50,000 rows (422) and answers 503 at
-exactly page 500 of 100 (issue #3218); award groups may be mixed; ``keywords`` searches the
+(no cursor), ``limit`` at most 100, refuses pages past 50,000 rows (422) and answers an
+empty 503 to a page whose rows overrun that window (page 500 of 100, issue #3218); ``sort``
+must be one of ``fields`` (400); award groups may be mixed; ``time_period`` reads each
+action's own date (its modification date with ``last_modified_date``); ``keywords`` searches the
 transaction's text and always draws the bogus "keyword_search not used" message; there is
 no per-transaction id and no tie-breaker in the sort. The counts answer with the same
 filters, per award group.
@@ -61,6 +63,26 @@ def page_metadata(page: int, has_next: bool) -> dict[str, Any]:
         "hasNext": has_next,
         "hasPrevious": page > 1,
     }
+
+
+def _in_period(a: ReplayAward, tx: dict[str, Any], period: dict[str, Any]) -> bool:
+    """One ``time_period`` entry on the transaction index (docs/api/usaspending.md section 3).
+
+    No ``date_type`` or ``action_date``: the action date; ``last_modified_date``: the
+    transaction's own; ``date_signed``: the award's signing date; ``new_awards_only``: both
+    the action and the signing date.
+    """
+    kind = period.get("date_type") or "action_date"
+    action, signed = str(tx.get("action_date"))[:10], str(a.row.get("Start Date") or "")[:10]
+    days = {
+        "action_date": [action],
+        "last_modified_date": [a.last_modified(tx)],
+        "date_signed": [signed],
+        "new_awards_only": [action, signed],
+    }.get(kind)
+    if days is None:
+        raise ApiError(400, {"detail": f"Field 'filters|time_period|date_type' value '{kind}' is outside valid values"})
+    return all(period["start_date"] <= d <= period["end_date"] for d in days)
 
 
 class BulkSearches:
@@ -127,8 +149,7 @@ class BulkSearches:
             if ids and piid not in exact and not any(p.fullmatch(piid) for _, p in patterns):
                 continue
             for tx in a.transactions:
-                day = str(tx.get("action_date"))[:10]
-                if periods and not any(p["start_date"] <= day <= p["end_date"] for p in periods):
+                if periods and not any(_in_period(a, tx, p) for p in periods):
                     continue
                 text = " ".join(
                     str(x or "") for x in (tx.get("description"), a.row.get("Recipient Name"), a.row.get("Award ID"))
@@ -150,13 +171,15 @@ class BulkSearches:
         outside = [f for f in fields if f not in TRANSACTION_FIELDS]
         if outside:
             raise ApiError(400, {"detail": f"Field 'fields' value '{outside[0]}' is outside valid values"})
+        if body["sort"] not in fields:  # checked after the enum, as the real view does
+            raise ApiError(400, {"detail": f"Sort value not found in fields: {body['sort']}"})
         limit, page = body.get("limit", 10), body.get("page", 1)
         if not isinstance(limit, int) or not 1 <= limit <= 100:
             raise ApiError(422, {"detail": f"Field 'limit' value '{limit}' is outside valid values [1, 100]"})
         if (page - 1) * limit >= 50000:
             raise ApiError(422, {"detail": f"Page #{page} of size {limit} is over the maximum result limit (50000)."})
-        if page * limit == 50000:
-            raise ApiError(503, {"detail": "Service Unavailable"})
+        if page * limit >= 50000:  # the rows asked for overrun the 50,000 window: Elasticsearch fails (issue #3218)
+            raise ApiError(503, b"")
         filters, groups = self._bulk_filters(body, require_codes=True)
         rows = self._transaction_rows(filters, groups)
         chunk = rows[(page - 1) * limit : page * limit + 1]

@@ -26,6 +26,7 @@ from watcher.store.reads import (
     rows_by_key_multi,
     sam_transaction_keys,
     seen_by,
+    stored_actions,
 )
 from watcher.store.runs import (
     agencies_verified_since,
@@ -92,6 +93,7 @@ __all__ = [
     "set_rules",
     "settle_provisional",
     "start_run",
+    "stored_actions",
     "touch_awards",
     "write_transaction",
 ]

@@ -100,6 +100,25 @@ def get_stored(db: Database, keys: Sequence[str]) -> dict[str, tuple[str | None,
     return out
 
 
+def stored_actions(db: Database, award_keys: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each stored award's actions as (modification, action date, obligation, description).
+
+    An award with no stored action maps to an empty list; an award not stored is absent.
+    """
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for chunk in _chunks(list(dict.fromkeys(award_keys))):
+        marks = ",".join("?" * len(chunk))
+        for (key,) in db.execute(f"SELECT award_key FROM awards WHERE award_key IN ({marks})", list(chunk)):
+            out[key] = []
+        for key, *fact in db.execute(
+            "SELECT award_key, modification_number, action_date, obligation, description FROM transactions"
+            f" WHERE award_key IN ({marks})",
+            list(chunk),
+        ):
+            out.setdefault(key, []).append(tuple(fact))
+    return out
+
+
 def get_transactions(db: Database, award_key: str) -> dict[str, dict[str, Any]]:
     cur = db.execute("SELECT * FROM transactions WHERE award_key = ?", [award_key])
     cols = [c[0] for c in cur.description]

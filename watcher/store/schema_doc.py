@@ -8,6 +8,8 @@ freshly migrated database is described, so the reference never drifts from the s
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -570,3 +572,18 @@ def datasette_metadata(database_name: str = "watcher") -> dict[str, Any]:
 
 def datasette_json(database_name: str = "watcher") -> str:
     return json.dumps(datasette_metadata(database_name), indent=2, sort_keys=True) + "\n"
+
+
+def render(fmt: str) -> str:
+    """``watcher schema --format``: markdown (the database reference), datasette (its metadata) or queries
+    (the JSON Schema of queries.yaml, for editors' YAML language server)."""
+    if fmt == "datasette":
+        return datasette_json()
+    if fmt == "queries":
+        from watcher.config import QueriesFile
+
+        return json.dumps(QueriesFile.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    from watcher.store import open_db
+
+    with tempfile.TemporaryDirectory() as tmp:  # the schema as the code creates it, whatever --db holds
+        return markdown(open_db(Path(tmp) / "schema.db"))

@@ -128,7 +128,7 @@ class SamClient:
         return self.http.requests
 
     def get(
-        self, path: str, params: dict[str, str], *, source: str, watch: str, query: str, page: int
+        self, path: str, params: dict[str, Any], *, source: str, watch: str, query: str, page: int
     ) -> tuple[Any, bytes]:
         """The parsed JSON of one request and its bytes (None and b"" for 204 No Content).
 

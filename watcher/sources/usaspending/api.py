@@ -154,12 +154,16 @@ def walk(client: ApiClient, body: dict[str, Any], label: str) -> Iterator[tuple[
         pool.shutdown(wait=True, cancel_futures=True)  # at most the one attempt in flight (timeout-bounded)
 
 
-AUTOCOMPLETE_PATH = "/api/v2/autocomplete/awarding_agency_office/"
+#: One autocomplete per agency role: each lists only the agencies with data in that role (trap 23).
+AUTOCOMPLETE_PATHS = {
+    "awarding": "/api/v2/autocomplete/awarding_agency_office/",
+    "funding": "/api/v2/autocomplete/funding_agency_office/",
+}
 
 
-def known_agency_names(client: ApiClient, name: str, tier: str) -> list[str]:
-    """The agency names of ``tier`` that USAspending's autocomplete returns for ``name``."""
-    payload = client.request_json("POST", AUTOCOMPLETE_PATH, json_body={"search_text": name, "limit": 10})
+def known_agency_names(client: ApiClient, name: str, tier: str, role: str = "awarding") -> list[str]:
+    """The agency names of ``tier`` that USAspending's ``role`` autocomplete returns for ``name``."""
+    payload = client.request_json("POST", AUTOCOMPLETE_PATHS[role], json_body={"search_text": name, "limit": 10})
     results = payload.get("results") if isinstance(payload, dict) else None
     if not isinstance(results, dict):
         raise SourceError("agency autocomplete: response has no results object")
@@ -191,3 +195,101 @@ def fetch_transactions(client: ApiClient, award_key: str) -> list[tuple[dict[str
         if not (payload.get("page_metadata") or {}).get("hasNext"):
             return rows
     raise SourceError(f"transactions of {award_key}: too many pages")
+
+
+# ---------------------------------------------------------------- the transaction-level walk
+
+TRANSACTION_SEARCH_PATH = "/api/v2/search/spending_by_transaction/"
+#: The transaction index's fields we read (enum-checked by the API: a wrong name is a 400).
+TRANSACTION_FIELDS = [
+    "Award ID",
+    "Mod",
+    "Action Date",
+    "Transaction Amount",
+    "Transaction Description",
+    "Recipient Name",
+    "Recipient UEI",
+    "Awarding Sub Agency",
+    "Funding Sub Agency",
+]
+#: Page mode only, 100 rows a page; page 500 of 100 is a 503 (usaspending issue #3218), so stop at 499.
+TRANSACTION_MAX_PAGES = 499
+AWARD_IDS_PER_REQUEST = 100
+
+
+def transaction_plan(watch: Watch) -> list[Query]:
+    """The transaction-level walks: the award walks' terms and roles, every award group at once.
+
+    The award index holds only the base description and moves an award's Last Modified Date
+    only with its latest action (traps 20, 21); the transaction index holds every action's
+    description and its own modification date, so these walks see what the award walks cannot.
+    """
+    seen: dict[tuple[str, str], Query] = {}
+    for q in plan(watch):
+        seen.setdefault((q.role, q.mode), Query("transactions", q.role, q.mode, q.terms))
+    return list(seen.values())
+
+
+def transaction_body(watch: Watch, query: Query, today: date) -> dict[str, Any]:
+    """The spending_by_transaction request for a walk's first page: by each action's own modification date."""
+    award_body = search_body(watch, Query(watch.award_types[0], query.role, query.mode, query.terms), today, 100)
+    filters = award_body["filters"]
+    filters["award_type_codes"] = [c for group in watch.award_types for c in AWARD_TYPE_CODES[group]]
+    return {
+        "filters": filters,
+        "fields": TRANSACTION_FIELDS,
+        "sort": "Action Date",  # must be one of the fields (400 otherwise)
+        "order": "desc",
+        "limit": 100,
+        "page": 1,
+    }
+
+
+def walk_transactions(
+    client: ApiClient, body: dict[str, Any], label: str, warnings: list[str]
+) -> Iterator[tuple[list[dict[str, Any]], Raw]]:
+    """Yield each page of a spending_by_transaction walk (page mode: it has no cursor).
+
+    A walk still full at page 499 stops there with a warning rather than asking for page
+    500, which the real API answers with an empty 503.
+    """
+    for page in range(1, TRANSACTION_MAX_PAGES + 1):
+        sent = {**body, "page": page}
+        what = f"spending_by_transaction {label} page {page}"
+        raw = Raw(
+            "POST",
+            TRANSACTION_SEARCH_PATH,
+            sent,
+            client.request_json("POST", TRANSACTION_SEARCH_PATH, json_body=sent, parse=False),
+        )
+        payload = parse_json(raw.content, what)
+        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+            raise SourceError(f"{what}: response has no results list")
+        for message in payload.get("messages") or []:
+            # Every keywords answer carries a spurious "keyword_search not used" (trap 15); any other is real.
+            if "not used" in str(message) and "keyword_search" not in str(message):
+                raise SourceError(f"{what}: the API ignored part of the query: {message}")
+        yield payload["results"], raw
+        if not (payload.get("page_metadata") or {}).get("hasNext"):
+            return
+    warnings.append(
+        f"spending_by_transaction {label}: more than {TRANSACTION_MAX_PAGES * 100:,} actions in the window;"
+        " the rest cannot be paged (the API fails at page 500): shorten lookback_days"
+    )
+
+
+def award_ids_body(group: str, piids: list[str], page_size: int) -> dict[str, Any]:
+    """A spending_by_award request for named awards, whatever their dates: the award rows of
+    awards that only the transaction walk found.
+
+    PIIDs go unquoted (a quoted id is a 503, trap 22); unquoted, each is a regexp on the whole
+    ``display_award_id``, which for a plain PIID is an exact, case-sensitive match.
+    """
+    return {
+        "filters": {"award_type_codes": AWARD_TYPE_CODES[group], "award_ids": piids},
+        "fields": SEARCH_FIELDS[group],
+        "sort": "Last Modified Date",
+        "order": "desc",
+        "limit": page_size,
+        "page": 1,
+    }

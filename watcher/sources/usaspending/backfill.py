@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,11 +29,12 @@ from watcher import stopping, store
 from watcher.config import Config, Watch
 from watcher.errors import SourceError
 from watcher.http import ApiClient, parse_json
-from watcher.match import build_matcher
+from watcher.match import action_label, build_matcher
 from watcher.models import Award, Match
 from watcher.sources import Raw
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending import history
+from watcher.sources.usaspending.history import BackfillResult
 from watcher.sources.usaspending.parse import award_from_search, fingerprint
 from watcher.values import utcnow
 
@@ -45,34 +45,6 @@ AWARD_COUNT_PATH = "/api/v2/search/spending_by_award_count/"
 TX_COUNT_PATH = "/api/v2/search/spending_by_transaction_count/"
 #: progress(phase, records done, records expected)
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class BackfillResult:
-    watch: str
-    since: date
-    until: date
-    requests: int = 0
-    slices: int = 0
-    slices_skipped: int = 0  # done by an earlier, interrupted run
-    transactions: int = 0
-    awards: int = 0
-    rejected: int = 0
-    expected_awards: int = 0
-    expected_transactions: int = 0
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # slices with rows the API could not serve
-
-    def summary(self) -> str:
-        """One line for the command's output, then a line per warning; a failure says how to resume."""
-        line = (
-            f"{self.watch}: {self.since}..{self.until}: {self.awards} awards read ({self.awards - self.rejected} kept),"
-            f" {self.transactions} actions, {self.requests} requests, {self.slices} slices"
-            + (f" ({self.slices_skipped} done before)" if self.slices_skipped else "")
-        )
-        if self.errors:
-            line += f"; FAILED: {self.errors[0]} (run the same command again to resume)"
-        return "\n".join([line, *(f"  warning: {w}" for w in self.warnings)])
 
 
 class _Backfill:
@@ -226,7 +198,40 @@ class _Backfill:
         for rows, raw in usaspending.walk(self.client, body, f"{self.watch.name} {q.label} {start}..{end}"):
             yield raw, rows
 
-    def _store_awards(self, rows: list[dict[str, Any]], raw: Raw, group: str) -> None:
+    def named(self) -> None:
+        """Awards whose staged actions name the watch's vendors but that no award walk returned.
+
+        The award index holds only an award's base description (docs/api/usaspending.md trap
+        20): a reseller's order whose vendor is named only in a modification is listed by the
+        transaction walks, never by the award walks, so its award row is read by PIID.
+        """
+        texts: dict[str, list[str]] = {}
+        for key, desc in self.db.execute(
+            "SELECT s.award_key, s.description FROM backfill_transactions s WHERE s.watch = ?"
+            " AND NOT EXISTS (SELECT 1 FROM awards a WHERE a.award_key = s.award_key)"
+            " AND NOT EXISTS (SELECT 1 FROM rejected r WHERE r.watch = s.watch AND r.award_key = s.award_key)"
+            " ORDER BY s.award_key",
+            [self.watch.name],
+        ):
+            texts.setdefault(key, []).append(desc)
+        wanted = {k: p for k, d in texts.items() if (p := history.named_piid(self.matcher, k, d))}
+        for group, piids in history.by_group(wanted).items():
+            for i in range(0, len(piids), history.PAGE):
+                self._stop_check()
+                batch = piids[i : i + history.PAGE]
+                ident = hashlib.sha1(json.dumps([group, batch]).encode(), usedforsecurity=False).hexdigest()[:16]
+                key = ("named", ident, self.r.since.isoformat(), self.r.until.isoformat())
+                if key in self.done:
+                    continue
+                body = usaspending.award_ids_body(group, batch, history.PAGE)
+                pages = [(raw, rows) for rows, raw in usaspending.walk(self.client, body, f"{self.watch.name} by PIID")]
+                with store.write_transaction(self.db):
+                    for raw, rows in pages:  # other agencies' awards may share a PIID: only the staged ones
+                        self._store_awards(rows, raw, group, only=set(wanted))
+                    store.index_awards_fts(self.db)
+                    self._checkpoint(key, rows=sum(len(rows) for _, rows in pages))
+
+    def _store_awards(self, rows: list[dict[str, Any]], raw: Raw, group: str, only: set[str] | None = None) -> None:
         keys = [str(r.get("generated_internal_id") or "").upper() for r in rows]
         stored = store.get_stored(self.db, keys)
         staged: dict[str, list[tuple]] = {}
@@ -244,10 +249,12 @@ class _Backfill:
         rejected: list[tuple[str, str | None]] = []
         provenance: list[store.Provenance] = []
         for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
-            if not key or key in stored or key in matches:
+            if not key or key in stored or key in matches or (only is not None and key not in only):
                 continue  # a poll's award (or one stored by an earlier slice) is never overwritten with history
             award = award_from_search(row, group, fingerprint(row))
-            found = self.matcher.match(award, [s[6] for s in staged.get(key, [])])
+            # Earliest action first, each named, as a poll judges them: the same evidence either way.
+            acts = sorted(staged.get(key, []), key=lambda s: (s[3] or "", s[1] or ""))
+            found = self.matcher.match(award, [(action_label(s[1]), s[6]) for s in acts])
             self.r.awards += 1
             if not found:
                 rejected.append((key, award.fingerprint))
@@ -403,6 +410,7 @@ def run_backfill(
                 )
             job.transactions(plan)
             job.awards(plan)
+            job.named()
             job.complete()
             job.store_transactions()
             with store.write_transaction(db):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from watcher.config import AWARD_TYPE_CODES, Watch
 from watcher.errors import SourceError
+from watcher.match import Matcher
 from watcher.models import Award, Transaction
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending.parse import parse_award_key
@@ -190,3 +192,48 @@ def compose(award: Award, staged: list[tuple]) -> tuple[list[Transaction], list[
         )
         refs.append((key, [response_id, index]))
     return out, refs
+
+
+@dataclass
+class BackfillResult:
+    watch: str
+    since: date
+    until: date
+    requests: int = 0
+    slices: int = 0
+    slices_skipped: int = 0  # done by an earlier, interrupted run
+    transactions: int = 0
+    awards: int = 0
+    rejected: int = 0
+    expected_awards: int = 0
+    expected_transactions: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # slices with rows the API could not serve
+
+    def summary(self) -> str:
+        """One line for the command's output, then a line per warning; a failure says how to resume."""
+        line = (
+            f"{self.watch}: {self.since}..{self.until}: {self.awards} awards read ({self.awards - self.rejected} kept),"
+            f" {self.transactions} actions, {self.requests} requests, {self.slices} slices"
+            + (f" ({self.slices_skipped} done before)" if self.slices_skipped else "")
+        )
+        if self.errors:
+            line += f"; FAILED: {self.errors[0]} (run the same command again to resume)"
+        return "\n".join([line, *(f"  warning: {w}" for w in self.warnings)])
+
+
+def named_piid(matcher: Matcher, award_key: str, descriptions: Iterable[str | None]) -> str | None:
+    """The PIID to read an unreturned award by, when its staged actions' text matches the watch."""
+    piid = parse_award_key(award_key)["piid"]
+    pseudo = Award(award_key=award_key, piid=piid)
+    if piid and matcher.match(pseudo, descriptions, min_amount=False):
+        return piid.upper()
+    return None
+
+
+def by_group(piids: dict[str, str]) -> dict[str, list[str]]:
+    """PIIDs by award group (from their award keys), sorted: one spending_by_award request per 100."""
+    out: dict[str, set[str]] = {}
+    for key, piid in piids.items():
+        out.setdefault("idvs" if key.startswith("CONT_IDV_") else "contracts", set()).add(piid)
+    return {g: sorted(p) for g, p in sorted(out.items())}

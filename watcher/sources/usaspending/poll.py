@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,10 +25,13 @@ from watcher.config import Config, Watch
 from watcher.diff import AWARD_FIELDS, FACT_FIELDS, TRANSACTION_FIELDS, TX_FACT_FIELDS, diff_award, diff_transaction
 from watcher.errors import SourceError, WatcherError
 from watcher.http import ApiClient, redact
-from watcher.match import Matcher, build_matcher, signature
+from watcher.match import Matcher, action_label, build_matcher, signature
 from watcher.models import NEW_TRANSACTION, Award, Match, SourceName, Transaction
 from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
+from watcher.sources.usaspending import actions
 from watcher.sources.usaspending import api as usaspending
+from watcher.sources.usaspending.actions import Action
+from watcher.sources.usaspending.agencies import check_agencies
 from watcher.sources.usaspending.parse import (
     DETAIL_FIELDS,
     award_from_search,
@@ -36,7 +39,7 @@ from watcher.sources.usaspending.parse import (
     fingerprint,
     transaction_from_api,
 )
-from watcher.values import parse_utc, utcnow
+from watcher.values import utcnow
 
 log = logging.getLogger(__name__)
 SEARCH_ONLY_FIELDS = tuple(f for f in AWARD_FIELDS if f not in DETAIL_FIELDS)
@@ -55,6 +58,7 @@ class _Ctx:
     in_watch: set[str] = field(default_factory=set)  # awards this watch holds matches for
     has_sam: bool = False  # whether SAM.gov ever stored a contract action (then sources must be merged)
     from_sam: set[str] = field(default_factory=set)  # stored awards of this page that only SAM.gov has seen
+    force: set[str] = field(default_factory=set)  # awards whose actions changed: read even if their row did not
 
 
 def run_watch(
@@ -90,12 +94,13 @@ def run_watch(
                     ctx,
                     [r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch=?", [watch.name])],
                 )
-            _check_agencies(ctx)
+            check_agencies(db, client, watch, now)
             ctx.in_watch = store.matched_keys(db, watch.name)
             ctx.has_sam = (
                 db.execute("SELECT 1 FROM provenance WHERE source = 'sam_awards' LIMIT 1").fetchone() is not None
             )
             seen: set[str] = set()
+            to_read, to_judge = _scan_actions(ctx, today)
             for query in usaspending.plan(watch):
                 if stopping.requested():
                     break
@@ -113,6 +118,9 @@ def run_watch(
                     result.pages - pages_before,
                     result.changes - changes_before,
                 )
+            if not stopping.requested():
+                _read_named(ctx, {k: a for k, a in to_read.items() if k not in seen}, seen, page_size)
+                _adopt(ctx, to_judge - seen - ctx.in_watch)
             store.index_awards_fts(db)
             result.records = len(seen)
             if stopping.requested():  # a graceful stop: the pages read are kept, and the run says it is partial
@@ -134,37 +142,56 @@ def run_watch(
     return result
 
 
-#: How long a confirmed agency name is trusted before it is checked again.
-AGENCY_CHECK_DAYS = 7
-
-
-def _check_agencies(ctx: _Ctx) -> None:
-    """Confirm each agency name with USAspending, at most weekly.
-
-    Names are matched exactly and case-sensitively: "ICE" or a renamed component silently
-    returns nothing (docs/api/usaspending.md, trap 6), so an unknown name stops the watch instead.
-    """
-    since = (parse_utc(ctx.now) - timedelta(days=AGENCY_CHECK_DAYS)).isoformat()
-    verified = store.agencies_verified_since(ctx.db, since.replace("+00:00", "Z"))
-    for agency in ctx.watch.agencies:
-        if (agency.name, agency.tier) in verified:
-            continue
-        names = usaspending.known_agency_names(ctx.client, agency.name, agency.tier)
-        if agency.name not in names:
-            close = f"; it knows: {', '.join(repr(n) for n in names[:5])}" if names else ""
-            raise SourceError(
-                f"USAspending knows no {agency.tier} agency named exactly {agency.name!r}{close}"
-                " (names are case-sensitive; see seeds/agencies.yaml)"
-            )
-        store.agency_verified(ctx.db, agency.name, agency.tier, ctx.now)
-
-
 def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: str | None) -> None:
     ctx.result.requests = requests
     record_result(db, ctx.result, started, finished)
 
 
-def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: Raw, group: str, seen: set[str]) -> None:
+def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
+    """The transaction-level walk (actions.py): awards to read again, and stored ones to judge.
+
+    Skipped without details (the search-only pipeline of the benchmarks): it compares actions
+    with stored ones, and such a run stores none.
+    """
+    if not ctx.fetch_details:
+        return {}, set()
+    found, pages = actions.scan(ctx.client, ctx.watch, today, ctx.result.warnings)
+    ctx.result.pages += pages
+    stored = store.stored_actions(ctx.db, [a.award_key for a in found])
+    to_read, to_judge = actions.awards_to_read(found, stored, ctx.in_watch, ctx.matcher)
+    ctx.force = set(to_read)
+    return to_read, to_judge
+
+
+def _read_named(ctx: _Ctx, wanted: dict[str, Action], seen: set[str], page_size: int) -> None:
+    """The award rows of awards that only the transaction walk found, by PIID, through the usual page path."""
+    piids: dict[str, set[str]] = {}
+    for a in wanted.values():
+        if a.piid:
+            piids.setdefault(a.group, set()).add(a.piid)
+    for group, named in sorted(piids.items()):
+        ordered, step = sorted(named), usaspending.AWARD_IDS_PER_REQUEST
+        for i in range(0, len(ordered), step):
+            body = usaspending.award_ids_body(group, ordered[i : i + step], page_size)
+            for rows, raw in usaspending.walk(ctx.client, body, f"{ctx.watch.name} {group}/by-id"):
+                ctx.result.pages += 1
+                # A PIID may name other agencies' awards too: only the ones the walk listed are read.
+                _process_page(ctx, rows, raw, group, seen, only=set(wanted))
+
+
+def _adopt(ctx: _Ctx, keys: set[str]) -> None:
+    """Stored, unchanged awards that another watch holds and whose actions name this watch's vendors."""
+    verdicts = {k: m for k, m in _judge_stored(ctx, sorted(keys)).items() if m}
+    if verdicts:
+        writes = store.PageWrites("usaspending")
+        writes.watch_matches(ctx.watch.name).update(verdicts)
+        store.save_page(ctx.db, writes, ctx.now, ctx.run_id)
+        ctx.in_watch.update(verdicts)
+
+
+def _process_page(
+    ctx: _Ctx, rows: list[dict[str, Any]], raw: Raw, group: str, seen: set[str], only: set[str] | None = None
+) -> None:
     # Cheap first pass on the raw rows: an award whose row is byte-for-byte what we stored
     # last time (same fingerprint) needs no normalizing, no request and no write.
     keyed: list[tuple[str, dict[str, Any], str, int]] = []
@@ -173,14 +200,14 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: Raw, group: str, s
             raise SourceError(f"{raw.path}: a result row is {type(row).__name__}, not an object: {row!r:.100}")
         raw_key = row.get("generated_internal_id")
         key = raw_key.upper() if isinstance(raw_key, str) else ""
-        if key and key in seen:  # another walk's award, or a row repeated across pages
+        if (key and key in seen) or (only is not None and key not in only):  # another walk's, or a repeat
             continue
         seen.add(key)
         keyed.append((key, row, fingerprint(row), index))
     if not keyed:
         return
     stored = store.get_stored(ctx.db, [k for k, _, _, _ in keyed])
-    unchanged = [k for k, _, fp, _ in keyed if k in stored and stored[k][0] == fp]
+    unchanged = [k for k, _, fp, _ in keyed if k in stored and stored[k][0] == fp and k not in ctx.force]
     today = ctx.now[:10]
     store.touch_awards(ctx.db, [k for k in unchanged if (stored[k][1] or "")[:10] < today], ctx.now)
     writes = store.PageWrites("usaspending")
@@ -190,11 +217,11 @@ def _process_page(ctx: _Ctx, rows: list[dict[str, Any]], raw: Raw, group: str, s
     outsiders = [k for k in unchanged if k not in ctx.in_watch]
     if outsiders:
         mine.update(_judge_stored(ctx, outsiders))
-    fresh = [item for item in keyed if item[0] not in stored or stored[item[0]][0] != item[2]]
+    fresh = [item for item in keyed if item[0] not in stored or stored[item[0]][0] != item[2] or item[0] in ctx.force]
     new_keys = [k for k, _, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
     # A search hit we already turned down, and that has not changed since, costs no request either.
-    fresh = [item for item in fresh if rejected.get(item[0]) != item[2]]
+    fresh = [item for item in fresh if item[0] in ctx.force or rejected.get(item[0]) != item[2]]
     existing = store.get_awards(ctx.db, [k for k, _, _, _ in fresh if k in stored])
     if ctx.has_sam and existing:
         ctx.from_sam = set(existing) - store.seen_by(ctx.db, "usaspending", list(existing))
@@ -252,7 +279,9 @@ def _process_award(
         tx_rows = tx_rows or []
         parsed = (transaction_from_api(r, key) for r, _, _ in tx_rows)
         txs = list({t.transaction_key: t for t in parsed}.values())
-    matches = ctx.matcher.match(award, (t.description for t in txs))
+    # Earliest action first (as _judge_stored reads them): evidence names the first action that says it.
+    in_order = sorted(txs, key=lambda t: (t.action_date or "", t.modification_number or ""))
+    matches = ctx.matcher.match(award, ((action_label(t.modification_number), t.description) for t in in_order))
     if not matches and old is None:
         if ctx.fetch_details and not enriched:
             return  # its modifications could not be read: judge it next poll
@@ -330,11 +359,13 @@ def _judge_stored(ctx: _Ctx, keys: list[str]) -> dict[str, list[Match]]:
         chunk = keys[start : start + 500]
         existing = store.get_awards(ctx.db, chunk)
         marks = ",".join("?" * len(chunk))
-        texts: dict[str, list[str]] = {}
-        for key, desc in ctx.db.execute(
-            f"SELECT award_key, description FROM transactions WHERE award_key IN ({marks})", chunk
+        texts: dict[str, list[tuple[str, str | None]]] = {}
+        for key, mod, desc in ctx.db.execute(
+            f"SELECT award_key, modification_number, description FROM transactions WHERE award_key IN ({marks})"
+            " ORDER BY action_date, modification_number",
+            chunk,
         ):
-            texts.setdefault(key, []).append(desc)
+            texts.setdefault(key, []).append((action_label(mod), desc))
         for key, row in existing.items():
             award = Award.from_row(row)
             out[key] = ctx.matcher.match(award, texts.get(key, []))
@@ -357,7 +388,8 @@ class UsaspendingSource:
 
     def describe(self, config: Config) -> list[str]:
         return [
-            f"  {w.name}: usaspending: {len(usaspending.plan(w))} search walks per poll,"
+            f"  {w.name}: usaspending: {len(usaspending.plan(w))} search walks per poll"
+            f" and {len(usaspending.transaction_plan(w))} of the transaction index,"
             f" lookback {w.lookback_days} days"
             for w in config.watches.values()
             if SourceName.USASPENDING in w.sources
