@@ -577,7 +577,7 @@ def test_cli_with_a_marker_key_never_leaks_it_and_keeps_the_budget_across_proces
 
 
 def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
-    from watcher.sources.sam.poll import due, next_window
+    from watcher.sources.sam.walk import due, next_window
 
     today = date(2026, 8, 20)
     assert next_window(None, today, 3, 60) == (date(2026, 8, 17), today, 0)
