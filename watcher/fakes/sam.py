@@ -10,7 +10,8 @@ forbidden characters, non ``MM/DD/YYYY`` dates and ``offset*limit`` past 400,000
 nothing matches and a bare JSON string on HTTP 200 for ``limit > 100``; Opportunities
 requires ``postedFrom``/``postedTo`` (``MM/dd/yyyy``, at most 364 days apart), defaults
 ``limit`` to 1, silently ignores ``deptname``/``subtier`` and returns one stray record
-for a page past the end.
+for a page past the end (fakes/sam_opportunities.py). Switches turn on the rarer quirks
+seen live: ``null_totals`` (``"totalRecords": null``).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class SamReplay(localserver.Served):
         expired_keys: Iterable[str] = (),
         daily_quota: int = 10,
         today: Callable[[], date] | None = None,
+        null_totals: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._actions: list[dict[str, Any]] = []
@@ -156,6 +158,8 @@ class SamReplay(localserver.Served):
         self.daily_quota = daily_quota
         self.today: Callable[[], date] = today or _utc_today
         self.faults: list[Fault] = []
+        #: Answer ``"totalRecords": null`` on both APIs, as SAM.gov has been seen to (docs/api/sam.md 2.6).
+        self.null_totals = null_totals
         self.requests: list[SamRequest] = []
         self._used: dict[tuple[date, str], int] = {}
         self._fault_counts: dict[str, int] = {}
@@ -234,7 +238,10 @@ class SamReplay(localserver.Served):
                 return fault.status, fault.body, fault.content_type
         if path == AWARDS_PATH:
             return self._awards(params)
-        return 200, _dumps(opportunities.search(self._notices, params)), "application/json"
+        body = opportunities.search(self._notices, params)
+        if self.null_totals:
+            body["totalRecords"] = None
+        return 200, _dumps(body), "application/json"
 
     # ------------------------------------------------------------ Contract Awards v1
     def _awards(self, params: dict[str, list[str]]) -> tuple[int, bytes, str]:
@@ -282,7 +289,8 @@ class SamReplay(localserver.Served):
         page = hits[offset * limit : (offset + 1) * limit]
         if sections is not None:
             page = [self._project(r, sections) for r in page]
-        body = {"awardSummary": page, "totalRecords": str(len(hits)), "limit": str(limit), "offset": str(offset)}
+        total = None if self.null_totals else str(len(hits))
+        body = {"awardSummary": page, "totalRecords": total, "limit": str(limit), "offset": str(offset)}
         return 200, _dumps(body), "application/json"
 
     @staticmethod

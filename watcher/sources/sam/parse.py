@@ -228,8 +228,12 @@ def parse_action(record: dict[str, Any], names: dict[str, str] | None = None) ->
     return Action(ident, award, tx, signed, last_modified, (c_dept, c_sub), (f_dept, f_sub))
 
 
-def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
-    """The rows and total of one Contract Awards page; errors that arrive as HTTP 200 become SourceError."""
+def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows and totalRecords of one Contract Awards page; errors that arrive as HTTP 200 become SourceError.
+
+    The total is None when SAM.gov sent none (null, missing or "null"): the walk then pages
+    on while pages are full instead of trusting a count it does not have.
+    """
     if payload is None:  # HTTP 204: nothing matched
         return [], 0
     if isinstance(payload, str):  # e.g. "Max value allowed for parameter \"limit\" is 100"
@@ -245,8 +249,7 @@ def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
     rows = payload.get("awardSummary") or []
     if not isinstance(rows, list):
         raise SourceError(f"{what}: awardSummary is {type(rows).__name__}, not a list")
-    total = count(payload.get("totalRecords"), what)
-    return [r for r in rows if isinstance(r, dict)], len(rows) if total is None else total
+    return [r for r in rows if isinstance(r, dict)], count(payload.get("totalRecords"), what)
 
 
 def count(value: Any, what: str) -> int | None:
@@ -308,8 +311,8 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
-    """The records and totalRecords of one Opportunities page."""
+def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int | None]:
+    """The records and totalRecords of one Opportunities page (None when SAM.gov sent no count)."""
     if not isinstance(payload, dict):
         raise SourceError(f"{what}: unexpected response ({type(payload).__name__}): {str(payload)[:200]}")
     if "opportunitiesData" not in payload and "totalRecords" not in payload:
@@ -318,8 +321,7 @@ def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
     rows = payload.get("opportunitiesData") or []
     if not isinstance(rows, list):
         raise SourceError(f"{what}: opportunitiesData is {type(rows).__name__}, not a list")
-    total = count(payload.get("totalRecords"), what)
-    return [r for r in rows if isinstance(r, dict)], len(rows) if total is None else total
+    return [r for r in rows if isinstance(r, dict)], count(payload.get("totalRecords"), what)
 
 
 def path_codes(agency_code: str | None) -> list[str]:

@@ -9,6 +9,7 @@ page the next day, over the same window; a finished walk moves its window on.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -85,8 +86,23 @@ def order(queries: list[Query], walks: dict[str, dict[str, Any]]) -> list[Query]
     return [q for _, q in indexed]
 
 
+def _remember(rows: list[dict[str, Any]], seen: set[str]) -> bool:
+    """Add the page's records to ``seen``; whether any of them was new to this walk."""
+    keys = {json.dumps(r, sort_keys=True, default=str) for r in rows}
+    new = bool(keys - seen)
+    seen |= keys
+    return new
+
+
 def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, config: Config) -> Walk:
-    """Walk one query from its next page until it ends, the budget ends, or SAM.gov refuses."""
+    """Walk one query from its next page until it ends, the budget ends, or SAM.gov refuses.
+
+    The end is ``ceil(totalRecords / limit)`` pages when SAM.gov gives a count (never "an
+    empty page": past the end Opportunities returns a stray record, docs/api/sam.md 1.5).
+    SAM.gov sometimes sends ``totalRecords: null`` (sam.md 2.6); then the walk goes on
+    while pages are full and ends on a short one, or on one that repeats records already
+    read (the stray record again), so a null count never ends a walk after one page.
+    """
     s = config.settings.sam
     # Deletions are not reported late: one day of overlap is enough (a catch-up window still reaches back).
     overlap = min(1, s.overlap_days) if q.kind == "deleted" else s.overlap_days
@@ -96,6 +112,7 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
     limit = s.notice_page_size if notices else s.page_size
     params_of = sam_opportunities.page_params if notices else sam_awards.page_params
     walk = Walk(q, start, end, page, page, pages_total=(row or {}).get("pages") if page else None)
+    seen: set[str] = set()
     before = client.requests
     try:
         while page < MAX_PAGES:
@@ -116,12 +133,16 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
                     total,
                     row.get("total"),
                 )
-            walk.total, walk.pages_total = total, math.ceil(total / limit) if total else 0
+            walk.total, walk.pages_total = total, None if total is None else math.ceil(total / limit)
+            new = _remember(rows, seen)
+            if total is None and page > walk.first_page and not new:
+                walk.completed = True  # nothing new: Opportunities' stray record past the end (sam.md 1.5)
+                break
             walk.pages.append((Raw("GET", path, params, content), rows))
             page += 1
             walk.next_page = page
-            if not rows and not notices:
-                walk.completed = True
+            if (not rows and not notices) or (total is None and len(rows) < limit):
+                walk.completed = True  # no count to stop by (totalRecords null): a short page is the last
                 break
     except BudgetSpent as exc:
         walk.stop = str(exc)
