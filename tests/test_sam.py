@@ -584,7 +584,12 @@ def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
     # A query the budget left unread for a week: its next window reaches back to where it stopped.
     done = {"done_through": "2026-08-10", "done_at": "2026-08-10T06:00:00Z", "next_page": 0}
     assert next_window(done, today, 3, 60) == (date(2026, 8, 7), today, 0)
-    assert next_window(done, today, 3, 5)[0] == date(2026, 8, 15)  # ... at most max_window_days
+    # ... in windows of at most max_window_days, oldest first: a catch-up window ends before today,
+    assert next_window(done, today, 3, 5) == (date(2026, 8, 7), date(2026, 8, 12), 0)
+    sliced = {**done, "done_through": "2026-08-12", "done_at": None}  # and the next goes on from where it ended
+    assert next_window(sliced, today, 3, 5) == (date(2026, 8, 12), date(2026, 8, 17), 0)
+    assert due(sliced, "2026-08-12T07:00:00Z", 20)  # a catch-up under way is always due
+    assert next_window({**done, "done_through": "2026-08-19"}, today, 3, 2)[0] == date(2026, 8, 18)  # room to move
     stopped = {**done, "next_page": 2, "window_from": "2026-08-12", "window_to": "2026-08-19"}
     assert next_window(stopped, today, 3, 60) == (date(2026, 8, 12), date(2026, 8, 19), 2)  # same window
     assert due(stopped, "2026-08-10T07:00:00Z", 20)  # a walk in progress is always due

@@ -7,8 +7,9 @@ here failed on the code before its fix, except where its docstring says otherwis
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,76 @@ def test_null_total_with_an_exactly_full_last_page_stops_on_the_next_one(edge: A
     assert len(piids(w)) == 4 and w.q("SELECT count(*) FROM notices") == [(3,)]
     # Opportunities past its end answers one stray record (here its first): a page with nothing new ends the walk.
     assert sent(w, "opportunities", "offset") == ["0", "1", "2", "3"]
+
+
+# ---------------------------------------------------------------- 2. a catch-up longer than max_window_days
+
+
+def windows(w: World, path: str, deleted: bool = False) -> list[tuple[date, date]]:
+    """The (from, to) of each answered request on ``path``: the ICE (or deletions) walk's lastModifiedDate ranges,
+    or Opportunities' postedFrom/postedTo."""
+    out = []
+    for r in w.sam.requests:
+        if path not in r.path or (r.status >= 300 and r.status != 404):  # 404: Opportunities found nothing
+            continue
+        if "lastModifiedDate" in r.params:
+            if ("deletedStatus" in r.params) != deleted:
+                continue
+            lo, hi = r.params["lastModifiedDate"][0].strip("[]").split(",")
+        else:
+            lo, hi = r.params["postedFrom"][0], r.params["postedTo"][0]
+        out.append((datetime.strptime(lo, "%m/%d/%Y").date(), datetime.strptime(hi, "%m/%d/%Y").date()))
+    return out
+
+
+def assert_consecutive(spans: list[tuple[date, date]], first: date, last: date, longest: int) -> None:
+    """Windows oldest first, each at most ``longest`` days, each starting where the last ended: no day left out."""
+    assert spans[0][0] == first and spans[-1][1] == last, spans
+    assert all((hi - lo).days <= longest for lo, hi in spans), spans
+    assert all(b[0] <= a[1] < b[1] for a, b in itertools.pairwise(spans)), spans
+
+
+def test_a_lapse_of_three_windows_is_read_window_by_window_and_loses_no_day(edge: Any) -> None:
+    """No SAM.gov walk for 15 days with max_window_days 5: the whole gap is read, not only its last 5 days."""
+    w = edge(max_window=5, sources="sam_awards, sam_opportunities")
+    lapse = DAY - timedelta(days=15)
+    w.poll(lapse)  # the last successful walks, then the key lapsed
+    mid = lapse + timedelta(days=7)
+    w.sam.set_data(actions=palantir_actions(1, mid), notices=[ice_notice(1, mid + timedelta(days=1))])
+    sent_before = len(w.sam.requests)
+    results = w.poll(DAY)
+    assert all(r.status == "ok" for r in results), [(r.source, r.error) for r in results]
+    assert piids(w) == {"70CTD026FC0003000"}  # modified in the middle of the gap
+    assert w.q("SELECT count(*) FROM notices") == [(1,)]  # posted in the middle of the gap
+    del w.sam.requests[:sent_before]
+    overlap = 3
+    assert_consecutive(windows(w, "contract-awards"), lapse - timedelta(days=overlap), DAY, 5)
+    assert_consecutive(windows(w, "opportunities"), lapse - timedelta(days=overlap), DAY, 5)
+    assert w.q("SELECT DISTINCT done_through, next_page, done_at IS NOT NULL FROM sam_walks") == [(str(DAY), 0, 1)]
+
+
+def test_a_catch_up_the_budget_cannot_finish_in_a_day_resumes_window_by_window(edge: Any) -> None:
+    """Budget 3 a day for 8 catch-up windows: each finished window moves the walk on; the next day goes on from it."""
+    w = edge(budget=3, max_window=5)  # sam_awards: the ICE walk and the deletions walk
+    lapse = DAY - timedelta(days=15)
+    w.poll(lapse)
+    early, late = lapse + timedelta(days=7), lapse + timedelta(days=13)
+    w.sam.set_data(actions=[*palantir_actions(1, early), *palantir_actions(1, late, first=1)])
+    sent_before = len(w.sam.requests)
+    w.poll(DAY)
+    assert piids(w) == {"70CTD026FC0003000"}  # 3 of the ICE walk's 4 windows read: through lapse + 12
+    (row,) = w.q("SELECT window_to, done_through, next_page, done_at FROM sam_walks WHERE query LIKE '%7012%'")
+    assert row == (str(lapse + timedelta(days=12)), str(lapse + timedelta(days=12)), 0, None)
+    w.poll(DAY + timedelta(days=1))
+    w.poll(DAY + timedelta(days=2))
+    assert piids(w) == {"70CTD026FC0003000", "70CTD026FC0003001"}
+    assert all(w.sam.used(DAY + timedelta(days=i)) <= 3 for i in range(3))
+    del w.sam.requests[:sent_before]
+    ice = windows(w, "contract-awards")
+    assert_consecutive(ice[:4], lapse - timedelta(days=3), DAY + timedelta(days=1), 5)
+    # The deletions walk (one day of overlap) waited for the budget, then read its own gap the same way.
+    assert_consecutive(
+        windows(w, "contract-awards", deleted=True)[:4], lapse - timedelta(days=1), DAY + timedelta(days=2), 5
+    )
+    held = w.q("SELECT done_through, done_at IS NOT NULL FROM sam_walks ORDER BY query")
+    assert held == [(str(DAY + timedelta(days=2)), 1), (str(DAY + timedelta(days=2)), 1)]

@@ -6,7 +6,8 @@ read longest ago), each request counted in ``sam_requests`` before it is sent, u
 budget, a 429 or a refused key stops it. Then it writes what it fetched, per source, in
 one transaction, together with each walk's progress: a walk that ran out of budget
 resumes at its next page the next day, over the same window, and a finished walk moves
-its window on (re-reading ``overlap_days``). A crash between the phases loses no data,
+its window on (re-reading ``overlap_days``; a gap longer than ``max_window_days`` is read
+window by window, walk.py). A crash between the phases loses no data,
 only requests: the walks did not move, so the next poll fetches the same pages again.
 """
 
@@ -32,7 +33,7 @@ from watcher.sources.sam.awards import Query
 from watcher.sources.sam.client import KEY_ENV, SamClient
 from watcher.sources.sam.merge import Merger
 from watcher.sources.sam.parse import Action, parse_action, parse_notice
-from watcher.sources.sam.walk import Walk, due, fetch, order, save_walk
+from watcher.sources.sam.walk import Walk, due, order, save_walk, walk_query
 from watcher.values import utcnow
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,13 @@ def run_sam(
         if stop is not None:
             (state.fail if refused else state.defer)(q, stop)
             continue
-        walk = fetch(client, q, walks.get(q.key), today, config)
-        if walk.stop is not None:
-            stop, refused = walk.stop, walk.error is not None
-            if not walk.pages:  # nothing fetched: the query waits for the next budget
-                (state.fail if walk.error else state.defer)(q, stop)
-                continue
-        fetched.append(walk)
+        for walk in walk_query(client, q, walks.get(q.key), today, config):
+            if walk.stop is not None:
+                stop, refused = walk.stop, walk.error is not None
+                if not walk.pages:  # nothing fetched: the query waits for the next budget
+                    (state.fail if walk.error else state.defer)(q, stop)
+                    continue
+            fetched.append(walk)
     for q in queries:
         if q not in todo:
             state.note(q, f"{q.label}: up to date (read {walks[q.key]['done_at']})")

@@ -50,6 +50,7 @@ class Walk:
     completed: bool = False
     error: str | None = None
     stop: str | None = None  # why no further SAM request may be sent in this poll
+    reaches_today: bool = True  # False for a window of a catch-up longer than max_window_days
 
 
 def _day(text: str | None) -> date | None:
@@ -57,7 +58,10 @@ def _day(text: str | None) -> date | None:
 
 
 def due(row: dict[str, Any] | None, now: str, refresh_hours: float) -> bool:
-    """A query is due unless it finished a walk less than ``refresh_hours`` ago (and has none in progress)."""
+    """A query is due unless it finished a walk less than ``refresh_hours`` ago (and has none in progress).
+
+    A catch-up still under way (``done_at`` NULL after a window that ended before its day) is always due.
+    """
     if row is None or row.get("next_page") or not row.get("done_at"):
         return True
     done = parse_utc(row["done_at"])
@@ -65,12 +69,26 @@ def due(row: dict[str, Any] | None, now: str, refresh_hours: float) -> bool:
 
 
 def next_window(row: dict[str, Any] | None, today: date, overlap: int, max_days: int) -> tuple[date, date, int]:
-    """(start, end, first page) of the query's next walk: the unfinished one, or on from the last finished."""
+    """(start, end, first page) of the query's next walk: the unfinished one, or on from the last finished.
+
+    No window is longer than ``max_days`` (Opportunities refuses more than 364, sam.md 1.4, and
+    a shorter window keeps a walk small enough for one day's budget). A gap longer than that,
+    after a lapsed key or a long outage, is read as consecutive windows, oldest first: each
+    one finished moves ``done_through`` on, with ``done_at`` left NULL until a window reaches
+    today, and the next starts where it ended (the overlap is re-read once, by the first), so
+    no day of the gap is skipped. ``overlap`` is cut short only where it would leave the
+    window no room to move on (``overlap >= max_days``).
+    """
     if row and row.get("next_page") and row.get("window_from") and row.get("window_to"):
         return date.fromisoformat(row["window_from"]), date.fromisoformat(row["window_to"]), int(row["next_page"])
     done = _day((row or {}).get("done_through"))
-    start = (done or today) - timedelta(days=max(overlap, 1 if done is None else overlap))
-    return max(start, today - timedelta(days=max_days)), today, 0
+    if done is None:  # never read completely: the last few days
+        return max(today - timedelta(days=max(overlap, 1)), today - timedelta(days=max_days)), today, 0
+    if not (row or {}).get("done_at"):  # the last window was one slice of a longer catch-up: on from its end
+        start = done
+    else:
+        start = max(done - timedelta(days=overlap), done + timedelta(days=1 - max_days))
+    return start, min(today, start + timedelta(days=max_days)), 0
 
 
 def order(queries: list[Query], walks: dict[str, dict[str, Any]]) -> list[Query]:
@@ -112,6 +130,7 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
     limit = s.notice_page_size if notices else s.page_size
     params_of = sam_opportunities.page_params if notices else sam_awards.page_params
     walk = Walk(q, start, end, page, page, pages_total=(row or {}).get("pages") if page else None)
+    walk.reaches_today = end >= today
     seen: set[str] = set()
     before = client.requests
     try:
@@ -155,7 +174,27 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
     return walk
 
 
+def walk_query(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, config: Config) -> list[Walk]:
+    """The query's walks in this poll: window after window, oldest first, until one reaches today or one stops.
+
+    Usually one window; more when the query is catching up on a gap longer than
+    ``max_window_days`` (see :func:`next_window`), as far as the budget goes.
+    """
+    walks = []
+    while True:
+        walk = fetch(client, q, row, today, config)
+        walks.append(walk)
+        if walk.reaches_today or not walk.completed or walk.error is not None or walk.stop is not None:
+            return walks
+        row = {"done_through": walk.end.isoformat(), "done_at": None, "next_page": 0}
+
+
 def save_walk(db: Database, walk: Walk, now: str) -> None:
+    """Record where the query's walk stands: its window and next page, or, once finished, how far it has read.
+
+    ``done_at`` (when the query was last read up to date) is set only by a window that
+    reaches today; a finished catch-up window clears it, so the query stays due.
+    """
     done = walk.completed and walk.error is None
     db.execute(
         "INSERT INTO sam_walks (source, query, watches, window_from, window_to, next_page, pages, total,"
@@ -178,5 +217,5 @@ def save_walk(db: Database, walk: Walk, now: str) -> None:
     if done:
         db.execute(
             "UPDATE sam_walks SET done_through=?, done_at=? WHERE source=? AND query=?",
-            [walk.end.isoformat(), now, walk.query.source, walk.query.key],
+            [walk.end.isoformat(), now if walk.reaches_today else None, walk.query.source, walk.query.key],
         )
