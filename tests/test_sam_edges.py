@@ -8,6 +8,7 @@ here failed on the code before its fix, except where its docstring says otherwis
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -216,3 +217,51 @@ def test_a_catch_up_the_budget_cannot_finish_in_a_day_resumes_window_by_window(e
     )
     held = w.q("SELECT done_through, done_at IS NOT NULL FROM sam_walks ORDER BY query")
     assert held == [(str(DAY + timedelta(days=2)), 1), (str(DAY + timedelta(days=2)), 1)]
+
+
+# ---------------------------------------------------------------- 3. an award amount that is not a number
+
+
+def award_notice(n: int, amount: str) -> dict[str, Any]:
+    """An ICE award notice to Palantir whose ``award.amount`` is ``amount``, as SAM.gov typed it."""
+    title = f"ERO CASE MANAGEMENT {n}"
+    awardee = {"name": "PALANTIR TECHNOLOGIES INC.", "ueiSAM": None}
+    number = f"70CTD026FC00009{n:02d}"
+    return _notice(
+        f"{n:032x}",
+        "Award Notice",
+        title,
+        "070.7012.70CDCT",
+        ICE_PATH,
+        str(DAY),
+        number=number,
+        amount=amount,
+        awardee=awardee,
+    )
+
+
+def test_a_notice_whose_amount_is_not_a_number_is_kept_with_the_amount_unknown_and_the_text(edge: Any) -> None:
+    w = edge(sources="sam_opportunities")
+    w.sam.set_data(notices=[award_notice(1, "$1.2M"), award_notice(2, "TBD"), award_notice(3, "$86,271,599.30")])
+    (result,) = w.poll(DAY)
+    assert result.status == "ok" and not [x for x in result.warnings if "skipped" in x], result.warnings
+    rows = w.q("SELECT notice_id, award_amount, award_amount_text FROM notices ORDER BY notice_id")
+    assert [r[0] for r in rows] == [f"{n:032x}" for n in (1, 2, 3)]  # none dropped
+    assert [r[1:] for r in rows] == [(None, "$1.2M"), (None, "TBD"), (86271599.30, None)]
+    new = w.q("SELECT entity_key, amount_delta FROM changes WHERE kind = 'new_notice' ORDER BY entity_key")
+    assert [a for _, a in new] == [None, None, 86271599.30]
+    # The officer corrects "TBD" to a figure: a change of the notice, with both the text and the amount.
+    w.sam.set_data(notices=[award_notice(1, "$1.2M"), award_notice(2, "1,500,000"), award_notice(3, "$86,271,599.30")])
+    w.poll(DAY + timedelta(days=1))
+    (diff,) = w.q("SELECT diff FROM changes WHERE kind = 'notice_changed'")
+    assert json.loads(diff[0]) == {"award_amount": [None, "1500000.00"], "award_amount_text": ["TBD", None]}
+
+
+def test_a_notice_amount_that_is_not_a_number_reads_as_written() -> None:
+    from watcher.words import notice_item
+
+    notice = {"notice_id": "n1", "type": "Award Notice", "awardee_name": "PALANTIR", "award_amount": None}
+    change = {"id": 1, "kind": "new_notice", "entity_key": "n1"}
+    facts = notice_item("n1", [change], {**notice, "award_amount_text": "$1.2M"}, [], "P", None).facts
+    assert "awarded to PALANTIR for “$1.2M” (as written on SAM.gov)" in facts
+    assert "awarded to PALANTIR for unknown" in notice_item("n1", [change], notice, [], "P", None).facts

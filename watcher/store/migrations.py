@@ -326,3 +326,9 @@ def m015_backfill(db: Database) -> None:
     )
     db.table("awards").add_column("backfilled_at", str)
     db.table("transactions").add_column("backfilled_at", str)
+
+
+@migrations()
+def m016_notice_amount_text(db: Database) -> None:
+    """A notice's award amount as SAM.gov wrote it when it is not a number ("$1.2M", "TBD"): kept, not dropped."""
+    db.table("notices").add_column("award_amount_text", str)

@@ -274,11 +274,29 @@ NOTICE_FIELDS = (
     "posted_date",
     "award_number",
     "award_amount",
+    "award_amount_text",
     "awardee_name",
     "awardee_uei",
     "response_deadline",
     "active",
 )
+
+
+def notice_amount(value: Any) -> tuple[Decimal | None, str | None]:
+    """An award notice's ``award.amount`` as (exact amount, None), or (None, the text) when it is no number.
+
+    Contracting officers type this field (docs/api/sam.md 1.6): beside "5000000.00" and
+    "$86,271,599.30" come "$1.2M" or "TBD". Such a notice still announces an award, so it is
+    kept with its amount unknown and the text as written, never dropped.
+    """
+    try:
+        exact = amount(value)
+    except SourceError:
+        exact = None
+    else:
+        if exact is None or exact.is_finite():
+            return exact, None
+    return None, text(value)
 
 
 def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
@@ -288,6 +306,7 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
         raise SourceError(f"a notice has no noticeId: {json.dumps(record)[:120]}")
     award: dict[str, Any] = record["award"] if isinstance(record.get("award"), dict) else {}
     awardee: dict[str, Any] = award["awardee"] if isinstance(award.get("awardee"), dict) else {}
+    award_amount, award_amount_text = notice_amount(award.get("amount"))
     row: dict[str, Any] = {
         "notice_id": notice_id,
         "type": text(record.get("type")) or text(record.get("baseType")),
@@ -299,7 +318,8 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
         "agency_code": text(record.get("fullParentPathCode")),
         "posted_date": day(record.get("postedDate")),
         "award_number": text(award.get("number")),
-        "award_amount": amount(award.get("amount")),
+        "award_amount": award_amount,
+        "award_amount_text": award_amount_text,
         "awardee_name": text(awardee.get("name")),
         "awardee_uei": text(awardee.get("ueiSAM")),
         "response_deadline": text(record.get("responseDeadLine")),
