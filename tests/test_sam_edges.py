@@ -265,3 +265,91 @@ def test_a_notice_amount_that_is_not_a_number_reads_as_written() -> None:
     facts = notice_item("n1", [change], {**notice, "award_amount_text": "$1.2M"}, [], "P", None).facts
     assert "awarded to PALANTIR for “$1.2M” (as written on SAM.gov)" in facts
     assert "awarded to PALANTIR for unknown" in notice_item("n1", [change], notice, [], "P", None).facts
+
+
+# ---------------------------------------------------------------- 4. characters SAM.gov refuses in a search term
+
+
+def check(path: Path) -> Any:
+    from click.testing import CliRunner
+
+    from watcher.cli import cli
+
+    return CliRunner().invoke(cli, ["--config", str(path), "check"])
+
+
+VENDOR_WATCH = """\
+settings:
+  seeds_dir: {seeds}
+watches:
+  w:
+    agencies: [ice]
+    vendors:
+      - palantir
+      - {{name: Acme Analytics, mentions: [{mention}]}}
+    keywords:
+      - CASE MANAGEMENT
+      - {keyword}
+    sources: [{sources}]
+    sam_queries: {mode}
+"""
+
+
+@pytest.mark.parametrize(
+    ("keyword", "mention", "line", "key", "char"),
+    [
+        ("R&D SERVICES", "ACME GRAPH", 11, "watches.w.keywords.1", "'&'"),
+        ("'LICENSES {2026}'", "ACME GRAPH", 11, "watches.w.keywords.1", "'{', '}'"),
+        ("DATA PLATFORM", "'ACME|GRAPH'", 8, "watches.w.vendors.1.mentions.0", "'|'"),
+        ("DATA PLATFORM", "'ACME\\\\GRAPH ^2'", 8, "watches.w.vendors.1.mentions.0", "'^', '\\\\'"),
+    ],
+)
+def test_check_refuses_a_term_sam_gov_would_answer_400_naming_file_line_and_key(
+    tmp_path: Path, keyword: str, mention: str, line: int, key: str, char: str
+) -> None:
+    path = tmp_path / "queries.yaml"
+    text = VENDOR_WATCH.format(
+        seeds=SEEDS, keyword=keyword, mention=mention, sources="usaspending, sam_awards", mode="vendors"
+    )
+    path.write_text(text)
+    result = check(path)
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line}: {key}: " in result.output, result.output
+    assert f"has {char}, which SAM.gov Contract Awards refuses" in result.output, result.output
+    # The same terms where they never reach SAM.gov's search: USAspending only, or SAM.gov read by agency.
+    for sources, mode in (("usaspending", "vendors"), ("usaspending, sam_awards", "agencies")):
+        path.write_text(VENDOR_WATCH.format(seeds=SEEDS, keyword=keyword, mention=mention, sources=sources, mode=mode))
+        assert check(path).exit_code == 0
+
+
+def test_check_refuses_a_seed_vendor_mention_sam_gov_would_refuse_naming_the_seed_file(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "agencies.yaml").write_text((SEEDS / "agencies.yaml").read_text())
+    (seeds / "vendors.yaml").write_text(
+        "vendors:\n  acme:\n    name: Acme Analytics\n    mentions:\n      - ACME GRAPH\n      - AT&T GRAPH\n"
+    )
+    path = tmp_path / "queries.yaml"
+    path.write_text(
+        VENDOR_WATCH.format(
+            seeds=seeds, keyword="DATA PLATFORM", mention="ACME GRAPH", sources="sam_awards", mode="vendors"
+        ).replace("      - palantir\n", "      - acme\n")
+    )
+    result = check(path)
+    assert result.exit_code == 2
+    assert f"{seeds / 'vendors.yaml'}:6: vendors.acme.mentions.1: 'AT&T GRAPH' has '&'" in result.output, result.output
+    assert "watch 'w'" in result.output
+
+
+@pytest.mark.parametrize("char", list("&|{}^\\"))
+def test_the_fake_answers_a_search_term_with_a_refused_character_with_sam_gov_400(edge: Any, char: str) -> None:
+    """What check guards against, through the real client: SAM.gov's 400 makes the whole sam_awards run an error.
+
+    The fake already refused these characters before issue 14; this pins it for each of the six.
+    """
+    w = edge(sources="sam_awards")
+    watch = w.config.watches["ice"].model_copy(update={"sam_queries": "vendors", "keywords": (f"R{char}D",)})
+    w.config = w.config.model_copy(update={"watches": {"ice": watch}})
+    (result,) = w.poll(DAY)
+    assert result.status == "error" and "HTTP 400: Values may not contain & | { } ^" in (result.error or "")
+    assert [r.params["q"] for r in w.sam.requests if r.status == 400] == [[f"R{char}D"]]
