@@ -353,3 +353,49 @@ def test_the_fake_answers_a_search_term_with_a_refused_character_with_sam_gov_40
     (result,) = w.poll(DAY)
     assert result.status == "error" and "HTTP 400: Values may not contain & | { } ^" in (result.error or "")
     assert [r.params["q"] for r in w.sam.requests if r.status == 400] == [[f"R{char}D"]]
+
+
+# ---------------------------------------------------------------- 5. Opportunities' 404 "No Data found"
+
+NO_DATA = b'{"error":{"code":"404","message":"No Data found"}}'
+
+
+def test_opportunities_404_no_data_found_is_an_empty_page_not_an_error(edge: Any) -> None:
+    """Get Opportunities v2 answers an empty search with 404 "No Data found" (docs/api/sam.md 1.7)."""
+    w = edge(sources="sam_opportunities")
+    w.sam.set_data(notices=[ice_notice(1, DAY - timedelta(days=30))])  # outside the window: nothing found
+    (result,) = w.poll(DAY)
+    assert [(r.status, r.params["offset"]) for r in w.sam.requests] == [(404, ["0"])]
+    assert (result.status, result.error, result.records, result.requests) == ("ok", None, 0, 1)
+    assert w.q("SELECT done_through, next_page FROM sam_walks") == [(str(DAY), 0)]  # a finished walk, moved on
+    assert w.q("SELECT status, error FROM sam_requests") == [(404, None)]
+    w.sam.set_data(notices=[ice_notice(2, DAY)])
+    w.poll(DAY + timedelta(days=1))
+    assert w.q("SELECT notice_id FROM notices") == [(f"{2:032x}",)]
+    # The other documented empty answer, a 200 with totalRecords 0, is an empty page too.
+    w.sam.empty_404 = False
+    w.sam.set_data(notices=[])
+    w.poll(DAY + timedelta(days=2))
+    assert w.sam.requests[-1].status == 200 and w.q("SELECT count(*) FROM runs WHERE status != 'ok'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "ctype"),
+    [
+        ("/opportunities", b"<html><body><h1>Not Found</h1></body></html>", "text/html"),
+        ("/opportunities", b'{"error":{"code":"404","message":"Description Not Found"}}', "application/json"),
+        ("/opportunities", b'{"error":{"code":"404","message":"No Data found for this api_key"}}', "application/json"),
+        ("/contract-awards", NO_DATA, "application/json"),  # Contract Awards says "nothing" with 204, never so
+    ],
+)
+def test_any_other_404_stays_an_error(edge: Any, path: str, body: bytes, ctype: str) -> None:
+    from watcher.fakes.server import Fault
+
+    w = edge(sources="sam_awards, sam_opportunities")
+    w.sam.set_data(notices=[ice_notice(1, DAY)], actions=palantir_actions(1, DAY))
+    w.sam.faults.append(Fault(path, 1, 404, body, ctype))
+    results = {r.source: r for r in w.poll(DAY)}
+    faulted = "sam_opportunities" if path == "/opportunities" else "sam_awards"
+    assert results[faulted].status == "error" and "HTTP 404" in (results[faulted].error or "")
+    first = "sam_opportunities%" if faulted == "sam_opportunities" else "%7012%"  # the walk the 404 hit
+    assert w.q("SELECT done_through FROM sam_walks WHERE query LIKE ?", first) == [(None,)]  # did not move on

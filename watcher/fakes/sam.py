@@ -10,8 +10,9 @@ forbidden characters, non ``MM/DD/YYYY`` dates and ``offset*limit`` past 400,000
 nothing matches and a bare JSON string on HTTP 200 for ``limit > 100``; Opportunities
 requires ``postedFrom``/``postedTo`` (``MM/dd/yyyy``, at most 364 days apart), defaults
 ``limit`` to 1, silently ignores ``deptname``/``subtier`` and returns one stray record
-for a page past the end (fakes/sam_opportunities.py). Switches turn on the rarer quirks
-seen live: ``null_totals`` (``"totalRecords": null``).
+for a page past the end (fakes/sam_opportunities.py), and answers a search that finds
+nothing with 404 "No Data found" (``empty_404=False``: a 200 with ``totalRecords: 0``).
+Switches turn on the rarer quirks seen live: ``null_totals`` (``"totalRecords": null``).
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class SamReplay(localserver.Served):
         daily_quota: int = 10,
         today: Callable[[], date] | None = None,
         null_totals: bool = False,
+        empty_404: bool = True,
     ) -> None:
         self._lock = threading.Lock()
         self._actions: list[dict[str, Any]] = []
@@ -160,6 +162,9 @@ class SamReplay(localserver.Served):
         self.faults: list[Fault] = []
         #: Answer ``"totalRecords": null`` on both APIs, as SAM.gov has been seen to (docs/api/sam.md 2.6).
         self.null_totals = null_totals
+        #: Opportunities answers a search that finds nothing with 404 "No Data found", as documented (sam.md 1.7);
+        #: False: with a 200 and ``totalRecords: 0``, the other form seen.
+        self.empty_404 = empty_404
         self.requests: list[SamRequest] = []
         self._used: dict[tuple[date, str], int] = {}
         self._fault_counts: dict[str, int] = {}
@@ -239,6 +244,8 @@ class SamReplay(localserver.Served):
         if path == AWARDS_PATH:
             return self._awards(params)
         body = opportunities.search(self._notices, params)
+        if self.empty_404 and body["totalRecords"] == 0:
+            raise ApiError(404, opportunities.NO_DATA)
         if self.null_totals:
             body["totalRecords"] = None
         return 200, _dumps(body), "application/json"

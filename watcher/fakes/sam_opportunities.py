@@ -2,7 +2,8 @@
 
 docs/api/sam.md 1.4-1.7: ``postedFrom``/``postedTo`` are mandatory, ``MM/dd/yyyy``, at most 364
 days apart; ``limit`` defaults to 1 and is 0-1000; ``offset`` is a page index; ``deptname``
-and ``subtier`` are silently ignored; a page past the end returns one stray record. Also
+and ``subtier`` are silently ignored; a page past the end returns one stray record; an
+empty search is a 404 "No Data found" (the caller decides, see ``NO_DATA``). Also
 holds the small date and number readers the Contract Awards half of the fake shares.
 """
 
@@ -27,6 +28,9 @@ PTYPES = {
     "g": "Sale of Surplus Property",
     "i": "Intent to Bundle Requirements (DoD-Funded)",
 }
+#: The answer to a search that finds nothing: HTTP 404 with this body (sam.md 1.7 documents 404 "No Data found";
+#: no recorded body exists, so the shape is the ``{"error": {...}}`` one client fixtures use for other errors).
+NO_DATA = {"error": {"code": "404", "message": "No Data found"}}
 #: A request date, ``MM/dd/yyyy`` zero-padded (both SAM APIs).
 DAY = r"\d{2}/\d{2}/\d{4}"
 

@@ -331,8 +331,32 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def no_data_found(content: bytes) -> bool:
+    """Whether a 404 body is Opportunities' "No Data found" (an empty search, docs/api/sam.md 1.7), not a failure.
+
+    Only that message counts, wherever the JSON puts it (``{"error": {"message"}}``, ``message`` or
+    ``errorMessage``: body shapes are undocumented); an HTML 404, "Description Not Found" or any
+    other text stays an error.
+    """
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    nested = error.get("message") if isinstance(error, dict) else error
+    messages = [nested, body.get("message"), body.get("errorMessage")]
+    return any(isinstance(m, str) and m.strip().rstrip(".").lower() == "no data found" for m in messages)
+
+
 def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int | None]:
-    """The records and totalRecords of one Opportunities page (None when SAM.gov sent no count)."""
+    """The records and totalRecords of one Opportunities page (None when SAM.gov sent no count).
+
+    A None payload is the client's answer to a 404 "No Data found": an empty search, no records.
+    """
+    if payload is None:
+        return [], 0
     if not isinstance(payload, dict):
         raise SourceError(f"{what}: unexpected response ({type(payload).__name__}): {str(payload)[:200]}")
     if "opportunitiesData" not in payload and "totalRecords" not in payload:

@@ -143,7 +143,9 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
                 break
             params = params_of(q, start, end, page, limit)
             what = f"{q.label} page {page + 1}"
-            payload, content = client.get(path, params, source=q.source, watch=q.watches[0], query=q.label, page=page)
+            payload, content = client.get(
+                path, params, source=q.source, watch=q.watches[0], query=q.label, page=page, no_data_404=notices
+            )
             rows, total = (notice_page if notices else award_page)(payload, what)
             if row and page and page == walk.first_page and total != row.get("total"):
                 log.info(
