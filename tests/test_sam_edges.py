@@ -219,6 +219,27 @@ def test_a_catch_up_the_budget_cannot_finish_in_a_day_resumes_window_by_window(e
     assert held == [(str(DAY + timedelta(days=2)), 1), (str(DAY + timedelta(days=2)), 1)]
 
 
+def test_a_catch_up_window_split_by_the_budget_goes_on_catching_up_once_resumed(edge: Any) -> None:
+    """A catch-up window the budget stops mid-way is still a catch-up slice when it resumes another day."""
+    w = edge(budget=2, page_size=1, max_window=5)  # the ICE walk and the deletions walk share 2 requests a day
+    lapse = DAY - timedelta(days=12)
+    w.poll(lapse - timedelta(days=1))
+    w.sam.set_data(actions=[*palantir_actions(3, lapse), *palantir_actions(1, lapse + timedelta(days=8), 3)])
+    sent_before = len(w.sam.requests)
+    query = "SELECT window_to, next_page, done_through, done_at FROM sam_walks WHERE query LIKE '%7012%'"
+    w.poll(DAY)  # pages 1 and 2 of 3 of the first catch-up window [lapse - 4, lapse + 1]
+    assert w.q(query) == [(str(lapse + timedelta(days=1)), 2, str(lapse - timedelta(days=1)), None)]
+    w.poll(DAY + timedelta(days=1))  # page 3 finishes it; the next window [lapse + 1, lapse + 6] follows at once
+    assert w.q(query) == [(str(lapse + timedelta(days=6)), 0, str(lapse + timedelta(days=6)), None)]
+    w.poll(DAY + timedelta(days=2))  # [lapse + 6, lapse + 11], then up to today
+    w.poll(DAY + timedelta(days=3))
+    assert len(piids(w)) == 4
+    del w.sam.requests[:sent_before]
+    ice = list(dict.fromkeys(windows(w, "contract-awards")))  # one entry per window, not per page
+    assert_consecutive(ice, lapse - timedelta(days=4), DAY + timedelta(days=2), 5)
+    assert w.q(query)[0][3] == f"{DAY + timedelta(days=2)}T12:00:00Z"  # caught up (day 4's budget: deletions)
+
+
 # ---------------------------------------------------------------- 3. an award amount that is not a number
 
 

@@ -50,7 +50,7 @@ class Walk:
     completed: bool = False
     error: str | None = None
     stop: str | None = None  # why no further SAM request may be sent in this poll
-    reaches_today: bool = True  # False for a window of a catch-up longer than max_window_days
+    catch_up: bool = False  # a window cut short by max_window_days: one slice of a longer catch-up
 
 
 def _day(text: str | None) -> date | None:
@@ -130,7 +130,10 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
     limit = s.notice_page_size if notices else s.page_size
     params_of = sam_opportunities.page_params if notices else sam_awards.page_params
     walk = Walk(q, start, end, page, page, pages_total=(row or {}).get("pages") if page else None)
-    walk.reaches_today = end >= today
+    # A slice of a catch-up is a window cut short of the day it was planned on; resumed on a later day,
+    # it is known by the state save_walk left: read through some day, and not up to date (done_at NULL).
+    resumed = row if page else None
+    walk.catch_up = bool(resumed["done_through"] and not resumed["done_at"]) if resumed else end < today
     seen: set[str] = set()
     before = client.requests
     try:
@@ -186,7 +189,7 @@ def walk_query(client: SamClient, q: Query, row: dict[str, Any] | None, today: d
     while True:
         walk = fetch(client, q, row, today, config)
         walks.append(walk)
-        if walk.reaches_today or not walk.completed or walk.error is not None or walk.stop is not None:
+        if not walk.catch_up or not walk.completed or walk.error is not None or walk.stop is not None:
             return walks
         row = {"done_through": walk.end.isoformat(), "done_at": None, "next_page": 0}
 
@@ -194,8 +197,9 @@ def walk_query(client: SamClient, q: Query, row: dict[str, Any] | None, today: d
 def save_walk(db: Database, walk: Walk, now: str) -> None:
     """Record where the query's walk stands: its window and next page, or, once finished, how far it has read.
 
-    ``done_at`` (when the query was last read up to date) is set only by a window that
-    reaches today; a finished catch-up window clears it, so the query stays due.
+    ``done_at`` (when the query was last read up to date) is set only when a window that was
+    not cut short finishes; a catch-up slice clears it as soon as it starts, so the query
+    stays due and, resumed another day, the slice is still known for one (see :func:`fetch`).
     """
     done = walk.completed and walk.error is None
     db.execute(
@@ -219,5 +223,7 @@ def save_walk(db: Database, walk: Walk, now: str) -> None:
     if done:
         db.execute(
             "UPDATE sam_walks SET done_through=?, done_at=? WHERE source=? AND query=?",
-            [walk.end.isoformat(), now if walk.reaches_today else None, walk.query.source, walk.query.key],
+            [walk.end.isoformat(), None if walk.catch_up else now, walk.query.source, walk.query.key],
         )
+    elif walk.catch_up:
+        db.execute("UPDATE sam_walks SET done_at=NULL WHERE source=? AND query=?", [walk.query.source, walk.query.key])
