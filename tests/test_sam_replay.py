@@ -292,3 +292,16 @@ def test_paths_methods_and_the_key_never_logged(sam: tuple[SamReplay, str]) -> N
     last = replay.requests[-1]
     assert (last.path, last.status) == (AWARDS, 200)
     assert last.params == {"piid": ["70CMSD25F0001"], "lastModifiedDate": ["[06/01/2025,]"]}
+
+
+def test_a_shuffle_seed_fixes_the_order_for_a_day_and_changes_it_the_next() -> None:
+    day = [date(2026, 5, 22)]
+    replay = SamReplay([action(f"P{i:02d}") for i in range(20)], today=lambda: day[0], daily_quota=100)
+    replay.shuffle_seed = 7
+    with replay as url:
+        first = [piids(get(url, AWARDS, limit=5, offset=o)) for o in range(4)]
+        assert first == [piids(get(url, AWARDS, limit=5, offset=o)) for o in range(4)]  # stable within the day
+        assert sorted(p for page in first for p in page) == [f"P{i:02d}" for i in range(20)]  # every record once
+        assert [p for page in first for p in page] != [f"P{i:02d}" for i in range(20)]  # not the stored order
+        day[0] = date(2026, 5, 23)
+        assert [piids(get(url, AWARDS, limit=5, offset=o)) for o in range(4)] != first  # another day, another order

@@ -12,12 +12,14 @@ requires ``postedFrom``/``postedTo`` (``MM/dd/yyyy``, at most 364 days apart), d
 ``limit`` to 1, silently ignores ``deptname``/``subtier`` and returns one stray record
 for a page past the end (fakes/sam_opportunities.py), and answers a search that finds
 nothing with 404 "No Data found" (``empty_404=False``: a 200 with ``totalRecords: 0``).
-Switches turn on the rarer quirks seen live: ``null_totals`` (``"totalRecords": null``).
+Switches turn on the rarer quirks seen live: ``null_totals`` (``"totalRecords": null``),
+``shuffle_seed`` (Contract Awards results in an order that changes from one day to the next).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -150,6 +152,7 @@ class SamReplay(localserver.Served):
         today: Callable[[], date] | None = None,
         null_totals: bool = False,
         empty_404: bool = True,
+        shuffle_seed: int | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._actions: list[dict[str, Any]] = []
@@ -165,6 +168,9 @@ class SamReplay(localserver.Served):
         #: Opportunities answers a search that finds nothing with 404 "No Data found", as documented (sam.md 1.7);
         #: False: with a 200 and ``totalRecords: 0``, the other form seen.
         self.empty_404 = empty_404
+        #: Serve Contract Awards results in an order that is fixed for a UTC day and shuffled anew the next
+        #: (seeded): SAM.gov promises no order, so a walk resumed another day may meet its pages reshuffled.
+        self.shuffle_seed = shuffle_seed
         self.requests: list[SamRequest] = []
         self._used: dict[tuple[date, str], int] = {}
         self._fault_counts: dict[str, int] = {}
@@ -242,7 +248,7 @@ class SamReplay(localserver.Served):
                     time.sleep(fault.sleep)
                 return fault.status, fault.body, fault.content_type
         if path == AWARDS_PATH:
-            return self._awards(params)
+            return self._awards(params, day)
         body = opportunities.search(self._notices, params)
         if self.empty_404 and body["totalRecords"] == 0:
             raise ApiError(404, opportunities.NO_DATA)
@@ -251,7 +257,7 @@ class SamReplay(localserver.Served):
         return 200, _dumps(body), "application/json"
 
     # ------------------------------------------------------------ Contract Awards v1
-    def _awards(self, params: dict[str, list[str]]) -> tuple[int, bytes, str]:
+    def _awards(self, params: dict[str, list[str]], day: date) -> tuple[int, bytes, str]:
         for name in params:
             if name not in AWARD_PARAMS:
                 raise _bad(f"The search parameter, {name} does not exist.")
@@ -293,6 +299,8 @@ class SamReplay(localserver.Served):
             hits = [r for r in self._actions if self._award_matches(r, p, ranges, False)]
         if not hits:
             return 204, b"", "application/json"
+        if self.shuffle_seed is not None:
+            random.Random(f"{self.shuffle_seed}:{day.isoformat()}").shuffle(hits)
         page = hits[offset * limit : (offset + 1) * limit]
         if sections is not None:
             page = [self._project(r, sections) for r in page]
