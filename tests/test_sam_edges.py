@@ -240,6 +240,23 @@ def test_a_catch_up_window_split_by_the_budget_goes_on_catching_up_once_resumed(
     assert w.q(query)[0][3] == f"{DAY + timedelta(days=2)}T12:00:00Z"  # caught up (day 4's budget: deletions)
 
 
+def test_a_first_catch_up_window_that_fails_is_planned_again_with_its_overlap(edge: Any) -> None:
+    """A failed first slice read nothing: the next poll plans the catch-up afresh, overlap included."""
+    from watcher.fakes.server import Fault
+
+    w = edge(max_window=5)
+    lapse = DAY - timedelta(days=12)
+    w.poll(lapse)
+    w.sam.faults.append(Fault("/contract-awards", 1, 500, b"{}", times=2))  # the request and its one retry
+    (result,) = w.poll(DAY)
+    assert result.status == "error"
+    sent_before = len(w.sam.requests)
+    (result,) = w.poll(DAY + timedelta(days=1))
+    assert result.status == "ok"
+    del w.sam.requests[:sent_before]
+    assert_consecutive(windows(w, "contract-awards"), lapse - timedelta(days=3), DAY + timedelta(days=1), 5)
+
+
 # ---------------------------------------------------------------- 3. an award amount that is not a number
 
 

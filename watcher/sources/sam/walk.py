@@ -133,7 +133,7 @@ def fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, 
     # A slice of a catch-up is a window cut short of the day it was planned on; resumed on a later day,
     # it is known by the state save_walk left: read through some day, and not up to date (done_at NULL).
     resumed = row if page else None
-    walk.catch_up = bool(resumed["done_through"] and not resumed["done_at"]) if resumed else end < today
+    walk.catch_up = bool(resumed.get("done_through") and not resumed.get("done_at")) if resumed else end < today
     seen: set[str] = set()
     before = client.requests
     try:
@@ -198,7 +198,7 @@ def save_walk(db: Database, walk: Walk, now: str) -> None:
     """Record where the query's walk stands: its window and next page, or, once finished, how far it has read.
 
     ``done_at`` (when the query was last read up to date) is set only when a window that was
-    not cut short finishes; a catch-up slice clears it as soon as it starts, so the query
+    not cut short finishes; a catch-up slice clears it once it has read a page, so the query
     stays due and, resumed another day, the slice is still known for one (see :func:`fetch`).
     """
     done = walk.completed and walk.error is None
@@ -225,5 +225,5 @@ def save_walk(db: Database, walk: Walk, now: str) -> None:
             "UPDATE sam_walks SET done_through=?, done_at=? WHERE source=? AND query=?",
             [walk.end.isoformat(), None if walk.catch_up else now, walk.query.source, walk.query.key],
         )
-    elif walk.catch_up:
+    elif walk.catch_up and walk.next_page:  # a slice to resume (one that read nothing is planned afresh)
         db.execute("UPDATE sam_walks SET done_at=NULL WHERE source=? AND query=?", [walk.query.source, walk.query.key])
