@@ -508,7 +508,7 @@ def test_a_5xx_is_retried_once_and_both_attempts_are_counted(world) -> None:
     w.sam.faults.append(Fault("/opportunities", 1, 503, b"{}"))
     (result,) = w.poll(DAY)
     assert result.status == "ok"
-    assert [r[0] for r in w.q("SELECT status FROM sam_requests ORDER BY id")] == [503, 200]
+    assert [r[0] for r in w.q("SELECT status FROM sam_requests ORDER BY id")] == [503, 404]  # 404: No Data found
 
 
 @pytest.mark.slow
@@ -577,14 +577,19 @@ def test_cli_with_a_marker_key_never_leaks_it_and_keeps_the_budget_across_proces
 
 
 def test_windows_resume_or_reach_back_to_the_last_complete_walk() -> None:
-    from watcher.sources.sam.poll import due, next_window
+    from watcher.sources.sam.walk import due, next_window
 
     today = date(2026, 8, 20)
     assert next_window(None, today, 3, 60) == (date(2026, 8, 17), today, 0)
     # A query the budget left unread for a week: its next window reaches back to where it stopped.
     done = {"done_through": "2026-08-10", "done_at": "2026-08-10T06:00:00Z", "next_page": 0}
     assert next_window(done, today, 3, 60) == (date(2026, 8, 7), today, 0)
-    assert next_window(done, today, 3, 5)[0] == date(2026, 8, 15)  # ... at most max_window_days
+    # ... in windows of at most max_window_days, oldest first: a catch-up window ends before today,
+    assert next_window(done, today, 3, 5) == (date(2026, 8, 7), date(2026, 8, 12), 0)
+    sliced = {**done, "done_through": "2026-08-12", "done_at": None}  # and the next goes on from where it ended
+    assert next_window(sliced, today, 3, 5) == (date(2026, 8, 12), date(2026, 8, 17), 0)
+    assert due(sliced, "2026-08-12T07:00:00Z", 20)  # a catch-up under way is always due
+    assert next_window({**done, "done_through": "2026-08-19"}, today, 3, 2)[0] == date(2026, 8, 18)  # room to move
     stopped = {**done, "next_page": 2, "window_from": "2026-08-12", "window_to": "2026-08-19"}
     assert next_window(stopped, today, 3, 60) == (date(2026, 8, 12), date(2026, 8, 19), 2)  # same window
     assert due(stopped, "2026-08-10T07:00:00Z", 20)  # a walk in progress is always due

@@ -223,7 +223,8 @@ def test_opportunity_dates_are_mandatory_strict_and_within_364_days(sam: tuple[S
         assert "Expected date format is MM/dd/yyyy" in opp(url, postedFrom=bad).json()["errorMessage"]
     too_long = opp(url, postedFrom="01/01/2025", postedTo="01/01/2026")
     assert too_long.status_code == 400 and "no more than 1 year apart" in too_long.json()["errorMessage"]
-    assert opp(url, postedFrom="01/01/2025", postedTo="12/31/2025").status_code == 200
+    accepted = opp(url, postedFrom="01/01/2025", postedTo="12/31/2025")  # 364 days: valid, and nothing posted
+    assert accepted.status_code == 404 and accepted.json() == {"error": {"code": "404", "message": "No Data found"}}
     assert opp(url, postedFrom="02/01/2026", postedTo="01/01/2026").status_code == 400
 
 
@@ -235,7 +236,16 @@ def test_opportunity_limit_defaults_to_one_and_is_bounded(sam: tuple[SamReplay, 
     for limit in (1001, -1, "x"):
         assert opp(url, limit=limit).json()["errorMessage"].startswith("Limit valid range is 0-1000")
     assert opp(url, offset=-1).json()["errorMessage"] == "limit/offset must be a positive number."
-    assert opp(url, postedFrom="01/01/2025", postedTo="01/31/2025").json()["opportunitiesData"] == []
+
+
+def test_opportunity_search_finding_nothing_is_404_no_data_found_or_200_with_zero(sam: tuple[SamReplay, str]) -> None:
+    replay, url = sam
+    empty = opp(url, postedFrom="01/01/2025", postedTo="01/31/2025")
+    assert empty.status_code == 404 and empty.json() == {"error": {"code": "404", "message": "No Data found"}}
+    assert opp(url, ptype="g").status_code == 404  # nothing of that type either
+    replay.empty_404 = False  # the other answer seen: a 200 with a zero count
+    zero = opp(url, postedFrom="01/01/2025", postedTo="01/31/2025")
+    assert zero.status_code == 200 and (zero.json()["totalRecords"], zero.json()["opportunitiesData"]) == (0, [])
 
 
 def test_opportunity_ptype_forms_and_ignored_deptname(sam: tuple[SamReplay, str]) -> None:
@@ -282,3 +292,16 @@ def test_paths_methods_and_the_key_never_logged(sam: tuple[SamReplay, str]) -> N
     last = replay.requests[-1]
     assert (last.path, last.status) == (AWARDS, 200)
     assert last.params == {"piid": ["70CMSD25F0001"], "lastModifiedDate": ["[06/01/2025,]"]}
+
+
+def test_a_shuffle_seed_fixes_the_order_for_a_day_and_changes_it_the_next() -> None:
+    day = [date(2026, 5, 22)]
+    replay = SamReplay([action(f"P{i:02d}") for i in range(20)], today=lambda: day[0], daily_quota=100)
+    replay.shuffle_seed = 7
+    with replay as url:
+        first = [piids(get(url, AWARDS, limit=5, offset=o)) for o in range(4)]
+        assert first == [piids(get(url, AWARDS, limit=5, offset=o)) for o in range(4)]  # stable within the day
+        assert sorted(p for page in first for p in page) == [f"P{i:02d}" for i in range(20)]  # every record once
+        assert [p for page in first for p in page] != [f"P{i:02d}" for i in range(20)]  # not the stored order
+        day[0] = date(2026, 5, 23)
+        assert [piids(get(url, AWARDS, limit=5, offset=o)) for o in range(4)] != first  # another day, another order

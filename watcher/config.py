@@ -37,6 +37,17 @@ def _search_term(term: str) -> str:
 #: A keyword or mention, sent to USAspending's ``keywords`` filter.
 SearchTerm = Annotated[str, AfterValidator(_search_term)]
 
+#: Characters SAM.gov Contract Awards refuses in any search value, ``q`` included: HTTP 400 (docs/api/sam.md 2.3).
+SAM_FORBIDDEN = "&|{}^\\"
+
+
+def sam_term_problem(term: str) -> str | None:
+    """Why SAM.gov Contract Awards would refuse ``term`` as its ``q`` search, or None when it would take it."""
+    bad = [c for c in SAM_FORBIDDEN if c in term]
+    if not bad:
+        return None
+    return f"{term.strip()!r} has {', '.join(map(repr, bad))}, which SAM.gov Contract Awards refuses in a search"
+
 
 # ---------------------------------------------------------------- seeds
 
@@ -208,6 +219,37 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+def _check_sam_terms(doc: yamlpos.Located, vendor_doc: yamlpos.Located, spec: QueriesFile, seeds: VendorSeeds) -> None:
+    """Refuse a keyword or mention that a watch would send to SAM.gov Contract Awards as ``q`` and it would refuse.
+
+    Only watches with ``sam_awards`` in their sources and ``sam_queries: vendors`` send their
+    terms there (one ``q`` query each, sources/sam/awards.py); elsewhere the same text is fine
+    (USAspending's keyword search and our own matching take it). The error points at the term
+    itself: in queries.yaml, or in the seeds' vendors.yaml for a vendor given by key.
+    """
+    for wname, w in spec.watches.items():
+        if SourceName.SAM_AWARDS not in w.sources or w.sam_queries != "vendors":
+            continue
+        why = (
+            f" (HTTP 400), and watch {wname!r} sends it there (sources: sam_awards, sam_queries: vendors):"
+            " leave out & | { } ^ \\ (write AND for &)"
+        )
+        for i, term in enumerate(w.keywords):
+            if problem := sam_term_problem(term):
+                raise doc.error(("watches", wname, "keywords", i), problem + why)
+        for i, v in enumerate(w.vendors):
+            loc: yamlpos.Path_
+            if isinstance(v, InlineVendor):
+                where, loc, mentions = doc, ("watches", wname, "vendors", i), v.mentions
+            elif v in seeds.vendors:
+                where, loc, mentions = vendor_doc, ("vendors", v), seeds.vendors[v].mentions
+            else:
+                continue  # an unknown vendor key: reported below, where vendors are resolved
+            for j, term in enumerate(mentions):
+                if problem := sam_term_problem(term):
+                    raise where.error((*loc, "mentions", j), problem + why)
+
+
 def load_config(path: Path, root: Path | None = None) -> Config:
     """Parse queries.yaml and the seeds it names; resolve every key or raise ConfigError.
 
@@ -231,6 +273,7 @@ def load_config(path: Path, root: Path | None = None) -> Config:
             if vkey not in vendor_seeds.vendors:
                 raise vendor_doc.error(("resellers", key, "vendors", i), f"unknown vendor {vkey!r}")
 
+    _check_sam_terms(doc, vendor_doc, spec, vendor_seeds)
     by_name = {a.name: a for a in agencies.agencies.values()}
     watches: dict[str, Watch] = {}
     for wname, w in spec.watches.items():

@@ -40,7 +40,9 @@ class SamSettings(Strict):
     daily_budget: int = Field(default=10, ge=1, le=100_000)  # requests per UTC day, both sources together
     refresh_hours: float = Field(default=20, gt=0, le=24 * 30)  # a query read this recently is not read again
     overlap_days: int = Field(default=3, ge=0, le=60)  # each window re-reads this many days of the last one
-    max_window_days: int = Field(default=60, ge=1, le=364)  # the furthest back a catch-up window reaches
+    # The longest window one walk reads (Opportunities refuses more than 364 days); a longer gap is read as
+    # consecutive windows, oldest first, so a lapsed key loses no day.
+    max_window_days: int = Field(default=60, ge=1, le=364)
     notice_types: list[NoticeType] = Field(default=["a", "u", "o", "k", "r", "p"], min_length=1)
     page_size: int = Field(default=100, ge=1, le=100)  # Contract Awards rows per page (the API's maximum)
     notice_page_size: int = Field(default=1000, ge=1, le=1000)  # Opportunities rows per page (maximum 1000)

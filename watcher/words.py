@@ -286,8 +286,10 @@ def notice_item(
     if n.get("posted_date"):
         facts.append(f"posted {clean(n['posted_date'], 30)}")
     amount = to_decimal(n.get("award_amount"))
-    if n.get("awardee_name") or amount is not None:
-        facts.append(f"awarded to {clean(n.get('awardee_name'), 120) or 'unknown'} for {usd(amount)}")
+    written = clean(n.get("award_amount_text"), 60)  # an amount SAM.gov gave as text ("$1.2M", "TBD")
+    if n.get("awardee_name") or amount is not None or written:
+        value = f"“{written}” (as written on SAM.gov)" if amount is None and written else usd(amount)
+        facts.append(f"awarded to {clean(n.get('awardee_name'), 120) or 'unknown'} for {value}")
     if not new:
         facts += [_fact(k, o, v) for k, (o, v) in _merged_diff(changes).items()]
     return Item(

@@ -10,13 +10,16 @@ forbidden characters, non ``MM/DD/YYYY`` dates and ``offset*limit`` past 400,000
 nothing matches and a bare JSON string on HTTP 200 for ``limit > 100``; Opportunities
 requires ``postedFrom``/``postedTo`` (``MM/dd/yyyy``, at most 364 days apart), defaults
 ``limit`` to 1, silently ignores ``deptname``/``subtier`` and returns one stray record
-for a page past the end.
+for a page past the end (fakes/sam_opportunities.py), and answers a search that finds
+nothing with 404 "No Data found" (``empty_404=False``: a 200 with ``totalRecords: 0``).
+Switches turn on the rarer quirks seen live: ``null_totals`` (``"totalRecords": null``),
+``shuffle_seed`` (Contract Awards results in an order that changes from one day to the next).
 """
 
 from __future__ import annotations
 
 import json
-import math
+import random
 import re
 import threading
 import time
@@ -24,9 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
+from watcher.fakes import sam_opportunities as opportunities
 from watcher.fakes import server as localserver
+from watcher.fakes.sam_opportunities import DAY, mdy, record_day, to_int
 from watcher.fakes.server import ApiError, Fault
 
 AWARDS_PATH = "/contract-awards/v1/search"
@@ -69,19 +74,7 @@ AWARD_PARAMS = {"api_key", "limit", "offset", "deletedStatus", "includeSections"
 AWARD_PARAMS |= {"awardOrIDV", "naicsCode", *EXACT_FILTERS, *DATE_FILTERS}
 SECTIONS = ("contractId", "coreData", "awardDetails", "awardeeData", "nasaSpecific")
 FORBIDDEN = set("&|{}^\\")
-PTYPES = {
-    "u": "Justification",
-    "p": "Presolicitation",
-    "a": "Award Notice",
-    "r": "Sources Sought",
-    "s": "Special Notice",
-    "o": "Solicitation",
-    "k": "Combined Synopsis/Solicitation",
-    "g": "Sale of Surplus Property",
-    "i": "Intent to Bundle Requirements (DoD-Funded)",
-}
-_DAY = r"\d{2}/\d{2}/\d{4}"
-_AWARD_DATE = re.compile(rf"(?P<one>{_DAY})|\[(?P<lo>{_DAY})?,(?P<hi>{_DAY})?\]")
+_AWARD_DATE = re.compile(rf"(?P<one>{DAY})|\[(?P<lo>{DAY})?,(?P<hi>{DAY})?\]")
 #: A date range from a Contract Awards date parameter; ``None`` is an open end.
 Bounds = tuple[date | None, date | None]
 DATE_MESSAGE = "Dates must be specified in the MM/DD/YYYY or [MM/DD/YYYY,MM/DD/YYYY] format."
@@ -119,11 +112,6 @@ def _bad(message: str, detail: str = DOC_LINK) -> ApiError:
     return ApiError(400, {"message": message, "detail": detail})
 
 
-def _opp_bad(message: str) -> ApiError:
-    """Opportunities' 400 shape."""
-    return ApiError(400, {"errorMessage": message})
-
-
 def _utc_today() -> date:
     return datetime.now(UTC).date()
 
@@ -145,22 +133,6 @@ def _strings(obj: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _record_day(value: Any) -> date | None:
-    """Date part of SAM's mixed formats (``2025-06-11T07:18:02Z``, ``2025-02-20 00:00:00.000``...)."""
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
-def _mdy(text: str) -> date:
-    return datetime.strptime(text, "%m/%d/%Y").date()
-
-
-def _int(text: str) -> int | None:
-    return int(text) if re.fullmatch(r"-?\d+", text.strip()) else None
-
-
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
@@ -178,6 +150,9 @@ class SamReplay(localserver.Served):
         expired_keys: Iterable[str] = (),
         daily_quota: int = 10,
         today: Callable[[], date] | None = None,
+        null_totals: bool = False,
+        empty_404: bool = True,
+        shuffle_seed: int | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._actions: list[dict[str, Any]] = []
@@ -188,6 +163,14 @@ class SamReplay(localserver.Served):
         self.daily_quota = daily_quota
         self.today: Callable[[], date] = today or _utc_today
         self.faults: list[Fault] = []
+        #: Answer ``"totalRecords": null`` on both APIs, as SAM.gov has been seen to (docs/api/sam.md 2.6).
+        self.null_totals = null_totals
+        #: Opportunities answers a search that finds nothing with 404 "No Data found", as documented (sam.md 1.7);
+        #: False: with a 200 and ``totalRecords: 0``, the other form seen.
+        self.empty_404 = empty_404
+        #: Serve Contract Awards results in an order that is fixed for a UTC day and shuffled anew the next
+        #: (seeded): SAM.gov promises no order, so a walk resumed another day may meet its pages reshuffled.
+        self.shuffle_seed = shuffle_seed
         self.requests: list[SamRequest] = []
         self._used: dict[tuple[date, str], int] = {}
         self._fault_counts: dict[str, int] = {}
@@ -265,11 +248,16 @@ class SamReplay(localserver.Served):
                     time.sleep(fault.sleep)
                 return fault.status, fault.body, fault.content_type
         if path == AWARDS_PATH:
-            return self._awards(params)
-        return 200, _dumps(self._opportunities(params)), "application/json"
+            return self._awards(params, day)
+        body = opportunities.search(self._notices, params)
+        if self.empty_404 and body["totalRecords"] == 0:
+            raise ApiError(404, opportunities.NO_DATA)
+        if self.null_totals:
+            body["totalRecords"] = None
+        return 200, _dumps(body), "application/json"
 
     # ------------------------------------------------------------ Contract Awards v1
-    def _awards(self, params: dict[str, list[str]]) -> tuple[int, bytes, str]:
+    def _awards(self, params: dict[str, list[str]], day: date) -> tuple[int, bytes, str]:
         for name in params:
             if name not in AWARD_PARAMS:
                 raise _bad(f"The search parameter, {name} does not exist.")
@@ -281,10 +269,10 @@ class SamReplay(localserver.Served):
             if len(p[name].split("~")) > 100:
                 raise _bad(f"A maximum of 100 values is allowed for {name}.")
         ranges = {name: self._date_range(p[name]) for name in DATE_FILTERS if name in p}
-        limit = _int(p.get("limit", "10"))
+        limit = to_int(p.get("limit", "10"))
         if limit is not None and limit > 100:
             return 200, _dumps('Max value allowed for parameter "limit" is 100'), "application/json"
-        offset = _int(p.get("offset", "0"))
+        offset = to_int(p.get("offset", "0"))
         if limit is None or limit < 1 or offset is None or offset < 0:
             raise _bad("limit/offset must be a positive number.")
         if offset * limit == 400_000:
@@ -311,10 +299,13 @@ class SamReplay(localserver.Served):
             hits = [r for r in self._actions if self._award_matches(r, p, ranges, False)]
         if not hits:
             return 204, b"", "application/json"
+        if self.shuffle_seed is not None:
+            random.Random(f"{self.shuffle_seed}:{day.isoformat()}").shuffle(hits)
         page = hits[offset * limit : (offset + 1) * limit]
         if sections is not None:
             page = [self._project(r, sections) for r in page]
-        body = {"awardSummary": page, "totalRecords": str(len(hits)), "limit": str(limit), "offset": str(offset)}
+        total = None if self.null_totals else str(len(hits))
+        body = {"awardSummary": page, "totalRecords": total, "limit": str(limit), "offset": str(offset)}
         return 200, _dumps(body), "application/json"
 
     @staticmethod
@@ -324,9 +315,9 @@ class SamReplay(localserver.Served):
             if m is None:
                 raise ValueError(text)
             if m["one"]:
-                one = _mdy(m["one"])
+                one = mdy(m["one"])
                 return one, one
-            return (_mdy(m["lo"]) if m["lo"] else None), (_mdy(m["hi"]) if m["hi"] else None)
+            return (mdy(m["lo"]) if m["lo"] else None), (mdy(m["hi"]) if m["hi"] else None)
         except ValueError:
             raise _bad(DATE_MESSAGE, f"Invalid date: {text}") from None
 
@@ -346,7 +337,7 @@ class SamReplay(localserver.Served):
             return (lenient and value is None) or (value is not None and ok(value))
 
         def within(bounds: Any) -> Callable[[Any], bool]:
-            return lambda v: self._in_range(_record_day(v), bounds)
+            return lambda v: self._in_range(record_day(v), bounds)
 
         def one_of(wanted: set[str]) -> Callable[[Any], bool]:
             return lambda v: str(v) in wanted
@@ -387,57 +378,3 @@ class SamReplay(localserver.Served):
         if "awardeeData" in sections and "awardDetails" not in out and awardee is not None:
             out["awardDetails"] = {"awardeeData": awardee}
         return out
-
-    # ------------------------------------------------------------ Opportunities v2
-    def _opportunities(self, params: dict[str, list[str]]) -> dict[str, Any]:
-        p = {name: values[0] for name, values in params.items()}
-        if not p.get("postedFrom") or not p.get("postedTo"):
-            raise _opp_bad("PostedFrom and PostedTo are mandatory")
-        try:
-            if not (re.fullmatch(_DAY, p["postedFrom"]) and re.fullmatch(_DAY, p["postedTo"])):
-                raise ValueError
-            start, end = _mdy(p["postedFrom"]), _mdy(p["postedTo"])
-        except ValueError:
-            raise _opp_bad("Invalid Date Entered. Expected date format is MM/dd/yyyy") from None
-        if end < start:
-            raise _opp_bad("PostedFrom date must not be after PostedTo date")
-        if (end - start).days > 364:
-            raise _opp_bad("Date range must be no more than 1 year apart")
-        limit = _int(p.get("limit", "1"))
-        if limit is None or not 0 <= limit <= 1000:
-            raise _opp_bad("Limit valid range is 0-1000. Please provide valid input.")
-        offset = _int(p.get("offset", "0"))
-        if offset is None or offset < 0:
-            raise _opp_bad("limit/offset must be a positive number.")
-        codes = {c.strip().lower() for v in params.get("ptype", []) for c in v.split(",") if c.strip()}
-        types = {PTYPES.get(c) for c in codes}
-        hits = []
-        for n in self._notices:
-            posted = _record_day(n.get("postedDate"))
-            if posted is None or not start <= posted <= end:
-                continue
-            if codes and n.get("type") not in types:
-                continue
-            if "noticeid" in p and n.get("noticeId") != p["noticeid"]:
-                continue
-            if "solnum" in p and str(n.get("solicitationNumber") or "").strip() != p["solnum"].strip():
-                continue
-            if "title" in p and p["title"].lower() not in str(n.get("title") or "").lower():
-                continue
-            hits.append(n)  # deptname and subtier are deliberately ignored, as the live API does
-        if limit == 0:
-            page: list[dict[str, Any]] = []
-        elif hits and offset >= math.ceil(len(hits) / limit):
-            page = hits[:1]  # the live API's stray record past the last page
-        else:
-            page = hits[offset * limit : (offset + 1) * limit]
-        query = urlencode(
-            {"limit": limit, "offset": offset, "postedFrom": p["postedFrom"], "postedTo": p["postedTo"]}, safe="/"
-        )
-        return {
-            "totalRecords": len(hits),
-            "limit": limit,
-            "offset": offset,
-            "opportunitiesData": page,
-            "links": [{"rel": "self", "href": f"https://api.sam.gov/prod/opportunities/v2/search?{query}"}],
-        }

@@ -339,3 +339,9 @@ def m017_backfill_identical_actions(db: Database) -> None:
     """Two identical actions in one answer stay two: a staged action's key gains its ordinal among identical rows."""
     db.table("backfill_transactions").add_column("ordinal", int, not_null_default=0)
     db.table("backfill_transactions").transform(pk=("watch", "award_key", "mod", "row_hash", "ordinal"))
+
+
+@migrations()
+def m018_notice_amount_text(db: Database) -> None:
+    """A notice's award amount as SAM.gov wrote it when it is not a number ("$1.2M", "TBD"): kept, not dropped."""
+    db.table("notices").add_column("award_amount_text", str)

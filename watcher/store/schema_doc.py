@@ -160,7 +160,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "agency_path": "The full agency path (fullParentPathName)",
             "posted_date": f"Date posted, {ISO_DATE}",
             "award_number": "For award notices: the award (contract) number",
-            "award_amount": f"For award notices: the amount, {USD}",
+            "award_amount": f"For award notices: the amount, {USD}; empty when SAM.gov gave none or no number "
+            "(then see award_amount_text)",
+            "award_amount_text": "For award notices whose amount is not a number (e.g. $1.2M, TBD): the amount as "
+            "SAM.gov wrote it; empty otherwise",
             "awardee_name": "For award notices: the awardee",
             "awardee_uei": "For award notices: the awardee's UEI",
             "award_key": "The award it is linked to (awards.award_key), when its award number matches a PIID",

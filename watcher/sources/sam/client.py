@@ -22,6 +22,7 @@ from sqlite_utils import Database
 
 from watcher.errors import BudgetSpent, RetryableSourceError, SamKeyError, SamQuotaError, SourceError
 from watcher.http import ApiClient, api_url, error_detail, parse_json, redact
+from watcher.sources.sam.parse import no_data_found
 from watcher.values import iso_utc, parse_utc
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,20 @@ class SamClient:
         return self.http.requests
 
     def get(
-        self, path: str, params: dict[str, Any], *, source: str, watch: str, query: str, page: int
+        self,
+        path: str,
+        params: dict[str, Any],
+        *,
+        source: str,
+        watch: str,
+        query: str,
+        page: int,
+        no_data_404: bool = False,
     ) -> tuple[Any, bytes]:
         """The parsed JSON of one request and its bytes (None and b"" for 204 No Content).
+
+        ``no_data_404``: a 404 whose body says "No Data found" is an empty answer (None and
+        its bytes), as Get Opportunities v2 answers an empty search (docs/api/sam.md 1.7).
 
         Raises BudgetSpent before sending when the day's budget is used, SamQuotaError on
         429 (and while an earlier 429 still holds), SamKeyError on 401/403, SourceError on
@@ -161,10 +173,12 @@ class SamClient:
                 self.budget.settle(request_id, status, f"HTTP {status}")
                 log.warning("%s: HTTP %s, retrying once", what, status)
                 continue
-            return self._answer(resp, request_id, what, now)
+            return self._answer(resp, request_id, what, now, no_data_404)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _answer(self, resp: httpx.Response, request_id: int, what: str, now: str) -> tuple[Any, bytes]:
+    def _answer(
+        self, resp: httpx.Response, request_id: int, what: str, now: str, no_data_404: bool
+    ) -> tuple[Any, bytes]:
         status = resp.status_code
         if status == 429:
             next_access = None
@@ -183,6 +197,9 @@ class SamClient:
         if status == 204:
             self.budget.settle(request_id, status)
             return None, b""
+        if status == 404 and no_data_404 and no_data_found(resp.content):
+            self.budget.settle(request_id, status)
+            return None, resp.content
         if status >= 300:
             detail = error_detail(resp)
             self.budget.settle(request_id, status, detail)

@@ -228,8 +228,12 @@ def parse_action(record: dict[str, Any], names: dict[str, str] | None = None) ->
     return Action(ident, award, tx, signed, last_modified, (c_dept, c_sub), (f_dept, f_sub))
 
 
-def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
-    """The rows and total of one Contract Awards page; errors that arrive as HTTP 200 become SourceError."""
+def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows and totalRecords of one Contract Awards page; errors that arrive as HTTP 200 become SourceError.
+
+    The total is None when SAM.gov sent none (null, missing or "null"): the walk then pages
+    on while pages are full instead of trusting a count it does not have.
+    """
     if payload is None:  # HTTP 204: nothing matched
         return [], 0
     if isinstance(payload, str):  # e.g. "Max value allowed for parameter \"limit\" is 100"
@@ -245,8 +249,7 @@ def award_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
     rows = payload.get("awardSummary") or []
     if not isinstance(rows, list):
         raise SourceError(f"{what}: awardSummary is {type(rows).__name__}, not a list")
-    total = count(payload.get("totalRecords"), what)
-    return [r for r in rows if isinstance(r, dict)], len(rows) if total is None else total
+    return [r for r in rows if isinstance(r, dict)], count(payload.get("totalRecords"), what)
 
 
 def count(value: Any, what: str) -> int | None:
@@ -271,11 +274,29 @@ NOTICE_FIELDS = (
     "posted_date",
     "award_number",
     "award_amount",
+    "award_amount_text",
     "awardee_name",
     "awardee_uei",
     "response_deadline",
     "active",
 )
+
+
+def notice_amount(value: Any) -> tuple[Decimal | None, str | None]:
+    """An award notice's ``award.amount`` as (exact amount, None), or (None, the text) when it is no number.
+
+    Contracting officers type this field (docs/api/sam.md 1.6): beside "5000000.00" and
+    "$86,271,599.30" come "$1.2M" or "TBD". Such a notice still announces an award, so it is
+    kept with its amount unknown and the text as written, never dropped.
+    """
+    try:
+        exact = amount(value)
+    except SourceError:
+        exact = None
+    else:
+        if exact is None or exact.is_finite():
+            return exact, None
+    return None, text(value)
 
 
 def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
@@ -285,6 +306,7 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
         raise SourceError(f"a notice has no noticeId: {json.dumps(record)[:120]}")
     award: dict[str, Any] = record["award"] if isinstance(record.get("award"), dict) else {}
     awardee: dict[str, Any] = award["awardee"] if isinstance(award.get("awardee"), dict) else {}
+    award_amount, award_amount_text = notice_amount(award.get("amount"))
     row: dict[str, Any] = {
         "notice_id": notice_id,
         "type": text(record.get("type")) or text(record.get("baseType")),
@@ -296,7 +318,8 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
         "agency_code": text(record.get("fullParentPathCode")),
         "posted_date": day(record.get("postedDate")),
         "award_number": text(award.get("number")),
-        "award_amount": amount(award.get("amount")),
+        "award_amount": award_amount,
+        "award_amount_text": award_amount_text,
         "awardee_name": text(awardee.get("name")),
         "awardee_uei": text(awardee.get("ueiSAM")),
         "response_deadline": text(record.get("responseDeadLine")),
@@ -308,8 +331,32 @@ def parse_notice(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
-    """The records and totalRecords of one Opportunities page."""
+def no_data_found(content: bytes) -> bool:
+    """Whether a 404 body is Opportunities' "No Data found" (an empty search, docs/api/sam.md 1.7), not a failure.
+
+    Only that message counts, wherever the JSON puts it (``{"error": {"message"}}``, ``message`` or
+    ``errorMessage``: body shapes are undocumented); an HTML 404, "Description Not Found" or any
+    other text stays an error.
+    """
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    nested = error.get("message") if isinstance(error, dict) else error
+    messages = [nested, body.get("message"), body.get("errorMessage")]
+    return any(isinstance(m, str) and m.strip().rstrip(".").lower() == "no data found" for m in messages)
+
+
+def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int | None]:
+    """The records and totalRecords of one Opportunities page (None when SAM.gov sent no count).
+
+    A None payload is the client's answer to a 404 "No Data found": an empty search, no records.
+    """
+    if payload is None:
+        return [], 0
     if not isinstance(payload, dict):
         raise SourceError(f"{what}: unexpected response ({type(payload).__name__}): {str(payload)[:200]}")
     if "opportunitiesData" not in payload and "totalRecords" not in payload:
@@ -318,8 +365,7 @@ def notice_page(payload: Any, what: str) -> tuple[list[dict[str, Any]], int]:
     rows = payload.get("opportunitiesData") or []
     if not isinstance(rows, list):
         raise SourceError(f"{what}: opportunitiesData is {type(rows).__name__}, not a list")
-    total = count(payload.get("totalRecords"), what)
-    return [r for r in rows if isinstance(r, dict)], len(rows) if total is None else total
+    return [r for r in rows if isinstance(r, dict)], count(payload.get("totalRecords"), what)
 
 
 def path_codes(agency_code: str | None) -> list[str]:

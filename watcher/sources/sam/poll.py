@@ -6,7 +6,8 @@ read longest ago), each request counted in ``sam_requests`` before it is sent, u
 budget, a 429 or a refused key stops it. Then it writes what it fetched, per source, in
 one transaction, together with each walk's progress: a walk that ran out of budget
 resumes at its next page the next day, over the same window, and a finished walk moves
-its window on (re-reading ``overlap_days``). A crash between the phases loses no data,
+its window on (re-reading ``overlap_days``; a gap longer than ``max_window_days`` is read
+window by window, walk.py). A crash between the phases loses no data,
 only requests: the walks did not move, so the next poll fetches the same pages again.
 """
 
@@ -15,15 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlite_utils import Database
 
-from watcher import stopping, store
+from watcher import store
 from watcher.config import Config, Watch
-from watcher.errors import BudgetSpent, SamKeyError, SamQuotaError, SourceError
+from watcher.errors import SourceError
 from watcher.http import redact
 from watcher.models import Change, SourceName
 from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
@@ -32,119 +32,12 @@ from watcher.sources.sam import opportunities as sam_opportunities
 from watcher.sources.sam.awards import Query
 from watcher.sources.sam.client import KEY_ENV, SamClient
 from watcher.sources.sam.merge import Merger
-from watcher.sources.sam.parse import (
-    Action,
-    award_page,
-    notice_page,
-    parse_action,
-    parse_notice,
-)
-from watcher.values import parse_utc, utcnow
+from watcher.sources.sam.parse import Action, parse_action, parse_notice
+from watcher.sources.sam.walk import Walk, due, order, save_walk, walk_query
+from watcher.values import utcnow
 
 log = logging.getLogger(__name__)
 SOURCES = ("sam_awards", "sam_opportunities")
-MAX_PAGES = 4000  # Contract Awards refuses offset x limit beyond 400,000 records
-
-
-@dataclass
-class Walk:
-    """What one query fetched in this poll, and where its walk stands."""
-
-    query: Query
-    start: date
-    end: date
-    first_page: int
-    next_page: int
-    total: int | None = None
-    pages_total: int | None = None
-    pages: list[tuple[Raw, list[dict[str, Any]]]] = field(default_factory=list)
-    requests: int = 0
-    completed: bool = False
-    error: str | None = None
-    stop: str | None = None  # why no further SAM request may be sent in this poll
-
-
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text[:10]) if text else None
-
-
-def due(row: dict[str, Any] | None, now: str, refresh_hours: float) -> bool:
-    """A query is due unless it finished a walk less than ``refresh_hours`` ago (and has none in progress)."""
-    if row is None or row.get("next_page") or not row.get("done_at"):
-        return True
-    done = parse_utc(row["done_at"])
-    return parse_utc(now) - done >= timedelta(hours=refresh_hours)
-
-
-def next_window(row: dict[str, Any] | None, today: date, overlap: int, max_days: int) -> tuple[date, date, int]:
-    """(start, end, first page) of the query's next walk: the unfinished one, or on from the last finished."""
-    if row and row.get("next_page") and row.get("window_from") and row.get("window_to"):
-        return date.fromisoformat(row["window_from"]), date.fromisoformat(row["window_to"]), int(row["next_page"])
-    done = _day((row or {}).get("done_through"))
-    start = (done or today) - timedelta(days=max(overlap, 1 if done is None else overlap))
-    return max(start, today - timedelta(days=max_days)), today, 0
-
-
-def _order(queries: list[Query], walks: dict[str, dict[str, Any]]) -> list[Query]:
-    """Walks in progress first, then the ones read longest ago (never read: plan order)."""
-    indexed = list(enumerate(queries))
-    indexed.sort(
-        key=lambda iq: (
-            not (walks.get(iq[1].key) or {}).get("next_page"),
-            (walks.get(iq[1].key) or {}).get("done_at") or "",
-            iq[0],
-        )
-    )
-    return [q for _, q in indexed]
-
-
-def _fetch(client: SamClient, q: Query, row: dict[str, Any] | None, today: date, config: Config) -> Walk:
-    """Walk one query from its next page until it ends, the budget ends, or SAM.gov refuses."""
-    s = config.settings.sam
-    # Deletions are not reported late: one day of overlap is enough (a catch-up window still reaches back).
-    overlap = min(1, s.overlap_days) if q.kind == "deleted" else s.overlap_days
-    start, end, page = next_window(row, today, overlap, s.max_window_days)
-    notices = q.kind == "notices"
-    path = sam_opportunities.SEARCH_PATH if notices else sam_awards.SEARCH_PATH
-    limit = s.notice_page_size if notices else s.page_size
-    params_of = sam_opportunities.page_params if notices else sam_awards.page_params
-    walk = Walk(q, start, end, page, page, pages_total=(row or {}).get("pages") if page else None)
-    before = client.requests
-    try:
-        while page < MAX_PAGES:
-            if stopping.requested():
-                walk.stop = "the daemon is stopping"
-                break
-            if walk.pages_total is not None and page >= walk.pages_total:
-                walk.completed = True  # by page count: past the end, Opportunities returns a stray record
-                break
-            params = params_of(q, start, end, page, limit)
-            what = f"{q.label} page {page + 1}"
-            payload, content = client.get(path, params, source=q.source, watch=q.watches[0], query=q.label, page=page)
-            rows, total = (notice_page if notices else award_page)(payload, what)
-            if row and page and page == walk.first_page and total != row.get("total"):
-                log.info(
-                    "%s: %s records now (was %s); the overlap of the next window re-reads the edge",
-                    what,
-                    total,
-                    row.get("total"),
-                )
-            walk.total, walk.pages_total = total, math.ceil(total / limit) if total else 0
-            walk.pages.append((Raw("GET", path, params, content), rows))
-            page += 1
-            walk.next_page = page
-            if not rows and not notices:
-                walk.completed = True
-                break
-    except BudgetSpent as exc:
-        walk.stop = str(exc)
-    except (SamKeyError, SamQuotaError) as exc:
-        walk.stop = walk.error = redact(str(exc).split("\n")[0])
-    except SourceError as exc:
-        walk.error = redact(str(exc))
-    finally:
-        walk.requests = client.requests - before
-    return walk
 
 
 def run_sam(
@@ -184,17 +77,17 @@ def run_sam(
     fetched: list[Walk] = []
     stop: str | None = None
     refused = False  # SAM.gov refused us (key, quota): every query not read is an error, not a deferral
-    for q in _order(todo, walks):
+    for q in order(todo, walks):
         if stop is not None:
             (state.fail if refused else state.defer)(q, stop)
             continue
-        walk = _fetch(client, q, walks.get(q.key), today, config)
-        if walk.stop is not None:
-            stop, refused = walk.stop, walk.error is not None
-            if not walk.pages:  # nothing fetched: the query waits for the next budget
-                (state.fail if walk.error else state.defer)(q, stop)
-                continue
-        fetched.append(walk)
+        for walk in walk_query(client, q, walks.get(q.key), today, config):
+            if walk.stop is not None:
+                stop, refused = walk.stop, walk.error is not None
+                if not walk.pages:  # nothing fetched: the query waits for the next budget
+                    (state.fail if walk.error else state.defer)(q, stop)
+                    continue
+            fetched.append(walk)
     for q in queries:
         if q not in todo:
             state.note(q, f"{q.label}: up to date (read {walks[q.key]['done_at']})")
@@ -207,40 +100,13 @@ def run_sam(
                 else:
                     state.merge_notices(mine, by_source[src])
                 for walk in mine:
-                    _save_walk(db, walk, now)
+                    save_walk(db, walk, now)
                 state.finish_source(src, started)
         except Exception as exc:
             message = redact(str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}")
             log.error("%s failed: %s", src, message)
             state.finish_source(src, started, error=message)
     return list(results.values())
-
-
-def _save_walk(db: Database, walk: Walk, now: str) -> None:
-    done = walk.completed and walk.error is None
-    db.execute(
-        "INSERT INTO sam_walks (source, query, watches, window_from, window_to, next_page, pages, total,"
-        " done_through, done_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
-        " ON CONFLICT(source, query) DO UPDATE SET watches=excluded.watches, window_from=excluded.window_from,"
-        " window_to=excluded.window_to, next_page=excluded.next_page, pages=excluded.pages, total=excluded.total,"
-        " updated_at=excluded.updated_at",
-        [
-            walk.query.source,
-            walk.query.key,
-            ",".join(walk.query.watches),
-            walk.start.isoformat(),
-            walk.end.isoformat(),
-            0 if done else walk.next_page,
-            walk.pages_total,
-            walk.total,
-            now,
-        ],
-    )
-    if done:
-        db.execute(
-            "UPDATE sam_walks SET done_through=?, done_at=? WHERE source=? AND query=?",
-            [walk.end.isoformat(), now, walk.query.source, walk.query.key],
-        )
 
 
 class _State:
