@@ -301,14 +301,7 @@ def run(state: State, site_out: Path, no_site: bool) -> None:
     if not no_site:
         steps.append(("site", lambda: _site(state, config, site_out, False)))
     steps.append(("digest", lambda: _digests(state, config, None)))
-    failed = 0
-    for name, step in steps:
-        try:
-            failed += step()
-        except WatcherError as exc:
-            click.echo(f"{name}: error: {exc}", err=True)
-            failed += 1
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if jobs.run_steps(steps, lambda line: click.echo(line, err=True)) else 0)
 
 
 @cli.command("test-email")
@@ -357,12 +350,7 @@ def demo(state: State, replace: bool) -> None:
     from watcher.fakes import demo as demo_mod
 
     db_path = state.db_path if state.db_explicit else Path("demo.db")
-    if db_path.exists():
-        if state.db_explicit and not replace:
-            raise ConfigError(f"{db_path} exists; the demo writes a fresh database (pass --replace to overwrite it)")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    report = demo_mod.demo(state.config(), db_path, echo=click.echo)
+    report = demo_mod.demo(state.config(), db_path, echo=click.echo, replace=replace or not state.db_explicit)
     click.echo(report.epilogue(status_mod.render(status_mod.report(report.db, db_path))))
     sys.exit(1 if report.failed else 0)
 

@@ -19,7 +19,7 @@ from watcher.config import Config
 from watcher.digest import mailer
 from watcher.digest.deliveries import Result as DigestResult
 from watcher.digest.deliveries import run_digests
-from watcher.errors import ConfigError
+from watcher.errors import ConfigError, WatcherError
 from watcher.http import usaspending_client
 from watcher.ops import health, livecheck
 from watcher.ops.lock import writer_lock
@@ -85,6 +85,18 @@ def poll(
             results = registry.poll(db, config, Clients(client, sam), PollRequest(watch_names=watches, only=source))
         alerts = health.notify_admins(db, config, datetime.now(UTC))
     return PollReport(results, alerts)
+
+
+def run_steps(steps: list[tuple[str, Callable[[], int]]], warn: Callable[[str], None]) -> int:
+    """``watcher run``: each step in turn, a failing one reported and the next still run; how many failed."""
+    failed = 0
+    for name, step in steps:
+        try:
+            failed += step()
+        except WatcherError as exc:
+            warn(f"{name}: error: {exc}")
+            failed += 1
+    return failed
 
 
 def live_check(config: Config, db_path: Path, record: Path | None = None) -> list[livecheck.Finding]:

@@ -64,11 +64,17 @@ class DemoReport:
         )
 
 
-def demo(config: Config, db_path: Path, echo: Callable[[str], None] = print) -> DemoReport:
+def demo(config: Config, db_path: Path, echo: Callable[[str], None] = print, *, replace: bool = True) -> DemoReport:
     """The whole demo into a fresh ``db_path``: replayed polls, the day's digests in ``demo-outbox``, ``demo-site``.
 
-    The caller makes sure ``db_path`` is fresh; the outbox's old digests are removed here.
+    An existing database there is replaced only with ``replace`` (``--replace``, or the default
+    ./demo.db); otherwise it is an error, never overwritten. The outbox's old digests are removed.
     """
+    if db_path.exists():
+        if not replace:
+            raise ConfigError(f"{db_path} exists; the demo writes a fresh database (pass --replace to overwrite it)")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     outbox = db_path.parent / "demo-outbox"
     for old in outbox.glob("*.eml"):  # the previous demo's digests
         old.unlink()
