@@ -154,3 +154,21 @@ def test_awards_to_read_compares_actions_and_judges_strangers_by_their_text(writ
     stored_o = {"CONT_AWD_O": [("0", "2026-01-02", None, "PALANTIR FOUNDRY")]}
     to_read, to_judge = awards_to_read([noise, mention, other_watch], stored_o, set(), matcher)
     assert set(to_read) == {"CONT_AWD_M"} and to_judge == {"CONT_AWD_O"}
+
+
+def test_an_award_only_the_transaction_walk_lists_is_still_seen_each_day(env, write_config) -> None:
+    from watcher.config import load_config
+    from watcher.http import ApiClient
+    from watcher.sources.registry import run_all
+    from watcher.store import open_db
+
+    _, db_path, replay = env
+    config = load_config(write_config())
+    db = open_db(db_path)
+    with ApiClient(replay.url, min_interval=0) as client:  # type: ignore[attr-defined]
+        for n, now in enumerate((f"{TODAY}T12:00:00Z", f"{TODAY + timedelta(days=1)}T12:00:00Z")):
+            (result,) = run_all(db, config, client, today=TODAY + timedelta(days=n), now=now)
+            assert result.status == "ok", result.error
+    # The award index never lists FOUR (its AWS is only in P00007); the transaction walk does.
+    seen = q(db_path, "SELECT last_seen_at FROM provenance WHERE entity_key = ? AND source = 'usaspending'", FOUR)
+    assert seen == [(f"{TODAY + timedelta(days=1)}T12:00:00Z",)]

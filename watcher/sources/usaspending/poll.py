@@ -159,6 +159,7 @@ def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
     ctx.result.pages += pages
     stored = store.stored_actions(ctx.db, [a.award_key for a in found])
     to_read, to_judge = actions.awards_to_read(found, stored, ctx.in_watch, ctx.matcher)
+    store.touch_awards(ctx.db, [k for k in stored if k not in to_read], ctx.now)  # listed, so seen today
     ctx.force = set(to_read)
     return to_read, to_judge
 
