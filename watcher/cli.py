@@ -386,7 +386,7 @@ def history(state: State, award: str, as_json: bool, raw: bool) -> None:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["awards", "transactions", "changes"]))
+@click.argument("what", type=click.Choice(["awards", "transactions", "changes", "obligations"]))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--watch", help="Only awards matched by this watch.")
 @click.option("--vendor", help="Only awards matched to this vendor key (e.g. palantir).")
@@ -406,7 +406,7 @@ def export(
     until: str | None,
     out_path: Path | None,
 ) -> None:
-    """Export awards, transactions or changes as CSV (spreadsheet-safe) or JSON."""
+    """Export awards, transactions, changes, or obligations (each vendor's actions and their path), as CSV or JSON."""
     db = state.existing_db()
     filters = export_mod.Filters(watch=watch, vendor=vendor, agency=agency, since=since, until=until)
     write = export_mod.write_csv if fmt == "csv" else export_mod.write_json

@@ -67,6 +67,11 @@ def compile_vendor(key: str, vendor: Vendor) -> VendorMatcher:
     )
 
 
+def mention_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
+    """A vendor's mention words as one whole-word pattern (what the matcher searches descriptions with)."""
+    return _phrase_pattern(terms)
+
+
 def _snippet(text: str, m: re.Match[str], width: int = 60) -> str:
     start, end = max(0, m.start() - width), min(len(text), m.end() + width)
     return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")

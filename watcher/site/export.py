@@ -44,6 +44,13 @@ EXPORTS: dict[str, tuple[str, str]] = {
         "LEFT JOIN awards a ON a.award_key = c.award_key",
         "c.detected_at",
     ),
+    # The money behind every published total: each action tied to a vendor, once per vendor, with its path.
+    "obligations": (
+        "SELECT v.vendor, v.path, t.transaction_key, t.award_key, t.modification_number, t.action_date,"
+        " t.obligation, a.piid, a.recipient_name, a.awarding_subagency FROM vendor_actions v"
+        " JOIN transactions t ON t.transaction_key = v.transaction_key JOIN awards a ON a.award_key = t.award_key",
+        "t.action_date",
+    ),
 }
 
 
@@ -63,6 +70,9 @@ def rows(db: Database, what: str, f: Filters) -> Iterator[dict[str, Any]]:
             sub_params.append(f.vendor)
         where.append(f"a.award_key IN ({sub})")
         params += sub_params
+    if what == "obligations" and f.vendor:  # that vendor's share only, not the other vendors' of the same award
+        where.append("v.vendor = ?")
+        params.append(f.vendor)
     if f.agency:
         where.append(
             "(a.awarding_subagency LIKE ? OR a.funding_subagency LIKE ? OR a.awarding_subagency IN "

@@ -9,7 +9,6 @@ listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from jinja2 import Environment
@@ -17,8 +16,7 @@ from sqlite_utils import Database
 
 from watcher import links
 from watcher.config import Config
-from watcher.site import export
-from watcher.site.charts import bar_chart
+from watcher.site import export, money
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
@@ -193,16 +191,6 @@ class Site:
             )
         )
 
-    def _fy(self, where: str, args: list[Any]) -> list[tuple[int, Decimal]]:
-        """Money obligated by fiscal year (October to September) over the awards ``where`` selects."""
-        fy = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
-        rows = self.db.execute(
-            f"SELECT {fy} AS fy, sum(t.obligation) FROM transactions t JOIN awards a ON a.award_key = t.award_key"
-            f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy ORDER BY fy",
-            args,
-        ).fetchall()
-        return [(int(y), Decimal(str(round(v or 0, 2)))) for y, v in rows]
-
     def listing(
         self,
         rel: str,
@@ -212,21 +200,16 @@ class Site:
         *,
         intro: str = "",
         extra: dict | None = None,
+        vendor: str | None = None,
     ) -> None:
         """A vendor, agency or watch page with its feed and its awards as CSV."""
         awards, count = self._awards_for(where, args)
         change_where = f"c.award_key IN (SELECT a.award_key FROM awards a WHERE {where})"
         changes = self._changes_for(change_where, args)
-        fy = self._fy(where, args)
         feed_rel = rel.replace(".html", ".xml")
         self.feed(feed_rel, f"{title}: changes", rel, changes[:FEED_ENTRIES])
-        chart = None
-        if fy:
-            chart = {
-                "svg": bar_chart(fy, f"{title}: obligations by fiscal year"),
-                "rows": fy,
-                "caption": "Sum of contract actions' obligations by federal fiscal year (October to September).",
-            }
+        who = self.vendor_names.get(vendor, vendor) if vendor else None
+        chart = money.chart(money.by_fiscal_year(self.db, where, args, vendor), title, who)
         self.render(
             rel,
             "listing.html",
@@ -245,17 +228,7 @@ class Site:
     def vendor_page(self, vendor: str) -> None:
         name = self.vendor_names.get(vendor, vendor)
         where = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
-        # The reseller_awards view's rule (a mention, and no direct match), written to use the indexes.
-        resellers = list(
-            self.db.query(
-                "SELECT a.recipient_name, count(*) AS awards, sum(a.total_obligation) AS total FROM awards a"
-                " WHERE a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ? AND reason = 'mention')"
-                " AND NOT EXISTS (SELECT 1 FROM matches d WHERE d.entity_key = a.award_key AND d.vendor = ?"
-                " AND d.reason IN ('recipient', 'uei', 'parent'))"
-                " GROUP BY a.recipient_name ORDER BY total DESC",
-                [vendor, vendor],
-            )
-        )
+        resellers = money.resellers(self.db, vendor)
         self.listing(
             f"vendors/{links.safe_name(vendor)}.html",
             name,
@@ -263,6 +236,7 @@ class Site:
             [vendor],
             intro=f"DHS awards to {name}, or that mention it (bought through a reseller).",
             extra={"resellers": resellers, "facts": [], "links": []},
+            vendor=vendor,
         )
 
     def agency_page_write(self, agency: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from watcher.store.attributions import refresh as refresh_attributions
 from watcher.store.migrations import migrations
 from watcher.store.reads import (
     get_awards,
@@ -77,6 +78,7 @@ __all__ = [
     "open_db",
     "provisional_transactions",
     "read_raw",
+    "refresh_attributions",
     "replace_matches",
     "rows_by_key",
     "rows_by_key_multi",

@@ -345,3 +345,14 @@ def m017_backfill_identical_actions(db: Database) -> None:
 def m018_notice_amount_text(db: Database) -> None:
     """A notice's award amount as SAM.gov wrote it when it is not a number ("$1.2M", "TBD"): kept, not dropped."""
     db.table("notices").add_column("award_amount_text", str)
+
+
+@migrations()
+def m019_attributions(db: Database) -> None:
+    """Money per contract action and vendor, with its path (direct, vehicle, reviewed, reseller): honest totals."""
+    db.table("attributions").create(
+        {"watch": str, "vendor": str, "transaction_key": str, "award_key": str, "path": str},
+        pk=("watch", "vendor", "transaction_key"),
+    )
+    db.table("attributions").create_index(["award_key"])
+    db.table("attributions").create_index(["vendor", "transaction_key"])

@@ -104,6 +104,20 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "matched_at": f"When this reason was first recorded, {UTC}",
         },
     ),
+    "attributions": (
+        "Which contract actions tie an award's money to a vendor, and by which path (watcher/attribution.py): "
+        "the basis of every published total, a lower bound. Rebuilt whenever an award's matches are written.",
+        {
+            "watch": "The watch whose match ties them",
+            "vendor": "The vendor's key in seeds/vendors.yaml",
+            "transaction_key": "The contract action (transactions.transaction_key)",
+            "award_key": "Its award (awards.award_key)",
+            "path": "direct (the recipient is the vendor: every action), vehicle (an order under the vendor's own "
+            "contract vehicle: every action), reviewed (a person confirmed it: every action), reseller (the vendor "
+            "is only named in text: only the actions whose own description names it, or the base action when only "
+            "the award's description does)",
+        },
+    ),
     "runs": (
         "One row per watch, source and poll: what ran, how it went, and what it cost.",
         {
@@ -417,14 +431,44 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
             "source_url": "The award on usaspending.gov",
         },
     ),
-    "obligations_by_vendor_fy": (
-        "Money obligated per vendor, federal fiscal year (October to September) and awarding component, "
-        "summed over the contract actions stored.",
+    "vendor_actions": (
+        "Each contract action tied to a vendor once, with its strongest path across watches (from attributions).",
         {
             "vendor": "The vendor's key",
+            "transaction_key": "The contract action",
+            "award_key": "Its award",
+            "path": "direct, vehicle, reviewed or reseller (the strongest of the watches' paths)",
+        },
+    ),
+    "tied_actions": (
+        "Each contract action tied to any watched vendor, once, with its strongest path: what all-vendor totals sum.",
+        {
+            "transaction_key": "The contract action",
+            "path": "direct, vehicle, reviewed or reseller (the strongest across vendors and watches)",
+        },
+    ),
+    "obligations_by_vendor_fy": (
+        "At least this much money obligated per vendor, path, federal fiscal year (October to September) and "
+        "awarding component: the sum of the contract actions tied to the vendor (vendor_actions), so an award "
+        "that names the vendor in one modification counts that modification only. An action tied to two vendors "
+        "counts for each vendor here, and once in obligations_fy.",
+        {
+            "vendor": "The vendor's key",
+            "path": "How the money reached the vendor: direct, vehicle, reviewed or reseller",
             "fiscal_year": "Federal fiscal year (FY2026 = 2025-10-01..2026-09-30)",
             "awarding_subagency": "The awarding component",
             "awards": "Awards with actions that year",
+            "transactions": "Contract actions that year",
+            "obligated": f"Sum of the actions' obligations, {USD}",
+        },
+    ),
+    "obligations_fy": (
+        "At least this much money obligated to the watched vendors together, per fiscal year and awarding "
+        "component: every action tied to any vendor, each counted once.",
+        {
+            "fiscal_year": "Federal fiscal year (FY2026 = 2025-10-01..2026-09-30)",
+            "awarding_subagency": "The awarding component",
+            "awards": "Awards with such actions that year",
             "transactions": "Contract actions that year",
             "obligated": f"Sum of the actions' obligations, {USD}",
         },
@@ -488,9 +532,10 @@ ORDER BY change_id DESC""",
     },
     "vendor_obligations_by_fy": {
         "title": "Money obligated to a vendor by fiscal year and component",
-        "description": "Direct and through resellers, summed over the contract actions stored.",
-        "sql": """SELECT fiscal_year, awarding_subagency, awards, transactions, obligated
-FROM obligations_by_vendor_fy WHERE vendor = :vendor ORDER BY fiscal_year, awarding_subagency""",
+        "description": "At least this much: the contract actions tied to the vendor, by path (direct, vehicle, "
+        "reviewed, reseller).",
+        "sql": """SELECT fiscal_year, path, awarding_subagency, awards, transactions, obligated
+FROM obligations_by_vendor_fy WHERE vendor = :vendor ORDER BY fiscal_year, path, awarding_subagency""",
     },
 }
 

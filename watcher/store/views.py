@@ -25,14 +25,37 @@ VIEWS: dict[str, str] = {
         FROM changes c LEFT JOIN awards a ON a.award_key = c.award_key
         ORDER BY c.id DESC
     """,
+    # Money per vendor, path and fiscal year, from the actions tied to each vendor (attributions):
+    # a lower bound. An action tied to a vendor by several watches counts once, by its strongest path.
+    "vendor_actions": """
+        SELECT vendor, transaction_key, min(award_key) AS award_key,
+               CASE min(CASE path WHEN 'direct' THEN 1 WHEN 'vehicle' THEN 2 WHEN 'reviewed' THEN 3 ELSE 4 END)
+                   WHEN 1 THEN 'direct' WHEN 2 THEN 'vehicle' WHEN 3 THEN 'reviewed' ELSE 'reseller' END AS path
+        FROM attributions GROUP BY vendor, transaction_key
+    """,
+    "tied_actions": """
+        SELECT transaction_key,
+               CASE min(CASE path WHEN 'direct' THEN 1 WHEN 'vehicle' THEN 2 WHEN 'reviewed' THEN 3 ELSE 4 END)
+                   WHEN 1 THEN 'direct' WHEN 2 THEN 'vehicle' WHEN 3 THEN 'reviewed' ELSE 'reseller' END AS path
+        FROM attributions GROUP BY transaction_key
+    """,
     "obligations_by_vendor_fy": f"""
-        SELECT v.vendor, {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
+        SELECT v.vendor, v.path, {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
                count(DISTINCT t.award_key) AS awards, count(*) AS transactions,
                round(sum(t.obligation), 2) AS obligated
-        FROM transactions t
+        FROM vendor_actions v
+        JOIN transactions t ON t.transaction_key = v.transaction_key
         JOIN awards a ON a.award_key = t.award_key
-        JOIN award_vendors v ON v.award_key = t.award_key
-        GROUP BY v.vendor, fiscal_year, a.awarding_subagency
+        GROUP BY v.vendor, v.path, fiscal_year, a.awarding_subagency
+    """,
+    # The same money for all vendors together: an action tied to two vendors counts once here.
+    "obligations_fy": f"""
+        SELECT {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
+               count(DISTINCT t.award_key) AS awards, count(*) AS transactions,
+               round(sum(t.obligation), 2) AS obligated
+        FROM tied_actions v JOIN transactions t ON t.transaction_key = v.transaction_key
+        JOIN awards a ON a.award_key = t.award_key
+        GROUP BY fiscal_year, a.awarding_subagency
     """,
     "reseller_awards": """
         SELECT a.award_key, a.piid, v.vendor, a.recipient_name, a.awarding_subagency, a.total_obligation,

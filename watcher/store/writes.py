@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher.models import Award, Change, Match, Transaction
+from watcher.store import attributions
 from watcher.store.migrations import AWARD_COLUMNS, AWARD_FTS_COLUMNS, TRANSACTION_COLUMNS
 from watcher.store.reads import _chunks
 from watcher.store.runs import save_rejected
@@ -242,6 +243,7 @@ def replace_matches(
             for m in ms
         ],
     )
+    attributions.refresh(db, watch, [k for k in matches if k.startswith(("CONT_AWD_", "CONT_IDV_"))])
 
 
 #: (entity_key, official url, [(raw response, index in its results or None)]): where a record was read.

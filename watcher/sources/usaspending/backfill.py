@@ -362,6 +362,7 @@ class _Backfill:
                         " raw_refs) VALUES (?, 'usaspending', ?, ?, ?, ?)",
                         [(k, self.now, self.now, a.get("source_url"), json.dumps([ref])) for k, ref in refs],
                     )
+                store.refresh_attributions(self.db, self.watch.name, keys)  # the actions arrived after the matches
 
 
 def run_backfill(

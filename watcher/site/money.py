@@ -1,0 +1,75 @@
+"""The site's money figures: at least this much, per fiscal year and path, from the actions tied to vendors.
+
+Every figure sums contract actions tied to a watched vendor (the ``attributions`` table and
+its views, rules in watcher/attribution.py), never whole awards: an award that names a
+vendor in one modification counts that modification only. So each figure is a lower
+bound, and the pages say "at least". An action tied to two vendors counts for each on
+their own pages, and once on agency, watch and home pages.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlite_utils import Database
+
+from watcher.site.charts import bar_chart
+
+#: How the money reached a vendor, in the words the site uses (the order is the table's).
+PATH_WORDS = {
+    "direct": "To the vendor",
+    "vehicle": "Under its vehicles",
+    "reviewed": "Confirmed by review",
+    "reseller": "Named in a reseller's order",
+}
+FISCAL_YEAR = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
+
+YearSplit = tuple[int, Decimal, dict[str, Decimal]]
+
+
+def by_fiscal_year(db: Database, where: str, args: list[Any], vendor: str | None = None) -> list[YearSplit]:
+    """(fiscal year, total, {path: amount}) over the awards ``where`` selects (alias ``a``).
+
+    For ``vendor``, the actions tied to that vendor; otherwise each action tied to any vendor, once.
+    """
+    tied = "(SELECT transaction_key, path FROM vendor_actions WHERE vendor = ?) v" if vendor else "tied_actions v"
+    rows = db.execute(
+        f"SELECT {FISCAL_YEAR} AS fy, v.path, sum(t.obligation) FROM {tied}"
+        " JOIN transactions t ON t.transaction_key = v.transaction_key JOIN awards a ON a.award_key = t.award_key"
+        f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy, v.path ORDER BY fy",
+        [vendor, *args] if vendor else args,
+    ).fetchall()
+    years: dict[int, dict[str, Decimal]] = {}
+    for y, path, v in rows:
+        years.setdefault(int(y), {})[path] = Decimal(str(round(v or 0, 2)))
+    return [(y, sum(p.values(), Decimal(0)), p) for y, p in sorted(years.items())]
+
+
+def chart(fy: list[YearSplit], title: str, vendor_name: str | None) -> dict[str, Any] | None:
+    """The listing's chart and table: total per year, and one column per path that has money."""
+    if not fy:
+        return None
+    paths = [p for p in PATH_WORDS if any(p in split for _, _, split in fy)]
+    who = vendor_name or "the watched vendors"
+    return {
+        "svg": bar_chart([(y, total) for y, total, _ in fy], f"{title}: obligations by fiscal year"),
+        "rows": [(y, total, [split.get(p) for p in paths]) for y, total, split in fy],
+        "paths": [PATH_WORDS[p] for p in paths],
+        "caption": f"At least this much: the sum of the contract actions tied to {who}, by federal fiscal year"
+        " (October to September). An award that names a vendor in one modification counts that modification"
+        " only; an action tied to two vendors counts once here.",
+    }
+
+
+def resellers(db: Database, vendor: str) -> list[dict[str, Any]]:
+    """The money tied to ``vendor`` by text only (path reseller), per recipient: at least this much."""
+    return list(
+        db.query(
+            "SELECT a.recipient_name, count(DISTINCT a.award_key) AS awards, sum(t.obligation) AS total"
+            " FROM vendor_actions v JOIN transactions t ON t.transaction_key = v.transaction_key"
+            " JOIN awards a ON a.award_key = t.award_key WHERE v.vendor = ? AND v.path = 'reseller'"
+            " GROUP BY a.recipient_name ORDER BY total DESC",
+            [vendor],
+        )
+    )
