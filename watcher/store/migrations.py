@@ -356,3 +356,8 @@ def m019_attributions(db: Database) -> None:
     )
     db.table("attributions").create_index(["award_key"])
     db.table("attributions").create_index(["vendor", "transaction_key"])
+    from watcher.store.attributions import refresh  # the awards already held get their attributions now
+
+    for (watch,) in db.execute("SELECT DISTINCT watch FROM matches").fetchall():
+        keys = [k for (k,) in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch = ?", [watch])]
+        refresh(db, watch, [k for k in keys if k.startswith(("CONT_AWD_", "CONT_IDV_"))])
