@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,51 @@ def test_an_award_only_the_transaction_walk_lists_is_still_seen_each_day(env, wr
     # The award index never lists FOUR (its AWS is only in P00007); the transaction walk does.
     seen = q(db_path, "SELECT last_seen_at FROM provenance WHERE entity_key = ? AND source = 'usaspending'", FOUR)
     assert seen == [(f"{TODAY + timedelta(days=1)}T12:00:00Z",)]
+
+
+def test_a_digest_credits_a_vendor_only_with_the_money_its_actions_carry(env, write_config) -> None:
+    from watcher.config import load_config
+    from watcher.digest.build import build
+    from watcher.settings import Subscriber
+    from watcher.store import open_db
+
+    poll, db_path, replay = env
+    assert poll().exit_code == 0
+    before = q(db_path, "SELECT max(id) FROM changes")[0][0]
+    four, pal = replay.awards[FOUR], replay.awards[PAL]
+    # Five million more on the reseller's "CLOUD HOSTING" order, in words that name no vendor...
+    four.transactions.append(
+        {
+            **four.transactions[-1],
+            "id": "CONT_TX_FOUR_P00008",
+            "modification_number": "P00008",
+            "action_date": day(1),
+            "description": "INCREMENTAL FUNDING",
+            "federal_action_obligation": Decimal("5000000"),
+        }
+    )
+    four.row["Award Amount"] += Decimal("5000000")
+    # ...and a thousand more on Palantir's own order.
+    pal.transactions.append(
+        {
+            **pal.transactions[-1],
+            "id": "CONT_TX_PAL_P00003",
+            "modification_number": "P00003",
+            "action_date": day(1),
+            "description": "LICENSES",
+            "federal_action_obligation": Decimal("1000"),
+        }
+    )
+    pal.row["Award Amount"] += Decimal("1000")
+    for a in (four, pal):
+        a.row["Last Modified Date"] = day(1)
+    replay.set_awards(list(replay.awards.values()))
+    assert poll().exit_code == 0
+    config = load_config(write_config())
+    db = open_db(db_path)
+    changes = list(db.query("SELECT * FROM changes WHERE id > ? ORDER BY id", [before]))
+    assert {c["kind"] for c in changes} >= {"new_transaction"}
+    digest = build(db, config, "desk", Subscriber(email="d@example.org"), changes, now=f"{TODAY}T12:00:00Z")
+    # Both orders are reported (the reseller's, though no walk searches its words, by PIID);
+    # only Palantir's thousand is money tied to a vendor, not the reseller's five million.
+    assert digest.summary == "2 modifications, Palantir Technologies +$1K"

@@ -54,11 +54,10 @@ def expected(db: Path) -> tuple[dict[str, dict[str, int]], int]:
         actions = txs[key]
         if rs & DIRECT:
             chosen, path = actions, "direct"
+        elif award_desc.get(key) and words[vendor].search(award_desc[key]):
+            chosen, path = actions, "reseller"  # the order is for the vendor's product
         else:
-            chosen = [a for a in actions if a[2] and words[vendor].search(a[2])]
-            if not chosen and award_desc.get(key) and words[vendor].search(award_desc[key]):
-                chosen = [a for a in actions if a[1] in ("0", "", None)]
-            path = "reseller"
+            chosen, path = [a for a in actions if a[2] and words[vendor].search(a[2])], "reseller"
         for tkey, _, _, amount in chosen:
             per[vendor][path] += cents(amount)
             tied[tkey] = cents(amount)
@@ -117,7 +116,8 @@ def test_a_reseller_order_counts_only_the_actions_that_name_the_vendor() -> None
     assert attribute(award, tx, both, patterns) == [("amazon", t, "direct") for t in ("T0", "T7", "T8")]
     # A watch keyword names no vendor: no money is anyone's.
     assert attribute(award, tx, [Match("", "keyword", "…")], patterns) == []
-    # Only the award's description names it: the base action counts.
+    # The award's own description names it: the order is for the product, every action counts.
     base = Award("A", description="AWS HOSTING FOR SEVP")
-    plain = [Transaction("T0", "A", "0", obligation=Decimal("1"), description=None)]
-    assert attribute(base, plain, [Match("amazon", "mention", "…")], patterns) == [("amazon", "T0", "reseller")]
+    assert attribute(base, tx, [Match("amazon", "mention", "…")], patterns) == [
+        ("amazon", t, "reseller") for t in ("T0", "T7", "T8")
+    ]

@@ -7,8 +7,10 @@ modification, not about the other eleven. So money is attributed per contract ac
 - ``direct``: the recipient is the vendor (UEI, name or parent): every action counts;
 - ``vehicle``: the order sits under one of the vendor's own contract vehicles: every action;
 - ``reviewed``: a person confirmed a reseller's order as the vendor's: every action;
-- ``reseller``: the vendor is only named in text: only the actions whose own description
-  names it (the base action when only the award's description does);
+- ``reseller``: the vendor is only named in text. When the award's own description (its
+  base action's, which says what the order is for) names it, every action counts: the
+  order is for the vendor's product. Otherwise only the actions whose own description
+  names it: a modification's words are evidence about that modification alone;
 - ``subaward``: reported subawards to the vendor (attributed from the subaward reports,
   not from actions; see the ``obligations_by_vendor_fy`` view).
 
@@ -60,9 +62,10 @@ def attribute(
         pattern = patterns.get(vendor)
         if pattern is None:
             continue
-        named = [t for t in actions if t.description and pattern.search(t.description)]
-        if not named and award.description and pattern.search(award.description):
-            named = [t for t in actions if (t.modification_number or "0") in ("0", "")]
+        if award.description and pattern.search(award.description):
+            named = actions  # the order itself is for the vendor's product
+        else:
+            named = [t for t in actions if t.description and pattern.search(t.description)]
         for t in named:
             tie(vendor, t.transaction_key, "reseller")
     return sorted((v, k, p) for (v, k), p in best.items())

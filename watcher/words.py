@@ -97,6 +97,8 @@ class Item:
     vendor_label: str
     other_changes: bool = False  # dates, options, recipient: reported whatever min_change says
     watch: str = ""  # listed once, under the first of the subscriber's watches that matched it
+    #: Of ``amount``, the money tied to the item's vendors (watcher/attribution.py); None: all of it.
+    tied: Decimal | None = None
 
 
 # ---------------------------------------------------------------- plain words

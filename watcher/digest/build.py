@@ -170,6 +170,7 @@ def build(
             item = notice_item(key, group_changes, notices.get(key), why, label, site)
         else:
             item = award_item(key, group_changes, awards.get(key), txs, why, label, abbr, site)
+            item.tied = tied_money(db, watch, key, group_changes, item)
         item.watch = watch
         if passes(item, sub):
             items.append(item)
@@ -214,8 +215,45 @@ def build(
     )
 
 
+def tied_money(db: Database, watch: str, award_key: str, changes: Sequence[dict[str, Any]], item: Item) -> Decimal:
+    """The part of an award item's money that is its vendors' (honest totals, watcher/attribution.py).
+
+    All of it when the award is the vendor's (direct, vehicle, reviewed); for an award that
+    only names the vendor (a reseller's), the tied actions among the new ones (a new award:
+    all its tied actions); nothing for a watch keyword's match, which names no vendor.
+    """
+    paths = {
+        p
+        for (p,) in db.execute(
+            "SELECT DISTINCT path FROM attributions WHERE watch = ? AND award_key = ?", [watch, award_key]
+        )
+    }
+    if paths & {"direct", "vehicle", "reviewed"}:
+        return item.amount
+    if not paths:
+        return Decimal(0)
+    new_award = any(c["kind"] == ChangeKind.NEW_AWARD for c in changes)
+    keys = [c["entity_key"] for c in changes if c["kind"] == ChangeKind.NEW_TRANSACTION]
+    sql = (
+        "SELECT sum(t.obligation) FROM attributions v JOIN transactions t ON t.transaction_key = v.transaction_key"
+        " WHERE v.watch = ? AND v.award_key = ?"
+    )
+    args: list[Any] = [watch, award_key]
+    if not new_award:
+        if not keys:
+            return Decimal(0)
+        sql += f" AND v.transaction_key IN ({','.join('?' * len(keys))})"
+        args += keys
+    (total,) = db.execute(sql, args).fetchone()
+    return Decimal(str(round(total or 0, 2)))
+
+
 def summarize(items: Sequence[Item]) -> str:
-    """'3 new awards, 2 changes, Palantir +$4.2M': counts, then the vendor with the most money added."""
+    """'3 new awards, 2 changes, Palantir +$4.2M': counts, then the vendor with the most money added.
+
+    The money is each item's part tied to its vendors (``Item.tied``): a reseller's new order
+    that names AWS in one action adds that action's money to Amazon, not the whole order's.
+    """
     counts: dict[str, int] = defaultdict(int)
     for i in items:
         counts[i.kind] += 1
@@ -234,7 +272,7 @@ def summarize(items: Sequence[Item]) -> str:
     money: dict[str, Decimal] = defaultdict(Decimal)
     for i in items:
         if i.kind in ("new", "modified", "changed"):
-            money[i.vendor_label] += i.amount
+            money[i.vendor_label] += i.amount if i.tied is None else i.tied
     if money:
         top = max(money, key=lambda v: (money[v], v))
         if money[top] > 0:

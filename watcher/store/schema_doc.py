@@ -114,8 +114,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "award_key": "Its award (awards.award_key)",
             "path": "direct (the recipient is the vendor: every action), vehicle (an order under the vendor's own "
             "contract vehicle: every action), reviewed (a person confirmed it: every action), reseller (the vendor "
-            "is only named in text: only the actions whose own description names it, or the base action when only "
-            "the award's description does)",
+            "is only named in text: every action when the award's own description names it, else only the actions "
+            "whose own description names it)",
         },
     ),
     "runs": (

@@ -278,15 +278,23 @@ def walk_transactions(
     )
 
 
-def award_ids_body(group: str, piids: list[str], page_size: int) -> dict[str, Any]:
-    """A spending_by_award request for named awards, whatever their dates: the award rows of
-    awards that only the transaction walk found.
+def award_ids_body(
+    group: str, piids: list[str], page_size: int, window: tuple[date, date] | None = None
+) -> dict[str, Any]:
+    """A spending_by_award request for named awards (modified within ``window``, if given): the
+    award rows of awards that only the transaction walk finds.
 
     PIIDs go unquoted (a quoted id is a 503, trap 22); unquoted, each is a regexp on the whole
     ``display_award_id``, which for a plain PIID is an exact, case-sensitive match.
     """
+    filters: dict[str, Any] = {"award_type_codes": AWARD_TYPE_CODES[group], "award_ids": piids}
+    if window:
+        start, end = window
+        filters["time_period"] = [
+            {"start_date": start.isoformat(), "end_date": end.isoformat(), "date_type": "last_modified_date"}
+        ]
     return {
-        "filters": {"award_type_codes": AWARD_TYPE_CODES[group], "award_ids": piids},
+        "filters": filters,
         "fields": SEARCH_FIELDS[group],
         "sort": "Last Modified Date",
         "order": "desc",

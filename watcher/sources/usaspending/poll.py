@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -119,8 +119,13 @@ def run_watch(
                     result.changes - changes_before,
                 )
             if not stopping.requested():
-                _read_named(ctx, {k: a for k, a in to_read.items() if k not in seen}, seen, page_size)
+                named = {k: (a.group, a.piid) for k, a in to_read.items() if k not in seen and a.piid}
+                _read_by_piid(ctx, named, seen, page_size)
                 _adopt(ctx, to_judge - seen - ctx.in_watch)
+                # Held awards no award walk can list (their vendor is named only in an action's text):
+                # a new modification that names nobody moves only their row, so ask for them by PIID.
+                window = (today - timedelta(days=watch.lookback_days), today + timedelta(days=1))
+                _read_by_piid(ctx, _hidden(ctx, seen), seen, page_size, window)
             store.index_awards_fts(db)
             result.records = len(seen)
             if stopping.requested():  # a graceful stop: the pages read are kept, and the run says it is partial
@@ -164,20 +169,33 @@ def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
     return to_read, to_judge
 
 
-def _read_named(ctx: _Ctx, wanted: dict[str, Action], seen: set[str], page_size: int) -> None:
-    """The award rows of awards that only the transaction walk found, by PIID, through the usual page path."""
+def _read_by_piid(
+    ctx: _Ctx, wanted: dict[str, tuple[str, str]], seen: set[str], page_size: int, window: Any = None
+) -> None:
+    """The award rows of ``wanted`` (key -> group, PIID), by PIID, through the usual page path."""
     piids: dict[str, set[str]] = {}
-    for a in wanted.values():
-        if a.piid:
-            piids.setdefault(a.group, set()).add(a.piid)
+    for group, piid in wanted.values():
+        piids.setdefault(group, set()).add(piid)
     for group, named in sorted(piids.items()):
         ordered, step = sorted(named), usaspending.AWARD_IDS_PER_REQUEST
         for i in range(0, len(ordered), step):
-            body = usaspending.award_ids_body(group, ordered[i : i + step], page_size)
+            body = usaspending.award_ids_body(group, ordered[i : i + step], page_size, window)
             for rows, raw in usaspending.walk(ctx.client, body, f"{ctx.watch.name} {group}/by-id"):
                 ctx.result.pages += 1
-                # A PIID may name other agencies' awards too: only the ones the walk listed are read.
+                # A PIID may name other agencies' awards too: only the wanted ones are read.
                 _process_page(ctx, rows, raw, group, seen, only=set(wanted))
+
+
+def _hidden(ctx: _Ctx, seen: set[str]) -> dict[str, tuple[str, str]]:
+    """Held awards, not listed this poll, whose own row (recipient, description) does not match the watch."""
+    if not ctx.fetch_details:
+        return {}
+    keys = [k for k in ctx.in_watch - seen if k.startswith(("CONT_AWD_", "CONT_IDV_"))]
+    out = {}
+    for key, row in store.get_awards(ctx.db, keys).items():
+        if row.get("piid") and not ctx.matcher.match(Award.from_row(row), min_amount=False):
+            out[key] = ("idvs" if key.startswith("CONT_IDV_") else "contracts", str(row["piid"]))
+    return out
 
 
 def _adopt(ctx: _Ctx, keys: set[str]) -> None:
