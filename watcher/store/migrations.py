@@ -345,3 +345,44 @@ def m017_backfill_identical_actions(db: Database) -> None:
 def m018_notice_amount_text(db: Database) -> None:
     """A notice's award amount as SAM.gov wrote it when it is not a number ("$1.2M", "TBD"): kept, not dropped."""
     db.table("notices").add_column("award_amount_text", str)
+
+
+@migrations()
+def m019_subawards(db: Database) -> None:
+    """Subawards (subcontracts) under prime awards, and what each prime's detail last said of them.
+
+    ``subawards``: one row per reported subaward, its re-filed reports collapsed into it (the
+    key is documented in README.md, "Subawards"). ``subaward_checks``: per prime, the
+    ``subaward_count`` and ``total_subaward_amount`` of its award detail when its complete
+    subaward list was last read, so an unchanged prime costs no subaward request.
+    """
+    db.table("subawards").create(
+        {
+            "subaward_key": str,
+            "prime_award_key": str,
+            "prime_piid": str,
+            "subaward_number": str,
+            "report_id": str,
+            "sub_recipient_name": str,
+            "sub_recipient_uei": str,
+            "sub_parent_name": str,
+            "sub_parent_uei": str,
+            "amount": float,
+            "action_date": str,
+            "description": str,
+            "prime_recipient_name": str,
+            "awarding_subagency": str,
+            "report_count": int,
+            "fingerprint": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "deleted_at": str,
+        },
+        pk="subaward_key",
+    )
+    db.table("subawards").create_index(["prime_award_key"])
+    db.table("subawards").create_index(["sub_recipient_uei"])
+    db.table("subaward_checks").create(
+        {"award_key": str, "subaward_count": int, "total_subaward_amount": float, "checked_at": str},
+        pk="award_key",
+    )
