@@ -220,3 +220,19 @@ def test_a_subaward_list_that_fails_is_read_again_next_poll(env) -> None:
     assert run("poll").exit_code == 0  # the prime was kept without a fingerprint: read again, subawards too
     assert list_requests(replay, before) == 1
     assert q(db, "SELECT count(*) FROM subawards") == [(1,)]
+
+
+def test_check_live_tests_the_subaward_level(env) -> None:
+    run, db, replay = env
+    replay.set_subawards(
+        [
+            report(9001, OTHER, "PLTR-1", day(40), "250000.00", "PALANTIR USG, INC.", uei="ABCDEFGHJKL1"),
+            report(9002, OTHER, "PLTR-2", day(41), "150000.00", "PALANTIR USG, INC.", uei="ABCDEFGHJKL1"),
+            report(9003, OTHER, "PLTR-3", day(42), "50000.00", "PALANTIR USG, INC.", uei="ABCDEFGHJKL1"),
+        ]
+    )
+    result = run("check", "--live")
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "subaward search" in x)
+    assert line.startswith("ok    usaspending: the subaward search serves the fields asked, with a string cursor")
+    assert "cursor '" in line  # answered as a string, as the real one does

@@ -22,6 +22,7 @@ from watcher.errors import SourceError
 from watcher.match import normalize_name
 from watcher.models import Subaward
 from watcher.sources.usaspending.api import Query, plan, search_body
+from watcher.sources.usaspending.parse import parse_award_key
 from watcher.values import to_date, to_decimal
 
 #: The subaward-level fields we read: every one is a key of usaspending-api's ``subaward_mapping``
@@ -105,6 +106,7 @@ def from_list(row: dict[str, Any], prime_award_key: str) -> Subaward:
     sub = Subaward(
         subaward_key="",
         prime_award_key=prime_award_key.upper(),
+        prime_piid=parse_award_key(prime_award_key.upper())["piid"],
         subaward_number=_text(row["subaward_number"]),
         report_id=_text(row["id"]),
         sub_recipient_name=_text(row["recipient_name"]),
