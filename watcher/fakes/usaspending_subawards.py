@@ -315,7 +315,10 @@ class SubawardSearches:
         cursor = _cursor_id(body)
         if cursor is not None:
             raw = str(body["last_record_sort_value"])
-            value: Any = int(raw) if sort in ("Sub-Award Date", "Sub-Award Amount") else raw
+            try:  # Elasticsearch parses a date's or a long's search_after value; text it cannot parse fails
+                value: Any = int(raw) if sort in ("Sub-Award Date", "Sub-Award Amount") else raw
+            except ValueError:
+                raise ApiError(500, HTML_500, "text/html") from None
             after = (value, str(cursor))
 
             def past(s: ReplaySubaward) -> bool:
