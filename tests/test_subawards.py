@@ -101,6 +101,10 @@ def test_a_vendor_under_someone_elses_ice_prime_is_one_subaward_and_one_change_h
     (reason, evidence), *more = q(db, "SELECT vendor || ':' || reason, evidence FROM matches WHERE entity_key = ?", key)
     assert reason in ("palantir:recipient", "palantir:mention")
     assert "PLTR-2026-01" in evidence and "70CDCR26FC0000077" in evidence
+    # unchanged: nothing to write, not even the answer again
+    responses = q(db, "SELECT count(*) FROM responses")
+    assert run("poll").exit_code == 0
+    assert q(db, "SELECT count(*) FROM responses") == responses
     # filed a third time: still one subaward, and nothing new to say
     replay.set_subawards([*twice, report(9003, OTHER, "PLTR-2026-01", day(40), "250000.00", "PALANTIR USG, INC.")])
     assert run("poll").exit_code == 0

@@ -68,7 +68,7 @@ def _store(
     *,
     quiet: bool = False,
 ) -> None:
-    """Write what an answer said of these subaward; their changes go into ``writes``.
+    """Write what an answer said of these subawards; their changes (and responses) go into ``writes``.
 
     ``quiet``: the subawards arrive as a prime's history (its first list read), so they are
     stored without a ``new_subaward`` each.
@@ -77,11 +77,11 @@ def _store(
     to_save: list[tuple[Subaward, dict[str, Any] | None]] = []
     unchanged: list[str] = []
     for key, (sub, refs) in found.items():
-        writes.provenance.append((key, links.usaspending_award(sub.prime_award_key), list(refs)))
         old = stored.get(key)
         if old is not None and old["fingerprint"] == sub.fingerprint and not old["deleted_at"]:
-            unchanged.append(key)
+            unchanged.append(key)  # like an unchanged award: no write, no response kept again
             continue
+        writes.provenance.append((key, links.usaspending_award(sub.prime_award_key), list(refs)))
         change = diff_subaward(old, sub)
         if change and not (quiet and change.kind == ChangeKind.NEW_SUBAWARD):
             writes.changes.append(change)
