@@ -41,6 +41,10 @@ def main() -> None:
         db = jobs.open_db(config, Path(tmp) / "w.db")
         for snap in snapshots(seeds):
             replay.set_awards(dataset(seeds, snap))
+            if hasattr(replay, "set_subawards"):  # the demo's synthesized subaward reports (none in older trees)
+                from watcher.fakes.demo_subawards import subawards_on
+
+                replay.set_subawards(subawards_on(snap.day, list(replay.awards.values())))
             before = len(replay.requests)
             (result,) = run_all(db, config, client, today=snap.day, now=f"{snap.day}T12:00:00Z", sources="usaspending")
             paths: dict[str, int] = {}

@@ -25,7 +25,8 @@ CONTENT = {
     "awards": "SELECT award_key, piid, recipient_name, total_obligation, description, fingerprint FROM awards",
     "transactions": "SELECT transaction_key, award_key, modification_number, action_date, obligation, description"
     " FROM transactions",
-    "matches": "SELECT watch, entity_key, vendor, reason, evidence FROM matches",
+    # an award's matches: a backfill reads no subawards (the demo's sub-recipient matches are a poll's)
+    "matches": "SELECT watch, entity_key, vendor, reason, evidence FROM matches WHERE entity_key NOT LIKE 'SUBAWD_%'",
 }
 
 

@@ -35,6 +35,28 @@ def test_palantir_orders_appear_when_the_real_snapshots_first_showed_them(demo_d
     } <= changes_on(demo_db, "2026-08-21")
 
 
+def test_demo_shows_synthesized_subawards_under_held_primes(demo_db: Path) -> None:
+    # watcher/fakes/demo_subawards.py: SYNTHESIZED reports (no real DHS subaward answer exists to replay)
+    pal = "CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001"
+    four_points = "CONT_AWD_70CTD025FC0000024_7012_70CTD022A00000004_7012"
+    with sqlite3.connect(demo_db) as conn:
+        rows = conn.execute(
+            "SELECT s.subaward_number, s.prime_award_key, s.report_count, r.started_at, c.kind FROM subawards s"
+            " LEFT JOIN changes c ON c.entity_key = s.subaward_key LEFT JOIN runs r ON r.id = c.run_id"
+            " ORDER BY s.subaward_number"
+        ).fetchall()
+        vendor = conn.execute("SELECT vendor, reason FROM matches WHERE entity_key LIKE 'SUBAWD_%'").fetchall()
+    assert rows == [
+        # reported twice (2026-07-08, 2026-08-20), found by the subaward search: one subaward, one change
+        ("DEMO-4PT-0001", four_points, 2, "2026-07-08T12:00:00Z", "new_subaward"),
+        # there when Palantir's order first appeared: its history, no change
+        ("DEMO-PLTR-0001", pal, 1, None, None),
+        # the day P00001 changed the order and its detail counted two subawards
+        ("DEMO-PLTR-0002", pal, 1, "2026-08-21T12:00:00Z", "new_subaward"),
+    ]
+    assert vendor == [("amazon", "recipient")]
+
+
 def test_demo_database_is_explorable(demo_db: Path) -> None:
     with sqlite3.connect(demo_db) as conn:
         assert conn.execute("SELECT count(*) FROM runs WHERE status != 'ok'").fetchone() == (0,)

@@ -54,8 +54,11 @@ def test_each_subscriber_gets_exactly_what_matches_their_filters(smtp: SmtpServe
 
     everything = by_rcpt["everything@example.org"]
     text = everything.get_body(("plain",)).get_content()
-    # The 2026-07-08 poll: 2 new awards and 4 modified awards (11 new actions), from the demo.
-    assert everything["Subject"] == "dhs-big-tech: 2 new awards, 6 modifications, Amazon Web Services +$68.8M"
+    # The 2026-07-08 poll: 2 new awards and 4 modified awards (11 new actions), from the demo, and the
+    # demo's synthesized subaward of Amazon Web Services under a Four Points order (watcher/fakes/demo_subawards.py).
+    assert (
+        everything["Subject"] == "dhs-big-tech: 2 new awards, 6 modifications, 1 subaward, Amazon Web Services +$68.8M"
+    )
     assert "FOUR POINTS TECHNOLOGY, L.L.C.: modifications P00018 and P00019 to CBP delivery order" in text
     assert "total obligated $139.7M → $177.9M" in text
 
@@ -122,7 +125,7 @@ def test_smtp_down_then_up_delivers_exactly_once(smtp: SmtpServer, digest_env) -
         "SELECT i.change_id FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id"
         " WHERE d.status = 'sent' GROUP BY i.change_id HAVING count(*) > 1",
     )
-    assert sent[1] == 17 and dupes == []
+    assert sent[1] == 18 and dupes == []  # 17 award changes and the synthesized new_subaward
 
 
 def _digest_process(cfg: Path, db: Path) -> subprocess.Popen:
@@ -326,7 +329,7 @@ def test_weekly_waits_but_an_urgent_change_goes_out_at_once_outside_quiet_hours(
     assert code == 0, out
     assert [m[1] for m in smtp.inbox.messages] == [["urgent@example.org"]]
     (msg,) = smtp.inbox.parsed()
-    assert msg["Subject"] == "dhs-big-tech: 2 new awards, 6 modifications, Amazon Web Services +$68.8M"
+    assert msg["Subject"] == "dhs-big-tech: 2 new awards, 6 modifications, 1 subaward, Amazon Web Services +$68.8M"
     # The next Monday, the weekly subscriber gets the week; the urgent one has nothing left to hear.
     smtp.inbox.messages.clear()
     code, out = digest(cfg, db, "--now", "2026-07-13T14:00:00Z")
@@ -372,7 +375,7 @@ def test_apprise_second_channel_is_retried_until_accepted_and_keeps_its_token_se
         hook.shutdown()
     assert len(smtp.inbox.messages) == 1 and len(received) == 1
     (note,) = received
-    assert note["title"] == "dhs-big-tech: 2 new awards, 6 modifications, Amazon Web Services +$68.8M"
+    assert note["title"] == "dhs-big-tech: 2 new awards, 6 modifications, 1 subaward, Amazon Web Services +$68.8M"
     assert "FOUR POINTS TECHNOLOGY, L.L.C.: modifications P00018 and P00019" in note["message"]
     assert ledger(db, "SELECT channel, status FROM deliveries ORDER BY id") == [("email", "sent"), ("apprise", "sent")]
     assert token.encode() not in db.read_bytes()

@@ -102,6 +102,24 @@ def test_hostile_text_is_escaped_and_headers_stay_intact(hostile) -> None:
     assert any("EVIL CORP" in line and "<script>" in line for line in lines)  # text stays readable, verbatim
 
 
+def test_hostile_subaward_text_is_escaped_and_worded(digest_env, tmp_path: Path) -> None:
+    cfg, db = digest_env(ONE)
+    with sqlite3.connect(db) as conn:  # the demo's synthesized AWS subaward (found 2026-07-08), its text replaced
+        conn.execute(
+            "UPDATE subawards SET sub_recipient_name = ?, description = ?, subaward_number = ?"
+            " WHERE subaward_number = 'DEMO-4PT-0001'",
+            [f"{XSS} SUB CORP\r\nBcc: victim@example.org", f"{XSS}\r\n<b>bold</b>", "N1\r\nX-Injected: 1"],
+        )
+    msg = _written(cfg, db, tmp_path / "outbox")
+    assert msg["X-Injected"] is None and msg["Bcc"] is None
+    html = msg.get_body(("html",)).get_content()
+    assert "<script" not in html and "<b>bold" not in html
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in html and "new subaward of $2,400,000.00" in html
+    text = msg.get_body(("plain",)).get_content()
+    assert not any(line.startswith(("Bcc:", "X-Injected")) for line in text.splitlines())
+    assert "SUB CORP Bcc: victim@example.org: new subaward of $2,400,000.00 under FOUR POINTS" in text
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
 def test_the_html_part_in_a_real_browser(hostile, digest_env, tmp_path: Path) -> None:

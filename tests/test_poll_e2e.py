@@ -98,8 +98,10 @@ def test_first_poll_stores_every_award_once_and_why(env) -> None:
     # page_size 2: recipient walk 1 page (PAL, MSFT), keyword walk 2 pages (PAL, FOUR, MSFT, NOISE);
     # 3 awards x (transactions + detail), NOISE's transactions, read to be sure it mentions no vendor,
     # one check that USAspending knows the agency name (then trusted for a week), and the
-    # transaction-level walks (recipient and keyword, one page each) that find nothing the award walks missed
-    assert run == ("ok", 3 + 3 * 2 + 1 + 1 + 2, 3 + 2, 4, 3)
+    # transaction-level walks (recipient and keyword, one page each) that find nothing the award walks missed,
+    # and the subaward-level walks (recipient and keyword, one page each: no subawards; the primes' details
+    # say subaward_count 0, so no subaward list is read)
+    assert run == ("ok", 3 + 3 * 2 + 1 + 1 + 2 + 2, 3 + 2 + 2, 4, 3)
     assert q(db, "SELECT award_key FROM rejected") == [(NOISE,)]
 
 

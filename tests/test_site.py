@@ -112,6 +112,21 @@ def test_award_page_has_fields_actions_timeline_and_why(built) -> None:
     assert "Bought through" in amazon and "FOUR POINTS TECHNOLOGY" in amazon  # the reseller
 
 
+def test_a_primes_page_lists_its_subawards_and_their_changes(built) -> None:
+    _, out = built
+    # the demo's SYNTHESIZED subaward reports (watcher/fakes/demo_subawards.py) under Palantir's ERO order
+    html = (out / "awards/CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001.html").read_text()
+    assert "Subawards (2)" in html
+    assert "DEMO SUBCONTRACTOR ONE LLC (SYNTHESIZED)" in html and "DEMO-PLTR-0002" in html
+    assert "$1,250,000.00" in html
+    assert "New subaward" in html and "DEMO SUBCONTRACTOR TWO INC (SYNTHESIZED): new subaward of $480,000.00" in html
+    # a watched vendor as sub-recipient under Four Points' order, reported twice: one row, on the home timeline too
+    four = (out / "awards/CONT_AWD_70CTD025FC0000024_7012_70CTD022A00000004_7012.html").read_text()
+    assert "Subawards (1)" in four and "AMAZON WEB SERVICES, INC." in four and "(2 reports)" in four
+    assert "AMAZON WEB SERVICES, INC.: new subaward of $2,400,000.00" in (out / "index.html").read_text()
+    assert "No subawards reported under this award." in (out / f"awards/{PALANTIR_ICM}.html").read_text()
+
+
 def test_feeds_parse_with_stable_unique_ids(built, tmp_path: Path) -> None:
     db, out = built
     feeds = sorted(out.rglob("*.xml"))
@@ -231,6 +246,47 @@ def test_hostile_ids_and_text_stay_inside_the_site_and_inert(demo_db: Path, tmp_
     with (root / "downloads/awards.csv").open(newline="") as fh:
         piids = [r["piid"] for r in csv.DictReader(fh)]
     assert "'=cmd|' /C calc'!A0" in piids  # a formula is written as text
+
+
+def test_hostile_subaward_text_is_inert_and_an_unheld_prime_gets_no_broken_link(demo_db: Path, tmp_path: Path) -> None:
+    db = copy_db(demo_db, tmp_path / "w.db")
+    pal = "CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001"
+    unheld = "CONT_AWD_70CDCR26FC0000077_7012_-NONE-_-NONE-"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE subawards SET sub_recipient_name = ?, description = ? WHERE prime_award_key = ?",
+                     [f"{XSS} LLC", f"{XSS} ]]></summary>", pal])  # fmt: skip
+        conn.execute(
+            "INSERT INTO subawards (subaward_key, prime_award_key, prime_piid, subaward_number, sub_recipient_name,"
+            " amount, action_date, report_count, first_seen_at, last_seen_at)"
+            " VALUES ('SUBAWD_EVIL', ?, '70CDCR26FC0000077', 'X-1', ?, 5, '2026-08-01', 1, '2026-08-23T12:00:00Z',"
+            " '2026-08-23T12:00:00Z')",
+            [unheld, f"{XSS} PALANTIR USG"],
+        )
+        conn.execute(
+            "INSERT INTO matches (watch, entity_key, vendor, reason, evidence, matched_at)"
+            " VALUES ('dhs-big-tech', 'SUBAWD_EVIL', 'palantir', 'recipient', ?, '2026-08-23T12:00:00Z')",
+            [XSS],
+        )
+        conn.execute(
+            "INSERT INTO changes (run_id, detected_at, kind, entity_key, award_key, diff, amount_delta, source)"
+            " VALUES (1, '2026-08-23T12:00:00Z', 'new_subaward', 'SUBAWD_EVIL', ?, '{}', 5, 'usaspending')",
+            [unheld],
+        )
+    out = tmp_path / "site"
+    site(db, out)
+    root = out.resolve()
+    for rel in (f"awards/{pal}.html", "index.html"):
+        html = (root / rel).read_text()
+        assert "<script>window" not in html and "<img src=x" not in html, rel
+        assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in html, rel
+    home = (root / "index.html").read_text()
+    assert f"awards/{unheld}.html" not in home  # no page for a prime no watch holds ...
+    assert not (root / f"awards/{unheld}.html").exists()
+    parsed = feedparser.parse((root / "feed.xml").read_bytes())
+    assert parsed.bozo == 0
+    entry = next(e for e in parsed.entries if "PALANTIR USG" in e.title)
+    assert "<script>window.__xss = 1</script>" in entry.title  # text, not markup
+    assert entry.link == f"https://www.usaspending.gov/award/{unheld}"  # ... the feed links to the official record
 
 
 def test_bulk_downloads_follow_the_export_rules(demo_db: Path, tmp_path: Path) -> None:

@@ -16,10 +16,13 @@ from watcher.models import (
     AWARD_SLOTS,
     NEW_AWARD,
     NEW_TRANSACTION,
+    SUBAWARD_SLOTS,
     TRANSACTION_CHANGED,
     TRANSACTION_SLOTS,
     Award,
     Change,
+    ChangeKind,
+    Subaward,
     Transaction,
 )
 
@@ -196,3 +199,71 @@ def pair_provisional(
             out[txs[i].transaction_key] = rows[j]
             taken.add(j)
     return out
+
+
+# ---------------------------------------------------------------- subawards
+
+#: Subaward fields both USAspending endpoints give (the subaward search and ``/api/v2/subawards/``):
+#: a difference in one of them is news.
+SUBAWARD_FACT_FIELDS = ("subaward_number", "sub_recipient_name", "amount", "action_date", "description")
+#: Fields only the subaward search gives: filled in silently when first known, news only when a
+#: known value changes (``/api/v2/subawards/`` never says them, so its silence is not a change).
+SUBAWARD_FILL_FIELDS = (
+    "sub_recipient_uei",
+    "sub_parent_name",
+    "sub_parent_uei",
+    "prime_piid",
+    "prime_recipient_name",
+    "awarding_subagency",
+)
+
+
+def merge_subaward(old: dict[str, Any] | None, new: Subaward) -> Subaward:
+    """The stored subaward updated with a newer answer: what it says replaces, what it does not say stays."""
+    if old is None:
+        return new
+    merged = Subaward.from_row(old)
+    if isinstance(merged.amount, float):
+        merged.amount = canonical(merged.amount)
+    for f in SUBAWARD_SLOTS:
+        value = getattr(new, f)
+        if value is not None:
+            setattr(merged, f, value)
+    return merged
+
+
+def diff_subaward(old: dict[str, Any] | None, new: Subaward) -> Change | None:
+    """``new_subaward`` for an unseen subaward, ``subaward_changed`` with the field diff, or None.
+
+    ``old`` is the stored row: a subaward withdrawn earlier (``deleted_at``) and reported
+    again is a change of that field back to null.
+    """
+    if old is None:
+        return Change(
+            ChangeKind.NEW_SUBAWARD, new.subaward_key, new.prime_award_key, amount_delta=canonical(new.amount)
+        )
+    diff: dict[str, list[Any]] = {}
+    for f in (*SUBAWARD_FACT_FIELDS, *SUBAWARD_FILL_FIELDS):
+        value = getattr(new, f)
+        if value is None or (f in SUBAWARD_FILL_FIELDS and canonical(old.get(f)) is None):
+            continue
+        diff.update(field_diff(old, {f: value}, (f,)))
+    if old.get("deleted_at"):
+        diff["deleted_at"] = [old["deleted_at"], None]
+    if not diff:
+        return None
+    delta = _delta(old.get("amount"), new.amount) if new.amount is not None else None
+    return Change(ChangeKind.SUBAWARD_CHANGED, new.subaward_key, new.prime_award_key, diff=diff, amount_delta=delta)
+
+
+def subaward_gone(old: dict[str, Any]) -> Change:
+    """``subaward_deleted``: a stored subaward the prime's complete list no longer has; the diff keeps its facts."""
+    diff = {f: [json_value(old.get(f)), None] for f in SUBAWARD_FACT_FIELDS if canonical(old.get(f)) is not None}
+    amount = canonical(old.get("amount"))
+    return Change(
+        ChangeKind.SUBAWARD_DELETED,
+        old["subaward_key"],
+        old["prime_award_key"],
+        diff=diff,
+        amount_delta=-amount if isinstance(amount, Decimal) else None,
+    )

@@ -24,6 +24,9 @@ class ChangeKind(StrEnum):
     DELETED = "deleted"
     NEW_NOTICE = "new_notice"
     NOTICE_CHANGED = "notice_changed"
+    NEW_SUBAWARD = "new_subaward"
+    SUBAWARD_CHANGED = "subaward_changed"
+    SUBAWARD_DELETED = "subaward_deleted"
 
 
 class SourceName(StrEnum):
@@ -108,9 +111,45 @@ class Transaction:
         return cls(*values)
 
 
+@dataclass(slots=True)
+class Subaward:
+    """One reported subaward (a subcontract under a prime award), as the ``subawards`` table stores it.
+
+    Re-filed reports of one subaward are one record (``report_count`` of them in the latest
+    answer); ``None`` means the answer did not say (``/api/v2/subawards/`` gives no UEI).
+    """
+
+    subaward_key: str
+    prime_award_key: str
+    prime_piid: str | None = None
+    subaward_number: str | None = None
+    report_id: str | None = None  # USAspending's id of the newest report of it (``/api/v2/subawards/`` only)
+    sub_recipient_name: str | None = None
+    sub_recipient_uei: str | None = None
+    sub_parent_name: str | None = None
+    sub_parent_uei: str | None = None
+    amount: Decimal | None = None
+    action_date: str | None = None
+    description: str | None = None
+    prime_recipient_name: str | None = None
+    awarding_subagency: str | None = None
+    report_count: int | None = None
+    fingerprint: str | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in SUBAWARD_SLOTS}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Subaward:
+        """A subaward from a stored row (amounts come back as float; other keys are ignored)."""
+        values: list[Any] = [row.get(f) for f in SUBAWARD_SLOTS]
+        return cls(*values)
+
+
 #: The fields of each record, in column order.
 AWARD_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(Award))
 TRANSACTION_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(Transaction))
+SUBAWARD_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(Subaward))
 
 
 @dataclass(frozen=True, slots=True)

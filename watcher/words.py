@@ -36,7 +36,12 @@ KIND_LABELS: dict[str, str] = {
     ChangeKind.DELETED: "Deleted",
     ChangeKind.NEW_NOTICE: "New notice",
     ChangeKind.NOTICE_CHANGED: "Notice changed",
+    ChangeKind.NEW_SUBAWARD: "New subaward",
+    ChangeKind.SUBAWARD_CHANGED: "Subaward changed",
+    ChangeKind.SUBAWARD_DELETED: "Subaward withdrawn",
 }
+#: The change kinds about subawards (worded by :func:`subaward_item`, grouped per subaward).
+SUBAWARD_KINDS = frozenset({ChangeKind.NEW_SUBAWARD, ChangeKind.SUBAWARD_CHANGED, ChangeKind.SUBAWARD_DELETED})
 
 
 def when(ts: str | None) -> str:
@@ -110,8 +115,11 @@ FIELD_WORDS = {
     "parent_name": "parent company",
     "awarding_subagency": "awarding office",
     "funding_subagency": "funding office",
+    "amount": "subaward amount",
+    "sub_recipient_name": "subcontractor",
+    "sub_recipient_uei": "subcontractor UEI",
 }
-MONEY_FIELDS = {"total_obligation", "potential_value", "obligation", "award_amount"}
+MONEY_FIELDS = {"total_obligation", "potential_value", "obligation", "award_amount", "amount"}
 OTHER_FIELDS = {"end_date", "potential_end_date", "last_date_to_order", "recipient_name", "recipient_uei", "start_date"}
 
 
@@ -306,6 +314,72 @@ def notice_item(
         official_url=links.sam_notice(key),
         official_label="sam.gov",
         amount=amount or Decimal(0),
+        total=amount,
+        change_ids=[c["id"] for c in changes],
+        vendor_label=vendor_label,
+        other_changes=True,
+    )
+
+
+def subaward_item(
+    key: str,
+    changes: Sequence[dict[str, Any]],
+    sub: dict[str, Any] | None,
+    prime: dict[str, Any] | None,
+    why: list[str],
+    vendor_label: str,
+    agency_abbr: dict[str, str],
+    site_url: str | None,
+) -> Item:
+    """A subaward: who works under whose prime and for how much; what its report now says, or that it went.
+
+    ``prime`` is the prime's stored award row when the site has a page for it (a watch holds it),
+    else None: the subaward search named the prime, and that is what the words use.
+    """
+    s = sub or {"subaward_key": key}
+    prime_key = s.get("prime_award_key") or (changes[0]["award_key"] if changes else "") or ""
+    name = clean(s.get("sub_recipient_name"), 120) or "Unknown subcontractor"
+    if prime is not None:
+        who, what, _ = award_header(prime_key, prime, agency_abbr)
+    else:
+        who = clean(s.get("prime_recipient_name"), 120) or "an unnamed prime contractor"
+        agency = agency_abbr.get(s.get("awarding_subagency") or "", clean(s.get("awarding_subagency"), 80))
+        what = " ".join(p for p in (agency, "prime", clean(s.get("prime_piid"), 60) or prime_key) if p)
+    under = f"under {who}'s {what}"
+    amount = to_decimal(s.get("amount"))
+    kinds = {c["kind"] for c in changes}
+    facts: list[str] = []
+    if ChangeKind.NEW_SUBAWARD in kinds:
+        headline, moved = f"{name}: new subaward of {usd(amount)} {under}", amount or Decimal(0)
+    elif ChangeKind.SUBAWARD_DELETED in kinds:
+        headline, moved = f"{name}: subaward {under} withdrawn from the official record", Decimal(0)
+        facts.append(f"it had been reported as {usd(amount)}")
+    else:
+        diff = _merged_diff([c for c in changes if c["kind"] == ChangeKind.SUBAWARD_CHANGED])
+        if diff.pop("deleted_at", None) is not None:
+            facts.append("reported again after it had been withdrawn")
+        facts += [_fact(n, o, v) for n, (o, v) in diff.items()]
+        old, new = (to_decimal(x) or Decimal(0) for x in diff.get("amount", [0, 0]))
+        headline, moved = f"{name}: subaward {under} changed", new - old
+    if s.get("action_date"):
+        facts.append(f"dated {clean(s['action_date'], 20)}")
+    if s.get("subaward_number"):
+        facts.append(f"subaward number {clean(s['subaward_number'], 60)}")
+    if s.get("sub_recipient_uei"):
+        facts.append(f"subcontractor UEI {clean(s['sub_recipient_uei'], 20)}")
+    if (s.get("report_count") or 0) > 1:
+        facts.append(f"reported {s['report_count']} times (the re-filed reports are one subaward here)")
+    return Item(
+        key=key,
+        kind="subaward",
+        headline=clean(headline, 400),
+        facts=[clean(f, 400) for f in facts],
+        why=why,
+        description=clean(s.get("description"), DESCRIPTION_CHARS),
+        page_url=links.award_page(site_url, prime_key) if prime is not None else None,
+        official_url=links.usaspending_award(prime_key),
+        official_label="usaspending.gov, the prime's Sub-Awards tab",
+        amount=moved,
         total=amount,
         change_ids=[c["id"] for c in changes],
         vendor_label=vendor_label,

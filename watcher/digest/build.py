@@ -22,9 +22,9 @@ from watcher.models import ChangeKind
 from watcher.settings import Subscriber
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
-from watcher.words import Item, award_item, clean, notice_item, signed_short, when
+from watcher.words import SUBAWARD_KINDS, Item, award_item, clean, notice_item, signed_short, subaward_item, when
 
-KIND_ORDER = {"new": 0, "modified": 1, "changed": 2, "deleted": 3, "notice": 4}
+KIND_ORDER = {"new": 0, "modified": 1, "changed": 2, "subaward": 3, "deleted": 3, "notice": 4}
 
 
 # ---------------------------------------------------------------- the digest shape
@@ -131,14 +131,19 @@ def build(
     by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in changes:
         notice = c["kind"] in (ChangeKind.NEW_NOTICE, ChangeKind.NOTICE_CHANGED)
-        by_entity[("N:" if notice else "A:") + (c["entity_key"] if notice else c["award_key"])].append(c)
+        own = notice or c["kind"] in SUBAWARD_KINDS  # a subaward is an item of its own, apart from its prime's
+        prefix = "N:" if notice else "S:" if own else "A:"
+        by_entity[prefix + (c["entity_key"] if own else c["award_key"])].append(c)
     award_keys = [k[2:] for k in by_entity if k.startswith("A:")]
     notice_keys = [k[2:] for k in by_entity if k.startswith("N:")]
-    awards = rows_by_key(db, "awards", "award_key", award_keys)
+    sub_keys = [k[2:] for k in by_entity if k.startswith("S:")]
+    subawards = rows_by_key(db, "subawards", "subaward_key", sub_keys)
+    primes = [c[0]["award_key"] for k, c in by_entity.items() if k.startswith("S:") and c[0]["award_key"]]
+    awards = rows_by_key(db, "awards", "award_key", award_keys + primes)
     notices = rows_by_key(db, "notices", "notice_id", notice_keys)
     txs = rows_by_key(db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
     matches: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    keys = award_keys + notice_keys
+    keys = list(dict.fromkeys(award_keys + notice_keys + sub_keys + primes))
     for i in range(0, len(keys), 500):
         chunk = keys[i : i + 500]
         for m in db.query(
@@ -157,7 +162,7 @@ def build(
     for ekey, group_changes in by_entity.items():
         key = ekey[2:]
         ms = matches.get(key, [])
-        if not ms and ekey.startswith("N:"):  # a notice linked to a watched award
+        if not ms and ekey.startswith(("N:", "S:")):  # a notice linked to a watched award, a subaward under one
             ms = matches.get(group_changes[0]["award_key"] or "", [])
         if not ms:
             continue
@@ -166,8 +171,14 @@ def build(
         vendors = sorted({m["vendor"] for m in mine if m["vendor"]})
         label = " & ".join(names.get(v, v) for v in vendors) or "Keyword matches"
         why = list(dict.fromkeys(clean(m["evidence"], 240) for m in mine))
+        if ekey.startswith("S:") and not matches.get(key):
+            why = [f"its prime is watched: {w}" for w in why]
         if ekey.startswith("N:"):
             item = notice_item(key, group_changes, notices.get(key), why, label, site)
+        elif ekey.startswith("S:"):
+            prime = group_changes[0]["award_key"] or ""
+            held = awards.get(prime) if matches.get(prime) else None  # the site has a page for a held prime
+            item = subaward_item(key, group_changes, subawards.get(key), held, why, label, abbr, site)
         else:
             item = award_item(key, group_changes, awards.get(key), txs, why, label, abbr, site)
             item.tied = tied_money(db, watch, key, group_changes, item)
@@ -262,6 +273,7 @@ def summarize(items: Sequence[Item]) -> str:
         ("new", "new award", "new awards"),
         ("modified", "modification", "modifications"),
         ("changed", "change", "changes"),
+        ("subaward", "subaward", "subawards"),
         ("deleted", "deletion", "deletions"),
         ("notice", "notice", "notices"),
     ):

@@ -16,7 +16,14 @@ from watcher.digest.build import Digest
 
 #: Gmail clips messages over about 102 KB; stay clearly below.
 HTML_LIMIT_BYTES = 100_000
-KIND_WORDS = {"new": "New", "modified": "Modified", "changed": "Changed", "deleted": "Deleted", "notice": "Notice"}
+KIND_WORDS = {
+    "new": "New",
+    "modified": "Modified",
+    "changed": "Changed",
+    "subaward": "Subaward",
+    "deleted": "Deleted",
+    "notice": "Notice",
+}
 
 
 @dataclass(frozen=True)

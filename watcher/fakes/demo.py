@@ -21,6 +21,7 @@ from watcher import jobs
 from watcher.config import Config, default_seeds_dir
 from watcher.digest.deliveries import run_digests
 from watcher.errors import ConfigError
+from watcher.fakes.demo_subawards import subawards_on
 from watcher.fakes.recordings import agency_names, dataset, snapshots
 from watcher.fakes.usaspending import UsaspendingReplay
 from watcher.http import ApiClient
@@ -114,6 +115,7 @@ def run_demo(
     ):
         for snap in snapshots(seeds):
             replay.set_awards(dataset(seeds, snap))
+            replay.set_subawards(subawards_on(snap.day, list(replay.awards.values())))  # SYNTHESIZED: see the module
             for r in run_all(db, config, client, today=snap.day, now=f"{snap.day}T12:00:00Z"):
                 results.append(r)
                 kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items())) or "no changes"

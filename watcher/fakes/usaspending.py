@@ -1,6 +1,7 @@
 """A local stand-in for api.usaspending.gov that replays recorded rows with the real rules.
 
-It serves ``spending_by_award`` (cursor and page mode), ``/api/v2/transactions/`` and
+It serves ``spending_by_award`` (cursor and page mode; its subaward level and
+``/api/v2/subawards/`` come from ``usaspending_subawards``), ``/api/v2/transactions/`` and
 ``/api/v2/awards/<id>/`` on 127.0.0.1, and enforces the validation the real service
 applies (docs/api/usaspending.md): limit at most 100, one award-type group per
 request, sort among the requested fields, both cursor fields or neither, unknown
@@ -23,38 +24,16 @@ from urllib.parse import unquote
 
 from watcher.fakes import server as localserver
 from watcher.fakes.server import ApiError, Fault
-from watcher.fakes.usaspending_awards import ReplayAward, dumps, matches
+from watcher.fakes.usaspending_awards import HTML_500, KNOWN_FILTERS, TIME_PERIOD_MESSAGE, ReplayAward, dumps, matches
 from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
+from watcher.fakes.usaspending_subawards import SubawardSearches
 
-KNOWN_FILTERS = {
-    "award_type_codes",
-    "agencies",
-    "recipient_search_text",
-    "keywords",
-    "time_period",
-    "award_ids",
-    "award_unique_id",
-    "description",
-    "naics_codes",
-    "psc_codes",
-    "set_aside_type_codes",
-    "extent_competed_type_codes",
-    "contract_pricing_type_codes",
-}
 BULK_PATHS = {
     "/api/v2/search/spending_by_transaction/": "transaction_search",
     "/api/v2/search/spending_by_award_count/": "award_count",
     "/api/v2/search/spending_by_transaction_count/": "transaction_count",
 }
 SORTABLE = {"Last Modified Date": "Last Modified Date", "Award ID": "Award ID", "Award Amount": "Award Amount"}
-HTML_500 = b"<!doctype html><html><head><title>Server Error (500)</title></head><body><h1>Server Error</h1></body>"
-TIME_PERIOD_MESSAGE = (
-    "For searches, time period start and end dates are currently limited to an earliest date of 2007-10-01. "
-    "For data going back to 2000-10-01, use either the Custom Award Download feature on the website or one "
-    "of our download or bulk_download API endpoints as listed on https://api.usaspending.gov/docs/endpoints."
-)
-
-
 _EPOCH = date(1970, 1, 1).toordinal()
 
 #: Cursor lookups: id(sorted hit list) -> (that list, internal_id -> position).
@@ -68,7 +47,7 @@ class _Encoded:
     parts: list[bytes]
 
 
-class UsaspendingReplay(BulkSearches, localserver.Served):
+class UsaspendingReplay(SubawardSearches, BulkSearches, localserver.Served):
     """The fake API. ``start()`` returns its base URL; ``set_awards()`` swaps the data between polls."""
 
     def __init__(self, awards: list[ReplayAward] | None = None) -> None:
@@ -135,7 +114,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
                 body = self._json(raw)
-                out = self.search(body)
+                out = self.subaward_search(body) if self.subaward_level(body) else self.search(body)
                 if isinstance(out.get("results"), _Encoded):
                     parts = out["results"].parts
                     if self.on_search is None:  # fast path: splice the pre-encoded rows in
@@ -154,6 +133,10 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
                 out = getattr(self, BULK_PATHS[path])(self._json(raw))
+            elif path == "/api/v2/subawards/":
+                if method != "POST":
+                    raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
+                out = self.subaward_list(self._json(raw))
             elif path == "/api/v2/transactions/":
                 if method != "POST":
                     raise ApiError(405, {"detail": 'Method "GET" not allowed.'})
@@ -412,7 +395,7 @@ class UsaspendingReplay(BulkSearches, localserver.Served):
             raise ApiError(
                 404, {"detail": f"No Award found with: {{'generated_unique_award_id_legacy': '{award_id}'}}"}
             )
-        return a.detail
+        return {**a.detail, **self.subaward_totals(a.key)}
 
     def transactions(self, body: dict[str, Any]) -> dict[str, Any]:
         limit, page = body.get("limit", 10), body.get("page", 1)

@@ -11,6 +11,29 @@ from typing import Any
 
 from watcher.fakes.server import ApiError
 
+#: The search filters the fake applies; any other is answered with the real "not used" message.
+KNOWN_FILTERS = {
+    "award_type_codes",
+    "agencies",
+    "recipient_search_text",
+    "keywords",
+    "time_period",
+    "award_ids",
+    "award_unique_id",
+    "description",
+    "naics_codes",
+    "psc_codes",
+    "set_aside_type_codes",
+    "extent_competed_type_codes",
+    "contract_pricing_type_codes",
+}
+HTML_500 = b"<!doctype html><html><head><title>Server Error (500)</title></head><body><h1>Server Error</h1></body>"
+TIME_PERIOD_MESSAGE = (
+    "For searches, time period start and end dates are currently limited to an earliest date of 2007-10-01. "
+    "For data going back to 2000-10-01, use either the Custom Award Download feature on the website or one "
+    "of our download or bulk_download API endpoints as listed on https://api.usaspending.gov/docs/endpoints."
+)
+
 
 @functools.lru_cache(maxsize=256)
 def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:

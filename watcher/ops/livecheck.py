@@ -5,8 +5,8 @@ what those notes say could not be verified where the watcher was built (no machi
 reaches the APIs), so this is the first thing to run with network. Each assumption is
 one :class:`Finding`: held, failed (with what was seen instead) or not tested (why).
 
-Costs: one autocomplete per agency and role asked, two award searches (the cursor echo)
-and one transaction search on USAspending; at most three SAM.gov requests, counted in the
+Costs: one autocomplete per agency and role asked, two award searches (the cursor echo),
+one transaction search and one subaward search on USAspending; at most three SAM.gov requests, counted in the
 daily budget like any other (two Opportunities searches, one deletions search).
 """
 
@@ -27,6 +27,7 @@ from watcher.sources.sam import awards as sam_awards
 from watcher.sources.sam import opportunities as sam_opportunities
 from watcher.sources.sam.client import SamClient, sam_key
 from watcher.sources.usaspending import api
+from watcher.sources.usaspending.subaward_parse import subaward_body, subaward_plan
 
 #: SAM.gov requests a live check may spend (a key without a role has 10 a day).
 SAM_REQUESTS = 3
@@ -78,7 +79,33 @@ def check_usaspending(config: Config, client: ApiClient, today: date) -> list[Fi
     keyword = [q for q in api.transaction_plan(watch) if q.mode == "keyword"]
     if keyword:
         out.append(_transaction_keywords(client, watch, keyword[0], today))
+    out.append(_subaward_level(client, watch, today))
     return out
+
+
+def _subaward_level(client: ApiClient, watch: Watch, today: date) -> Finding:
+    """The subaward level: the fields we ask come back (none always null), and the cursor is a string."""
+    what = "the subaward search serves the fields asked, with a string cursor"
+    query = sorted(subaward_plan(watch), key=lambda q: q.mode != "keyword")[0]
+    body = subaward_body(watch, query, today, 2)
+    try:
+        answer = client.request_json("POST", api.SEARCH_PATH, json_body=body)
+    except WatcherError as exc:
+        return Finding("usaspending", what, False, str(exc))
+    rows = answer.get("results") if isinstance(answer, dict) else None
+    unused = [m for m in answer.get("messages") or [] if "not used" in str(m)] if isinstance(answer, dict) else []
+    if not isinstance(rows, list) or unused:
+        return Finding("usaspending", what, False, f"unexpected answer: {unused or answer!r:.300}")
+    if not rows:
+        return Finding("usaspending", what, None, f"{query.label} found no subaward in the window: nothing to compare")
+    asked = [*body["fields"], "prime_award_generated_internal_id"]
+    missing = [f for f in asked if not all(isinstance(r, dict) and f in r for r in rows)]
+    null = [f for f in asked if all(not isinstance(r, dict) or r.get(f) is None for r in rows)]
+    cursor = (answer.get("page_metadata") or {}).get("last_record_unique_id")
+    ok = not missing and not {"Sub-Award ID", "prime_award_generated_internal_id"} & set(null)
+    ok = ok and (cursor is None or isinstance(cursor, str))
+    seen = f"{len(rows)} row(s); missing {missing or 'none'}; always null {null or 'none'}; cursor {cursor!r}"
+    return Finding("usaspending", what, ok, seen)
 
 
 def _cursor_echo(client: ApiClient, watch: Watch, query: api.Query, today: date) -> Finding:

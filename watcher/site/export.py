@@ -197,6 +197,10 @@ def history(db: Database, award: str) -> dict[str, Any]:
             db.query("SELECT source, first_seen_at, last_seen_at, url FROM provenance WHERE entity_key = ?", [key])
         ),
         "timeline": events,
+        # every subaward reported under it (withdrawn ones too, with deleted_at), newest first
+        "subawards": list(
+            db.query("SELECT * FROM subawards WHERE prime_award_key = ? ORDER BY action_date DESC, subaward_key", [key])
+        ),
     }
 
 
@@ -239,6 +243,19 @@ def render_history(h: dict[str, Any]) -> str:
         lines += [
             f"  {p['source']}: first seen {p['first_seen_at']}, last seen {p['last_seen_at']}" for p in h["provenance"]
         ]
+    subs = h.get("subawards") or []
+    if subs:
+        lines.append(f"subawards ({len(subs)}):")
+        for s in subs:
+            amount = f"${s['amount']:,.2f}" if s["amount"] is not None else "unknown amount"
+            gone = f"  [withdrawn {s['deleted_at'][:10]}]" if s["deleted_at"] else ""
+            filed = f", reported {s['report_count']} times" if (s["report_count"] or 0) > 1 else ""
+            lines.append(
+                f"  {s['action_date'] or '?'}  {s['sub_recipient_name'] or '?'} ({s['sub_recipient_uei'] or 'no UEI'}):"
+                f" {amount}, subaward {s['subaward_number'] or '?'}{filed}{gone}"
+            )
+            if s["description"]:
+                lines.append(f"      {s['description']}")
     lines.append("timeline:")
     for e in h["timeline"]:
         if e["event"] == "action":

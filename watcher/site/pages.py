@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from watcher import links
 from watcher.config import Config
 from watcher.site import export, money
+from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
@@ -72,7 +73,8 @@ class Site:
         award_keys = list({c["award_key"] for c in changes if c["award_key"]})
         awards = rows_by_key(self.db, "awards", "award_key", award_keys)
         txs = rows_by_key(self.db, "transactions", "transaction_key", [c["entity_key"] for c in changes])
-        return [self.entry(c, awards.get(c["award_key"]), txs, root) for c in changes]
+        subs, paged = subaward_pages.context(self.db, changes)
+        return [self.entry(c, subaward_pages.award_of(c, awards, paged), txs, root, subs=subs) for c in changes]
 
     def entry(
         self,
@@ -81,10 +83,15 @@ class Site:
         txs: dict[str, dict[str, Any]],
         root: str,
         header: tuple[str, str, Any] | None = None,
+        subs: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
-        page = f"awards/{links.safe_name(c['award_key'])}.html"
-        return _entry(c, item, page, None, f"{self.site_url}/{page}" if self.site_url else f"{root}{page}")
+        if c["kind"] in subaward_pages.SUBAWARD_KINDS:  # ``award``: its prime if the site has its page, else None
+            item, page = subaward_pages.entry_item(c, (subs or {}).get(c["entity_key"]), award, self.abbr)
+        else:
+            item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
+            page = f"awards/{links.safe_name(c['award_key'])}.html"
+        url = (f"{self.site_url}/{page}" if self.site_url else f"{root}{page}") if page else item.official_url
+        return _entry(c, item, page, None, url)
 
     def feed(self, rel: str, title: str, page: str, changes: list[dict[str, Any]]) -> None:
         root = "../" * rel.count("/")
@@ -131,6 +138,7 @@ class Site:
         )
         txs = grouped(self.db, f"SELECT * FROM transactions WHERE 1=1{where} ORDER BY award_key", args)
         chs = grouped(self.db, f"SELECT * FROM changes WHERE award_key IS NOT NULL{where} ORDER BY award_key", args)
+        subs = grouped(self.db, subaward_pages.table_sql(where), args)
         match_where = where.replace("award_key", "entity_key")
         ms = grouped(
             self.db, f"SELECT *, entity_key AS award_key FROM matches WHERE 1=1{match_where} ORDER BY entity_key", args
@@ -142,6 +150,8 @@ class Site:
             tx_rows.sort(key=lambda t: (t["action_date"] or "", t["modification_number"] or ""), reverse=True)
             tx_by_key = {t["transaction_key"]: t for t in tx_rows}
             changes = sorted(chs.take(key), key=lambda c: c["id"], reverse=True)
+            sub_rows = subs.take(key)
+            by_sub = {r["subaward_key"]: r for r in sub_rows}
             header = award_header(key, a, self.abbr)
             agency = a["awarding_subagency"] or a["awarding_agency"] or ""
             view = dict(a)
@@ -166,7 +176,8 @@ class Site:
                 vendor_names=_vendor_list(matches),
                 fields=fields,
                 transactions=tx_rows,
-                changes=[{**self.entry(c, a, tx_by_key, "../", header), "page": None} for c in changes],
+                subawards=sub_rows,
+                changes=[{**self.entry(c, a, tx_by_key, "../", header, by_sub), "page": None} for c in changes],
             )
             n += 1
         return n

@@ -361,3 +361,44 @@ def m019_attributions(db: Database) -> None:
     for (watch,) in db.execute("SELECT DISTINCT watch FROM matches").fetchall():
         keys = [k for (k,) in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch = ?", [watch])]
         refresh(db, watch, [k for k in keys if k.startswith(("CONT_AWD_", "CONT_IDV_"))])
+
+
+@migrations()
+def m020_subawards(db: Database) -> None:
+    """Subawards (subcontracts) under prime awards, and what each prime's detail last said of them.
+
+    ``subawards``: one row per reported subaward, its re-filed reports collapsed into it (the
+    key is documented in README.md, "Subawards"). ``subaward_checks``: per prime, the
+    ``subaward_count`` and ``total_subaward_amount`` of its award detail when its complete
+    subaward list was last read, so an unchanged prime costs no subaward request.
+    """
+    db.table("subawards").create(
+        {
+            "subaward_key": str,
+            "prime_award_key": str,
+            "prime_piid": str,
+            "subaward_number": str,
+            "report_id": str,
+            "sub_recipient_name": str,
+            "sub_recipient_uei": str,
+            "sub_parent_name": str,
+            "sub_parent_uei": str,
+            "amount": float,
+            "action_date": str,
+            "description": str,
+            "prime_recipient_name": str,
+            "awarding_subagency": str,
+            "report_count": int,
+            "fingerprint": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "deleted_at": str,
+        },
+        pk="subaward_key",
+    )
+    db.table("subawards").create_index(["prime_award_key"])
+    db.table("subawards").create_index(["sub_recipient_uei"])
+    db.table("subaward_checks").create(
+        {"award_key": str, "subaward_count": int, "total_subaward_amount": float, "checked_at": str},
+        pk="award_key",
+    )

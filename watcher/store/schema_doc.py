@@ -80,9 +80,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "run_id": "The poll that detected it (runs.id)",
             "detected_at": f"When it was detected, {UTC}",
             "kind": "new_award, award_changed, new_transaction, transaction_changed, deleted, new_notice, "
-            "notice_changed",
-            "entity_key": "What changed: an award_key, transaction_key or notice_id",
-            "award_key": "The award concerned",
+            "notice_changed, new_subaward, subaward_changed, subaward_deleted",
+            "entity_key": "What changed: an award_key, transaction_key, notice_id or subaward_key",
+            "award_key": "The award concerned (for a subaward, its prime)",
             "diff": 'JSON {"field": [old, new]} for every field that changed (amounts as exact decimal strings); '
             "{} for new records",
             "amount_delta": f"Change in obligation ({USD}): the new award's total, the action's amount, "
@@ -95,7 +95,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "and reason).",
         {
             "watch": "The watch's name in queries.yaml",
-            "entity_key": "The award (awards.award_key) or notice (notices.notice_id)",
+            "entity_key": "The award (awards.award_key), notice (notices.notice_id) or subaward"
+            " (subawards.subaward_key: a watched vendor as the sub-recipient)",
             "vendor": "The vendor's key in seeds/vendors.yaml; empty for a match on one of the watch's keywords",
             "reason": "uei (recipient UEI), recipient (recipient name is an alias), parent (parent UEI or name), "
             "mention (a description names the vendor's product), keyword (a watch keyword); for notices also "
@@ -116,6 +117,44 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "contract vehicle: every action), reviewed (a person confirmed it: every action), reseller (the vendor "
             "is only named in text: every action when the award's own description names it, else only the actions "
             "whose own description names it)",
+        },
+    ),
+    "subawards": (
+        "One row per reported subaward (a subcontract under a prime award), its re-filed reports collapsed into it: "
+        "watched vendors as sub-recipients under the watched agencies' primes, and every subaward of a prime a "
+        "watch holds. From USAspending's subaward search and /api/v2/subawards/ (FFATA/FSRS reports).",
+        {
+            "subaward_key": "SUBAWD_ and a hash of prime award key + subaward number + subaward date + normalized "
+            "sub-recipient name: what makes two reports the same subaward (README.md, Subawards)",
+            "prime_award_key": "The prime award it is under (awards.award_key when a watch holds the prime)",
+            "prime_piid": "The prime's PIID",
+            "subaward_number": "The number the prime contractor gave the subaward (USAspending's Sub-Award ID)",
+            "report_id": "USAspending's id of the newest report of it (/api/v2/subawards/ only; null from the search)",
+            "sub_recipient_name": "The subcontractor, as USAspending names it",
+            "sub_recipient_uei": "The subcontractor's UEI (the subaward search gives it; /api/v2/subawards/ does not)",
+            "sub_parent_name": "The subcontractor's parent company (no USAspending subaward answer gives it yet)",
+            "sub_parent_uei": "The parent's UEI (likewise)",
+            "amount": f"The subaward's amount as reported, {USD}",
+            "action_date": f"The subaward's date, {ISO_DATE}",
+            "description": "The subaward's description (upper case, as USAspending keeps it)",
+            "prime_recipient_name": "The prime contractor (from the subaward search)",
+            "awarding_subagency": "The component that awarded the prime (from the subaward search)",
+            "report_count": "How many reports of this subaward the last answer held (re-filings, duplicates)",
+            "fingerprint": "Hash of what the last answer said of it; equal means nothing to write",
+            "first_seen_at": f"When the watcher first stored it, {UTC}",
+            "last_seen_at": f"When an answer last listed it, {UTC} (refreshed at most daily)",
+            "deleted_at": f"When its prime's complete list stopped listing it (subaward_deleted), {UTC}; null while "
+            "listed",
+        },
+    ),
+    "subaward_checks": (
+        "Per prime award: what its award detail said of its subawards when its subaward list was last read, so an "
+        "unchanged prime costs no subaward request.",
+        {
+            "award_key": "The prime (awards.award_key)",
+            "subaward_count": "The detail's subaward_count: every report under the prime, re-filings included",
+            "total_subaward_amount": f"The detail's total_subaward_amount, {USD}",
+            "checked_at": f"When the list was read (or the detail said there were none), {UTC}",
         },
     ),
     "runs": (

@@ -28,7 +28,7 @@ from watcher.http import ApiClient, redact
 from watcher.match import Matcher, action_label, build_matcher, signature
 from watcher.models import NEW_TRANSACTION, Award, Match, SourceName, Transaction
 from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
-from watcher.sources.usaspending import actions
+from watcher.sources.usaspending import actions, subawards
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending.actions import Action
 from watcher.sources.usaspending.agencies import check_agencies
@@ -94,6 +94,7 @@ def run_watch(
                     ctx,
                     [r[0] for r in db.execute("SELECT DISTINCT entity_key FROM matches WHERE watch=?", [watch.name])],
                 )
+                subawards.rejudge(db, watch.name, ctx.matcher, now)
             check_agencies(db, client, watch, now)
             ctx.in_watch = store.matched_keys(db, watch.name)
             ctx.has_sam = (
@@ -126,6 +127,8 @@ def run_watch(
                 # a new modification that names nobody moves only their row, so ask for them by PIID.
                 window = (today - timedelta(days=watch.lookback_days), today + timedelta(days=1))
                 _read_by_piid(ctx, _hidden(ctx, seen), seen, page_size, window)
+                if fetch_details:  # like the transaction walk, not in the search-only pipeline of the benchmarks
+                    subawards.scan(db, client, watch, ctx.matcher, today, page_size, now, run_id, result)
             store.index_awards_fts(db)
             result.records = len(seen)
             if stopping.requested():  # a graceful stop: the pages read are kept, and the run says it is partial
@@ -316,6 +319,8 @@ def _process_award(
             refs.append((detail_raw, None))
             for name, value in detail_fields(detail).items():
                 setattr(award, name, value)
+            if matches and not subawards.follow_prime(ctx.db, ctx.client, detail, writes, ctx.now, ctx.result.warnings):
+                award.fingerprint = None  # its subawards could not all be read: read it again next poll
     if enriched and award.category == "contract" and award.total_obligation is not None:
         actions = sum((t.obligation or Decimal(0) for t in txs), Decimal(0))
         if actions != award.total_obligation:
@@ -408,7 +413,7 @@ class UsaspendingSource:
     def describe(self, config: Config) -> list[str]:
         return [
             f"  {w.name}: usaspending: {len(usaspending.plan(w))} search walks per poll"
-            f" and {len(usaspending.transaction_plan(w))} of the transaction index,"
+            f", {len(usaspending.transaction_plan(w))} of the transaction index and {subawards.describe(w)},"
             f" lookback {w.lookback_days} days"
             for w in config.watches.values()
             if SourceName.USASPENDING in w.sources
