@@ -61,7 +61,21 @@ def expected(db: Path) -> tuple[dict[str, dict[str, int]], int]:
         for tkey, _, _, amount in chosen:
             per[vendor][path] += cents(amount)
             tied[tkey] = cents(amount)
-    return per, sum(tied.values())
+    # Subawards to a vendor count for it unless their prime's actions already do (a dollar is not counted twice).
+    with sqlite3.connect(db) as conn:
+        subs = conn.execute(
+            "SELECT DISTINCT m.vendor, s.subaward_key, s.prime_award_key, s.amount FROM matches m"
+            " JOIN subawards s ON s.subaward_key = m.entity_key WHERE m.vendor != '' AND s.deleted_at IS NULL"
+        ).fetchall()
+    primes_of = {(k, v) for (k, v) in reasons}  # (award, vendor) pairs with tied money
+    counted: dict[str, int] = {}
+    for vendor, skey, prime, amount in subs:
+        if (prime, vendor) in primes_of and per[vendor] and prime in txs:
+            continue
+        per[vendor]["subaward"] += cents(amount)
+        if not any(p == prime for p, _ in primes_of):
+            counted[skey] = cents(amount)
+    return per, sum(tied.values()) + sum(counted.values())
 
 
 def test_the_view_the_export_and_the_site_agree_to_the_cent_with_an_independent_count(demo_db: Path) -> None:

@@ -44,12 +44,17 @@ EXPORTS: dict[str, tuple[str, str]] = {
         "LEFT JOIN awards a ON a.award_key = c.award_key",
         "c.detected_at",
     ),
-    # The money behind every published total: each action tied to a vendor, once per vendor, with its path.
+    # The money behind every published total: each action tied to a vendor, once per vendor, with its path,
+    # and each subaward to a vendor that its prime's actions do not already count (vendor_subawards).
     "obligations": (
-        "SELECT v.vendor, v.path, t.transaction_key, t.award_key, t.modification_number, t.action_date,"
-        " t.obligation, a.piid, a.recipient_name, a.awarding_subagency FROM vendor_actions v"
-        " JOIN transactions t ON t.transaction_key = v.transaction_key JOIN awards a ON a.award_key = t.award_key",
-        "t.action_date",
+        "SELECT a.* FROM (SELECT v.vendor, v.path, t.transaction_key AS record_key, t.award_key,"
+        " t.modification_number, t.action_date, t.obligation, w.piid, w.recipient_name, w.awarding_subagency,"
+        " w.funding_subagency FROM vendor_actions v JOIN transactions t ON t.transaction_key = v.transaction_key"
+        " JOIN awards w ON w.award_key = t.award_key"
+        " UNION ALL SELECT s.vendor, 'subaward', s.subaward_key, s.prime_award_key, NULL, s.action_date, s.amount,"
+        " u.prime_piid, u.sub_recipient_name, s.awarding_subagency, NULL FROM vendor_subawards s"
+        " JOIN subawards u ON u.subaward_key = s.subaward_key) a",
+        "a.action_date",
     ),
 }
 
@@ -60,7 +65,16 @@ def rows(db: Database, what: str, f: Filters) -> Iterator[dict[str, Any]]:
         raise ConfigError(f"unknown export {what!r}; choose one of {', '.join(EXPORTS)}")
     sql, date_col = EXPORTS[what]
     where, params = [], []
-    if f.watch or f.vendor:
+    if what == "obligations":  # per vendor and record: the filters name the vendor's share, not the award's
+        if f.vendor:
+            where.append("a.vendor = ?")
+            params.append(f.vendor)
+        if f.watch:
+            where.append(
+                "EXISTS (SELECT 1 FROM matches m WHERE m.watch = ? AND m.entity_key IN (a.award_key, a.record_key))"
+            )
+            params.append(f.watch)
+    elif f.watch or f.vendor:
         sub, sub_params = "SELECT entity_key FROM matches WHERE 1=1", []
         if f.watch:
             sub += " AND watch = ?"
@@ -70,9 +84,6 @@ def rows(db: Database, what: str, f: Filters) -> Iterator[dict[str, Any]]:
             sub_params.append(f.vendor)
         where.append(f"a.award_key IN ({sub})")
         params += sub_params
-    if what == "obligations" and f.vendor:  # that vendor's share only, not the other vendors' of the same award
-        where.append("v.vendor = ?")
-        params.append(f.vendor)
     if f.agency:
         where.append(
             "(a.awarding_subagency LIKE ? OR a.funding_subagency LIKE ? OR a.awarding_subagency IN "

@@ -22,6 +22,7 @@ PATH_WORDS = {
     "vehicle": "Under its vehicles",
     "reviewed": "Confirmed by review",
     "reseller": "Named in a reseller's order",
+    "subaward": "As a subcontractor",
 }
 FISCAL_YEAR = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
 
@@ -40,6 +41,12 @@ def by_fiscal_year(db: Database, where: str, args: list[Any], vendor: str | None
         f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy, v.path ORDER BY fy",
         [vendor, *args] if vendor else args,
     ).fetchall()
+    if vendor:  # subawards to the vendor under primes whose actions do not already count for it
+        rows += db.execute(
+            f"SELECT {FISCAL_YEAR.replace('t.action_date', 'action_date')} AS fy, 'subaward', sum(amount)"
+            " FROM vendor_subawards WHERE vendor = ? AND action_date IS NOT NULL GROUP BY fy",
+            [vendor],
+        ).fetchall()
     years: dict[int, dict[str, Decimal]] = {}
     for y, path, v in rows:
         years.setdefault(int(y), {})[path] = Decimal(str(round(v or 0, 2)))

@@ -486,6 +486,18 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
             "path": "direct, vehicle, reviewed or reseller (the strongest across vendors and watches)",
         },
     ),
+    "vendor_subawards": (
+        "Subawards reported to a vendor (matched as sub-recipient) under primes none of whose actions is already "
+        "that vendor's: the subaward path of the totals (a subaward's dollars are also its prime's).",
+        {
+            "vendor": "The vendor's key",
+            "subaward_key": "The subaward (subawards.subaward_key)",
+            "prime_award_key": "Its prime award",
+            "amount": f"The subaward's amount, {USD}",
+            "action_date": f"The subaward's date, {ISO_DATE}",
+            "awarding_subagency": "The component that awarded the prime",
+        },
+    ),
     "obligations_by_vendor_fy": (
         "At least this much money obligated per vendor, path, federal fiscal year (October to September) and "
         "awarding component: the sum of the contract actions tied to the vendor (vendor_actions), so an award "
@@ -493,7 +505,8 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
         "counts for each vendor here, and once in obligations_fy.",
         {
             "vendor": "The vendor's key",
-            "path": "How the money reached the vendor: direct, vehicle, reviewed or reseller",
+            "path": "How the money reached the vendor: direct, vehicle, reviewed, reseller (contract actions) or "
+            "subaward (reported subawards, vendor_subawards)",
             "fiscal_year": "Federal fiscal year (FY2026 = 2025-10-01..2026-09-30)",
             "awarding_subagency": "The awarding component",
             "awards": "Awards with actions that year",

@@ -39,6 +39,14 @@ VIEWS: dict[str, str] = {
                    WHEN 1 THEN 'direct' WHEN 2 THEN 'vehicle' WHEN 3 THEN 'reviewed' ELSE 'reseller' END AS path
         FROM attributions GROUP BY transaction_key
     """,
+    # Subawards to a vendor (its matches as sub-recipient) under primes whose own actions are not
+    # already that vendor's: a dollar of a subaward is also a dollar of its prime, never counted twice.
+    "vendor_subawards": """
+        SELECT DISTINCT m.vendor, s.subaward_key, s.prime_award_key, s.amount, s.action_date, s.awarding_subagency
+        FROM matches m JOIN subawards s ON s.subaward_key = m.entity_key
+        WHERE m.vendor != '' AND s.deleted_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM attributions x WHERE x.award_key = s.prime_award_key AND x.vendor = m.vendor)
+    """,
     "obligations_by_vendor_fy": f"""
         SELECT v.vendor, v.path, {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
                count(DISTINCT t.award_key) AS awards, count(*) AS transactions,
@@ -47,15 +55,30 @@ VIEWS: dict[str, str] = {
         JOIN transactions t ON t.transaction_key = v.transaction_key
         JOIN awards a ON a.award_key = t.award_key
         GROUP BY v.vendor, v.path, fiscal_year, a.awarding_subagency
+        UNION ALL
+        SELECT vendor, 'subaward', {FISCAL_YEAR.format(d="action_date")}, awarding_subagency,
+               count(DISTINCT prime_award_key), count(*), round(sum(amount), 2)
+        FROM vendor_subawards GROUP BY vendor, 3, awarding_subagency
     """,
-    # The same money for all vendors together: an action tied to two vendors counts once here.
+    # The same money for all vendors together: an action tied to two vendors counts once here, and
+    # a subaward only under a prime none of whose actions is already counted.
     "obligations_fy": f"""
-        SELECT {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
-               count(DISTINCT t.award_key) AS awards, count(*) AS transactions,
-               round(sum(t.obligation), 2) AS obligated
-        FROM tied_actions v JOIN transactions t ON t.transaction_key = v.transaction_key
-        JOIN awards a ON a.award_key = t.award_key
-        GROUP BY fiscal_year, a.awarding_subagency
+        SELECT fiscal_year, awarding_subagency, sum(awards) AS awards, sum(transactions) AS transactions,
+               round(sum(obligated), 2) AS obligated
+        FROM (
+            SELECT {FISCAL_YEAR.format(d="t.action_date")} AS fiscal_year, a.awarding_subagency,
+                   count(DISTINCT t.award_key) AS awards, count(*) AS transactions, sum(t.obligation) AS obligated
+            FROM tied_actions v JOIN transactions t ON t.transaction_key = v.transaction_key
+            JOIN awards a ON a.award_key = t.award_key
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT {FISCAL_YEAR.format(d="action_date")}, awarding_subagency, count(DISTINCT prime_award_key),
+                   count(*), sum(amount)
+            FROM (SELECT DISTINCT subaward_key, prime_award_key, amount, action_date, awarding_subagency
+                  FROM vendor_subawards
+                  WHERE prime_award_key NOT IN (SELECT award_key FROM attributions))
+            GROUP BY 1, 2
+        ) GROUP BY fiscal_year, awarding_subagency
     """,
     "reseller_awards": """
         SELECT a.award_key, a.piid, v.vendor, a.recipient_name, a.awarding_subagency, a.total_obligation,
