@@ -32,7 +32,7 @@ from urllib.parse import parse_qs
 from watcher.fakes import sam_opportunities as opportunities
 from watcher.fakes import server as localserver
 from watcher.fakes.sam_opportunities import DAY, mdy, record_day, to_int
-from watcher.fakes.server import ApiError, Fault
+from watcher.fakes.server import ApiError, Fault, Stream
 
 AWARDS_PATH = "/contract-awards/v1/search"
 OPPS_PATHS = ("/opportunities/v2/search", "/prod/opportunities/v2/search")
@@ -197,11 +197,11 @@ class SamReplay(localserver.Served):
             return sum(n for (d, k), n in self._used.items() if d == day and (key is None or k == key))
 
     # ------------------------------------------------------------ server
-    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes | Stream, str]:
         return self.handle(method, target)
 
     # ------------------------------------------------------------ dispatch
-    def handle(self, method: str, target: str) -> tuple[int, bytes, str]:
+    def handle(self, method: str, target: str) -> tuple[int, bytes | Stream, str]:
         """Answer one request: (status, body, content type). Serialised, so the log and quota stay in order."""
         path, _, query = target.partition("?")
         params = parse_qs(query, keep_blank_values=True)
@@ -216,7 +216,9 @@ class SamReplay(localserver.Served):
             self.requests.append(SamRequest(day, path, logged, status))
         return status, body, ctype
 
-    def _dispatch(self, method: str, path: str, params: dict[str, list[str]], day: date) -> tuple[int, bytes, str]:
+    def _dispatch(
+        self, method: str, path: str, params: dict[str, list[str]], day: date
+    ) -> tuple[int, bytes | Stream, str]:
         if path != AWARDS_PATH and path not in OPPS_PATHS:
             raise ApiError(404, HTML_404, "text/html")
         if method != "GET":
