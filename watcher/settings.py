@@ -232,6 +232,9 @@ class ScheduleSettings(Strict):
     digest: Cron | None = "*/15 * * * *"
     site_dir: str = "site"  # relative to queries.yaml
     misfire_grace_seconds: int = Field(default=3600, ge=1)
+    # A poll still running after this long is stopped (its process killed: the watch run in progress rolls
+    # back and is recorded as an error); each request is bounded too (deadline_seconds). null: no limit.
+    poll_deadline_seconds: int | None = Field(default=3600, ge=1)
 
 
 class Settings(Strict):
