@@ -26,15 +26,17 @@ import httpx
 import pytest
 import stamina
 
+from tests import test_sam
 from tests.conftest import ROOT, awards_from
 from tests.test_poll_e2e import base_rows
-from tests.test_sam import KEY, world  # noqa: F401 - the fixture
+from tests.test_sam import KEY
 from watcher.config import load_config
 from watcher.errors import SourceError
 from watcher.fakes import hostile
 from watcher.fakes.usaspending import UsaspendingReplay
 from watcher.http import MB, ApiClient, Cap, _retry_after, _retry_hook, usaspending_client
 
+world = test_sam.world  # the fixture: both fake APIs, a config, a database
 AUTOCOMPLETE = "/api/v2/autocomplete/awarding_agency_office/"
 SEARCH = "/api/v2/search/spending_by_award/"
 
@@ -171,7 +173,7 @@ def test_a_poll_against_an_endless_search_records_the_error_and_stores_nothing(
     assert status == "error" and "larger than the 10 MB this endpoint may send" in error
 
 
-def test_sam_answers_are_capped_too_and_the_request_is_settled_in_the_budget(world) -> None:  # noqa: F811
+def test_sam_answers_are_capped_too_and_the_request_is_settled_in_the_budget(world) -> None:
     w = world(sources="sam_awards")
     w.sam.faults.append(hostile.fault("/contract-awards/", hostile.endless()))
     text = (w.path.parent / "queries.yaml").read_text()

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from watcher.http import redact_bytes
 from watcher.models import Award, Change, Match, Transaction
 from watcher.store.migrations import AWARD_COLUMNS, AWARD_FTS_COLUMNS, TRANSACTION_COLUMNS
 from watcher.store.reads import _chunks
@@ -23,9 +24,14 @@ from watcher.store.runs import save_rejected
 
 
 def save_responses(db: Database, source: str, raws: Sequence[Any], now: str) -> dict[int, int]:
-    """Keep API responses byte for byte (zlib-compressed); returns id(raw) -> responses.id."""
+    """Keep API responses byte for byte (zlib-compressed); returns id(raw) -> responses.id.
+
+    SAM.gov's answers are kept with any secret redacted: the key travels in the URL, and an
+    answer may echo the URL (its client redacts them on receipt; this is the second lock).
+    """
     ids: dict[int, int] = {}
     for raw in raws:
+        content = redact_bytes(raw.content) if source.startswith("sam") else raw.content
         cur = db.execute(
             "INSERT INTO responses (source, method, path, request, received_at, content) VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -34,7 +40,7 @@ def save_responses(db: Database, source: str, raws: Sequence[Any], now: str) -> 
                 raw.path,
                 json.dumps(raw.request, default=float) if raw.request else None,
                 now,
-                zlib.compress(raw.content, 1),  # level 1: 3x faster than 6; pages still shrink about 4x
+                zlib.compress(content, 1),  # level 1: 3x faster than 6; pages still shrink about 4x
             ],
         )
         ids[id(raw)] = int(cur.lastrowid or 0)

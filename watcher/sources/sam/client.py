@@ -5,7 +5,7 @@ is recorded in ``sam_requests`` (committed) before it goes out, which keeps the 
 right across crashes, restarts and processes. A 429 blocks SAM until its
 ``nextAccessTime``; 401/403 means the key is invalid or expired. The key travels in the
 URL (the API accepts it nowhere else), so it is added at the last moment and removed
-from every message, and never stored.
+from every message and from every answer (which may echo it) before it is read or stored.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 from sqlite_utils import Database
 
 from watcher.errors import BudgetSpent, RetryableSourceError, SamKeyError, SamQuotaError, SourceError
-from watcher.http import MB, ApiClient, Cap, api_url, error_detail, parse_json, redact
+from watcher.http import MB, ApiClient, Cap, api_url, error_detail, parse_json, redact, redact_bytes
 from watcher.sources.sam.parse import no_data_found
 from watcher.values import iso_utc, parse_utc
 
@@ -209,15 +209,17 @@ class SamClient:
         if status == 204:
             self.budget.settle(request_id, status)
             return None, b""
-        if status == 404 and no_data_404 and no_data_found(resp.content):
+        # The answer may echo the key (``links[].href`` gives the request's URL): out before anything reads it.
+        content = redact_bytes(resp.content, [self.key])
+        if status == 404 and no_data_404 and no_data_found(content):
             self.budget.settle(request_id, status)
-            return None, resp.content
+            return None, content
         if status >= 300:
             detail = error_detail(resp)
             self.budget.settle(request_id, status, detail)
             raise SourceError(redact(f"{what}: HTTP {status}: {detail}"))
         self.budget.settle(request_id, status)
-        return parse_json(resp.content, what), resp.content
+        return parse_json(content, what), content
 
 
 class _NoSam:
