@@ -243,6 +243,9 @@ class Settings(Strict):
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     seeds_dir: str | None = None
+    # The versions of each record's raw answers kept (the latest; an answer is stored once per distinct
+    # content): a record that changes at every poll keeps this many, not one per poll. At least 1.
+    raw_versions_kept: int = Field(default=3, ge=1, le=1000)
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
     templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
     email: EmailSettings = EmailSettings()

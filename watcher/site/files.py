@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from watcher.errors import WatcherError
 from watcher.http import redact_bytes
+from watcher.store import keep_latest_only
 
 
 class SiteError(WatcherError):
@@ -46,6 +47,8 @@ class Writer:
 def public_copy(db: Database, dest: Path) -> None:
     """A consistent snapshot of the database without the subscribers' addresses and digests, and no secret.
 
+    Each record's raw answers are in their latest version only (the database keeps a few).
+
     SAM.gov answers stored before their redaction at receipt are redacted here (the key as the
     environment has it): an answer that echoed the key is published without it.
     """
@@ -58,6 +61,10 @@ def public_copy(db: Database, dest: Path) -> None:
             "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
         )
         _redact_sam_responses(target)
+        keep_latest_only(target)  # one version of each record's raw answers, not every one kept
+        pages, free = (target.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count"))
+        if free * 4 > pages:  # what was dropped is a large part of the file: make the download small
+            target.execute("VACUUM")
         target.executescript("PRAGMA journal_mode = DELETE;")
     finally:
         target.close()
