@@ -197,13 +197,18 @@ RSS_LIMIT_MB = 200
 
 
 def _poll_process(config: Path, db: Path, url: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
-    """``watcher poll`` in its own process, reporting its peak RSS (VmHWM) on its last stderr line."""
+    """``watcher poll`` in its own process, reporting its peak RSS on its last stderr line.
+
+    The peak is VmHWM, which starts afresh at exec; ``ru_maxrss`` would carry over the pytest
+    process the child was forked from.
+    """
     runner = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from watcher.cli import cli\n"
         "try:\n    cli.main(sys.argv[1:], prog_name='watcher')\n"
         "except SystemExit as e:\n    code = e.code\n"
-        "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print('PEAK_RSS_KB', peak, file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
     env = {**os.environ, "WATCHER_USASPENDING_URL": url, "PYTHONDONTWRITEBYTECODE": "1"}

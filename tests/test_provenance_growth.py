@@ -75,6 +75,7 @@ def bodies(db: Path) -> list[bytes]:
     return [zlib.decompress(c) for (c,) in q(db, "SELECT content FROM responses")]
 
 
+@pytest.mark.slow  # seven polls of megabyte pages and a full site build
 def test_a_row_changing_every_poll_keeps_the_latest_versions_only(env, tmp_path: Path) -> None:
     run, db, replay, _ = env
     sizes, files = [], []
