@@ -7,6 +7,7 @@ daemon only call these and print; neither repeats a step of them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -173,14 +174,19 @@ def send_test_email(config: Config, address: str, outbox: Path | None = None) ->
     return f"no SMTP server used: {where}" if where.startswith("written") else where
 
 
-def scheduled(config: Config, db_path: Path) -> dict[str, Callable[[], str]]:
-    """The daemon's jobs by name, each returning a one-line summary for its log."""
+def poll_summary(config: Config, db_path: Path) -> str:
+    """The daemon's poll: one poll, as a line for its log."""
+    report = poll(config, db_path)
+    summary = ", ".join(f"{r.watch}: {sum(r.kinds.values())} changes" for r in report.results)
+    failed = sum(1 for r in report.results if r.status != "ok")
+    return f"{summary}; {failed} failed" + (f"; {'; '.join(report.alerts)}" if report.alerts else "")
 
-    def poll_job() -> str:
-        report = poll(config, db_path)
-        summary = ", ".join(f"{r.watch}: {sum(r.kinds.values())} changes" for r in report.results)
-        failed = sum(1 for r in report.results if r.status != "ok")
-        return f"{summary}; {failed} failed" + (f"; {'; '.join(report.alerts)}" if report.alerts else "")
+
+def scheduled(config: Config, db_path: Path) -> dict[str, Callable[[], str]]:
+    """The daemon's jobs by name, each returning a one-line summary for its log.
+
+    The poll is a partial of a module-level function: the daemon runs it in a process of its own.
+    """
 
     def site_job(full: bool) -> Callable[[], str]:
         def run() -> str:
@@ -193,4 +199,5 @@ def scheduled(config: Config, db_path: Path) -> dict[str, Callable[[], str]]:
         results = send_digests(config, db_path)
         return ", ".join(f"{r.subscriber}: {r.status}" for r in results) or "no subscribers"
 
+    poll_job = functools.partial(poll_summary, config, db_path)
     return {"poll": poll_job, "site": site_job(False), "site_full": site_job(True), "digest": digest_job}

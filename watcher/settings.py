@@ -27,11 +27,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class UsaspendingResponseCaps(Strict):
+    """The largest answer (MB, decompressed) each USAspending endpoint may send; a larger one is cut off.
+
+    Far above real pages (a 100-row search page is a few hundred KB, a 5,000-row transactions
+    page a few MB), far below what would exhaust a small machine's memory.
+    """
+
+    search: float = Field(default=10, gt=0)  # spending_by_award and spending_by_transaction pages
+    transactions: float = Field(default=50, gt=0)  # /api/v2/transactions/ (up to 5,000 actions a page)
+    award: float = Field(default=5, gt=0)  # /api/v2/awards/<id>/ (one award's detail)
+    other: float = Field(default=5, gt=0)  # agency autocompletes, counts
+
+
 class UsaspendingSettings(Strict):
     page_size: int = Field(default=100, ge=1, le=100)
     min_interval_seconds: float = Field(default=0.5, ge=0)
-    timeout_seconds: float = Field(default=60, gt=0)
+    timeout_seconds: float = Field(default=60, gt=0)  # the longest wait for any one read
+    # The longest one request may take, sending to last byte (a server trickling bytes never trips a read
+    # timeout); default 3 x timeout_seconds. Past it the request is an error, not retried.
+    deadline_seconds: float | None = Field(default=None, gt=0)
     attempts: int = Field(default=4, ge=1, le=10)
+    max_response_mb: UsaspendingResponseCaps = UsaspendingResponseCaps()
+
+
+class SamResponseCaps(Strict):
+    """The largest answer (MB, decompressed) each SAM.gov API may send (a full page is 1-3 MB)."""
+
+    contract_awards: float = Field(default=20, gt=0)  # 100 full records of about 11 KB
+    opportunities: float = Field(default=30, gt=0)  # 1,000 notices of about 2 KB
 
 
 class SamSettings(Strict):
@@ -48,6 +72,8 @@ class SamSettings(Strict):
     notice_page_size: int = Field(default=1000, ge=1, le=1000)  # Opportunities rows per page (maximum 1000)
     min_interval_seconds: float = Field(default=1.0, ge=0)
     timeout_seconds: float = Field(default=60, gt=0)
+    deadline_seconds: float | None = Field(default=None, gt=0)  # as for usaspending: default 3 x timeout_seconds
+    max_response_mb: SamResponseCaps = SamResponseCaps()
     key_expires: date | None = None  # the key's expiry date (SAM keys last 90 days): status warns 14 days ahead
 
 
@@ -206,6 +232,9 @@ class ScheduleSettings(Strict):
     digest: Cron | None = "*/15 * * * *"
     site_dir: str = "site"  # relative to queries.yaml
     misfire_grace_seconds: int = Field(default=3600, ge=1)
+    # A poll still running after this long is stopped (its process killed: the watch run in progress rolls
+    # back and is recorded as an error); each request is bounded too (deadline_seconds). null: no limit.
+    poll_deadline_seconds: int | None = Field(default=3600, ge=1)
 
 
 class Settings(Strict):
@@ -214,6 +243,9 @@ class Settings(Strict):
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     seeds_dir: str | None = None
+    # The versions of each record's raw answers kept (the latest; an answer is stored once per distinct
+    # content): a record that changes at every poll keeps this many, not one per poll. At least 1.
+    raw_versions_kept: int = Field(default=3, ge=1, le=1000)
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
     templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
     email: EmailSettings = EmailSettings()

@@ -13,7 +13,8 @@ requires ``postedFrom``/``postedTo`` (``MM/dd/yyyy``, at most 364 days apart), d
 for a page past the end (fakes/sam_opportunities.py), and answers a search that finds
 nothing with 404 "No Data found" (``empty_404=False``: a 200 with ``totalRecords: 0``).
 Switches turn on the rarer quirks seen live: ``null_totals`` (``"totalRecords": null``),
-``shuffle_seed`` (Contract Awards results in an order that changes from one day to the next).
+``shuffle_seed`` (Contract Awards results in an order that changes from one day to the next),
+``echo_key`` (the request URL, key included, in ``links[].href`` of the answer and of each record).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from urllib.parse import parse_qs
 from watcher.fakes import sam_opportunities as opportunities
 from watcher.fakes import server as localserver
 from watcher.fakes.sam_opportunities import DAY, mdy, record_day, to_int
-from watcher.fakes.server import ApiError, Fault
+from watcher.fakes.server import ApiError, Fault, Stream
 
 AWARDS_PATH = "/contract-awards/v1/search"
 OPPS_PATHS = ("/opportunities/v2/search", "/prod/opportunities/v2/search")
@@ -137,6 +138,20 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
+def _echo(body: bytes, url: str) -> bytes:
+    """The answer with ``links: [{"rel": "self", "href": url}]`` on it and on each of its records."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        return body
+    link = [{"rel": "self", "href": url, "hreflang": None}]
+    data["links"] = link
+    for key in ("awardSummary", "opportunitiesData"):
+        for record in data.get(key) or []:
+            if isinstance(record, dict):
+                record["links"] = link
+    return _dumps(data)
+
+
 class SamReplay(localserver.Served):
     """The fake api.sam.gov. ``start()`` returns its base URL; ``set_data()`` swaps the records between polls."""
 
@@ -153,6 +168,7 @@ class SamReplay(localserver.Served):
         null_totals: bool = False,
         empty_404: bool = True,
         shuffle_seed: int | None = None,
+        echo_key: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._actions: list[dict[str, Any]] = []
@@ -171,6 +187,9 @@ class SamReplay(localserver.Served):
         #: Serve Contract Awards results in an order that is fixed for a UTC day and shuffled anew the next
         #: (seeded): SAM.gov promises no order, so a walk resumed another day may meet its pages reshuffled.
         self.shuffle_seed = shuffle_seed
+        #: Echo the request URL with its ``api_key`` in ``links[].href`` (Opportunities' ``links`` give the request's
+        #: URL, docs/api/sam.md 1.6; nothing promises the key is left out): a stored answer then holds the key.
+        self.echo_key = echo_key
         self.requests: list[SamRequest] = []
         self._used: dict[tuple[date, str], int] = {}
         self._fault_counts: dict[str, int] = {}
@@ -197,11 +216,11 @@ class SamReplay(localserver.Served):
             return sum(n for (d, k), n in self._used.items() if d == day and (key is None or k == key))
 
     # ------------------------------------------------------------ server
-    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes | Stream, str]:
         return self.handle(method, target)
 
     # ------------------------------------------------------------ dispatch
-    def handle(self, method: str, target: str) -> tuple[int, bytes, str]:
+    def handle(self, method: str, target: str) -> tuple[int, bytes | Stream, str]:
         """Answer one request: (status, body, content type). Serialised, so the log and quota stay in order."""
         path, _, query = target.partition("?")
         params = parse_qs(query, keep_blank_values=True)
@@ -209,6 +228,8 @@ class SamReplay(localserver.Served):
             day = self.today()
             try:
                 status, body, ctype = self._dispatch(method, path, params, day)
+                if self.echo_key and status == 200 and isinstance(body, bytes):
+                    body = _echo(body, f"https://api.sam.gov{target}")
             except ApiError as err:
                 raw = err.body if isinstance(err.body, bytes) else _dumps(err.body)
                 status, body, ctype = err.status, raw, err.content_type
@@ -216,7 +237,9 @@ class SamReplay(localserver.Served):
             self.requests.append(SamRequest(day, path, logged, status))
         return status, body, ctype
 
-    def _dispatch(self, method: str, path: str, params: dict[str, list[str]], day: date) -> tuple[int, bytes, str]:
+    def _dispatch(
+        self, method: str, path: str, params: dict[str, list[str]], day: date
+    ) -> tuple[int, bytes | Stream, str]:
         if path != AWARDS_PATH and path not in OPPS_PATHS:
             raise ApiError(404, HTML_404, "text/html")
         if method != "GET":

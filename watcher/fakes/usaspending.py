@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from watcher.fakes import server as localserver
-from watcher.fakes.server import ApiError, Fault
+from watcher.fakes.server import ApiError, Fault, Stream
 from watcher.fakes.usaspending_awards import HTML_500, KNOWN_FILTERS, TIME_PERIOD_MESSAGE, ReplayAward, dumps, matches
 from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
 from watcher.fakes.usaspending_subawards import SubawardSearches
@@ -83,11 +83,11 @@ class UsaspendingReplay(SubawardSearches, BulkSearches, localserver.Served):
         return self._awards
 
     # ------------------------------------------------------------ server
-    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+    def answer(self, method: str, target: str, body: bytes) -> tuple[int, bytes | Stream, str]:
         return self.handle(method, target, body)
 
     # ------------------------------------------------------------ dispatch
-    def handle(self, method: str, path: str, raw: bytes) -> tuple[int, bytes, str]:
+    def handle(self, method: str, path: str, raw: bytes) -> tuple[int, bytes | Stream, str]:
         path = path.split("?", 1)[0]
         if self.delay:
             time.sleep(self.delay)

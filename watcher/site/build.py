@@ -244,11 +244,26 @@ def _default_signals() -> None:
 
 
 def _stage_awards(build: Path, stage: Path, keys: Iterable[str]) -> None:
-    """Hard links to some award pages under the same relative paths, so an index of them has the right URLs."""
+    """Hard links to some award pages under the same relative paths, so an index of them has the right URLs.
+
+    Every key given must have its page: the caller passes only watched awards (see ``_watched``).
+    """
     (stage / "awards").mkdir(parents=True, exist_ok=True)
     for key in keys:
         name = f"{links.safe_name(key)}.html"
         os.link(build / "awards" / name, stage / "awards" / name)
+
+
+def _watched(db: Database, keys: Iterable[str]) -> set[str]:
+    """Those of ``keys`` some watch holds: only they have a page (a change can touch an award no watch holds,
+    one that left its watch when the rules were edited: its history is kept, its page is not)."""
+    wanted, out = sorted(set(keys)), set()
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT DISTINCT entity_key FROM matches WHERE entity_key IN ({marks})"
+        out |= {r[0] for r in db.execute(sql, chunk)}
+    return out
 
 
 def _swap(out: Path, target: Path) -> None:
@@ -322,13 +337,18 @@ def _incremental(
     w = Writer(current, atomic=True)
     site = Site(db, config, env, w, now)
     result.awards = site.award_pages(keys)
+    changed = set(manifest.get("recent", [])) | set(keys)
+    watched = _watched(db, changed)
+    for key in sorted(set(keys) - watched):  # it left every watch: no page, as a full build would have it
+        (current / "awards" / f"{links.safe_name(key)}.html").unlink(missing_ok=True)
     for vendor in sorted(vendors):
         site.vendor_page(vendor)
     site.home()
     site.notices_page()
-    recent_keys = sorted(set(manifest.get("recent", [])) | set(keys))
+    recent_keys = sorted(changed & watched)
     recent = recent_keys
-    if search:
+    recent_bundle: list[str] = []
+    if search and recent_keys:
         # The main index knows the awards as of the last full build; the ones changed since get
         # a small index of their own, merged in the browser (a full build folds them back in).
         with tempfile.TemporaryDirectory(dir=current.parent) as tmp:
@@ -340,8 +360,13 @@ def _incremental(
             if old.exists():
                 shutil.rmtree(old)
             os.replace(staging, old)
+        recent_bundle = ["pagefind-recent/"]
         result.search = f"{len(recent)} recently changed awards indexed"
-    site.static_pages(bundles=[*manifest.get("bundles", []), "pagefind-recent/"] if search else [])
+    elif search:
+        result.search = "no recently changed award has a page"
+    site.static_pages(bundles=[*manifest.get("bundles", []), *recent_bundle] if search else [])
+    if search and not recent_bundle:  # the pages no longer name it: an index of nothing goes (pagefind makes none)
+        shutil.rmtree(current / "pagefind-recent", ignore_errors=True)
     worker.join()
     if worker.exitcode != 0:
         raise SiteError(f"a site worker failed (exit code {worker.exitcode}); run `watcher site --full`")

@@ -216,8 +216,12 @@ def history(db: Database, award: str) -> dict[str, Any]:
 
 
 def raw_records(db: Database, award: str) -> list[dict[str, Any]]:
-    """The API records kept for an award and its actions, decompressed."""
-    from watcher.store import read_raw
+    """The API records kept for an award and its actions, decompressed: the latest, and the earlier versions kept.
+
+    ``earlier``: the record's previous raw versions still kept (``settings.raw_versions_kept``),
+    newest first, each with when it was first and last seen.
+    """
+    from watcher.store import earlier_versions, read_raw
 
     key = resolve_award(db, award)
     out = []
@@ -225,8 +229,9 @@ def raw_records(db: Database, award: str) -> list[dict[str, Any]]:
         "SELECT entity_key, source, raw_refs FROM provenance WHERE entity_key = ? OR entity_key IN "
         "(SELECT transaction_key FROM transactions WHERE award_key = ?) ORDER BY entity_key",
         [key, key],
-    ):
-        out.append({"entity_key": entity, "source": source, "records": read_raw(db, refs)})
+    ).fetchall():
+        earlier = earlier_versions(db, entity, source, refs)
+        out.append({"entity_key": entity, "source": source, "records": read_raw(db, refs), "earlier": earlier})
     return out
 
 

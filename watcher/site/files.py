@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+import zlib
 from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher.errors import WatcherError
+from watcher.http import redact_bytes
+from watcher.store import keep_latest_only
 
 
 class SiteError(WatcherError):
@@ -42,7 +45,13 @@ class Writer:
 
 
 def public_copy(db: Database, dest: Path) -> None:
-    """A consistent snapshot of the database without the subscribers' addresses and digests."""
+    """A consistent snapshot of the database without the subscribers' addresses and digests, and no secret.
+
+    Each record's raw answers are in their latest version only (the database keeps a few).
+
+    SAM.gov answers stored before their redaction at receipt are redacted here (the key as the
+    environment has it): an answer that echoed the key is published without it.
+    """
     dest.unlink(missing_ok=True)
     target = sqlite3.connect(dest)
     try:
@@ -50,10 +59,26 @@ def public_copy(db: Database, dest: Path) -> None:
         # secure_delete overwrites what is deleted, so no address survives in a free page (cheaper than VACUUM).
         target.executescript(
             "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
-            " PRAGMA journal_mode = DELETE;"
         )
+        _redact_sam_responses(target)
+        keep_latest_only(target)  # one version of each record's raw answers, not every one kept
+        pages, free = (target.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count"))
+        if free * 4 > pages:  # what was dropped is a large part of the file: make the download small
+            target.execute("VACUUM")
+        target.executescript("PRAGMA journal_mode = DELETE;")
     finally:
         target.close()
+
+
+def _redact_sam_responses(conn: sqlite3.Connection) -> None:
+    changed = []
+    for rid, content in conn.execute("SELECT id, content FROM responses WHERE source LIKE 'sam%'"):
+        body = zlib.decompress(content)
+        clean = redact_bytes(body)
+        if clean is not body:
+            changed.append((zlib.compress(clean, 1), rid))
+    with conn:
+        conn.executemany("UPDATE responses SET content = ? WHERE id = ?", changed)
 
 
 class _Grouped:

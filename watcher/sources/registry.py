@@ -30,6 +30,8 @@ def poll(db: Database, config: Config, clients: Clients, request: PollRequest) -
         if stopping.requested():
             break
         results += source.poll(db, config, clients, request)
+    with store.write_transaction(db):  # each record keeps its latest raw versions; older answers go
+        store.prune(db, config.settings.raw_versions_kept)
     return results
 
 

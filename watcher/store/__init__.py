@@ -17,6 +17,13 @@ from sqlite_utils import Database
 
 from watcher.store.attributions import refresh as refresh_attributions
 from watcher.store.migrations import migrations
+from watcher.store.provenance import (
+    add_provenance,
+    earlier_versions,
+    keep_latest_only,
+    prune,
+    release_responses,
+)
 from watcher.store.reads import (
     get_awards,
     get_stored,
@@ -62,23 +69,28 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "PageWrites",
     "Provenance",
+    "add_provenance",
     "agencies_verified_since",
     "agency_verified",
     "data_as_of",
     "drop_backfilled",
+    "earlier_versions",
     "finish_run",
     "get_awards",
     "get_rejected",
     "get_stored",
     "get_transactions",
     "index_awards_fts",
+    "keep_latest_only",
     "load_seeds",
     "mark_interrupted_runs",
     "matched_keys",
     "open_db",
     "provisional_transactions",
+    "prune",
     "read_raw",
     "refresh_attributions",
+    "release_responses",
     "replace_matches",
     "rows_by_key",
     "rows_by_key_multi",

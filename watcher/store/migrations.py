@@ -402,3 +402,33 @@ def m020_subawards(db: Database) -> None:
         {"award_key": str, "subaward_count": int, "total_subaward_amount": float, "checked_at": str},
         pk="award_key",
     )
+
+
+@migrations()
+def m021_provenance_versions(db: Database) -> None:
+    """Provenance kept per distinct answer: answers deduplicated by content, each record's versions indexed.
+
+    Each existing provenance row becomes its record's first version. Answers no provenance row
+    refers to (left by earlier versions of the watcher) stay; the site's download drops them.
+    """
+    db.table("responses").add_column("content_sha256", str)
+    db.table("responses").create_index(["source", "content_sha256"])
+    db.table("provenance_versions").create(
+        {"id": int, "entity_key": str, "source": str, "raw_refs": str, "first_seen_at": str, "last_seen_at": str},
+        pk="id",
+    )
+    db.table("provenance_versions").create_index(["entity_key", "source", "raw_refs"], unique=True)
+    db.execute(
+        "CREATE TABLE version_responses (response_id INTEGER NOT NULL, version_id INTEGER NOT NULL,"
+        " PRIMARY KEY (response_id, version_id)) WITHOUT ROWID"
+    )
+    db.table("version_responses").create_index(["version_id"])
+    db.table("backfill_transactions").create_index(["response_id"])
+    db.execute(
+        "INSERT INTO provenance_versions (entity_key, source, raw_refs, first_seen_at, last_seen_at)"
+        " SELECT entity_key, source, raw_refs, first_seen_at, last_seen_at FROM provenance"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO version_responses (response_id, version_id)"
+        " SELECT json_extract(j.value, '$[0]'), v.id FROM provenance_versions v, json_each(v.raw_refs) j"
+    )

@@ -45,12 +45,11 @@ def finish_run(
     )
 
 
-def mark_interrupted_runs(db: Database) -> int:
-    """Runs left 'running' by a killed process are errors; their data was rolled back."""
+def mark_interrupted_runs(db: Database, error: str | None = None) -> int:
+    """Runs left 'running' by a killed process are errors (``error`` says why); their data was rolled back."""
     cur = db.execute(
-        "UPDATE runs SET status='error', error='interrupted (process stopped mid-run; nothing from it was kept)',"
-        " finished_at=? WHERE status='running'",
-        [utcnow()],
+        "UPDATE runs SET status='error', error=?, finished_at=? WHERE status='running'",
+        [error or "interrupted (process stopped mid-run; nothing from it was kept)", utcnow()],
     )
     return cur.rowcount
 

@@ -190,8 +190,30 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "`watcher history KEY --raw` prints them",
         },
     ),
+    "provenance_versions": (
+        "Each record's raw versions kept: one row per distinct raw_refs a source gave it, the latest "
+        "settings.raw_versions_kept (default 3) of them; the current one is provenance.raw_refs. The site's "
+        "public database keeps the current one only.",
+        {
+            "id": "Sequence number (version_responses.version_id points here)",
+            "entity_key": "An award_key, transaction_key or notice_id",
+            "source": "The API",
+            "raw_refs": "JSON list of [responses.id, index], as in provenance.raw_refs",
+            "first_seen_at": f"When the record was first read in this version, {UTC}",
+            "last_seen_at": f"When it was last read in this version, {UTC}",
+        },
+    ),
+    "version_responses": (
+        "Which kept versions refer to which responses (an index of provenance_versions.raw_refs): a response "
+        "no version (nor a staged backfill action) refers to is deleted.",
+        {
+            "response_id": "responses.id",
+            "version_id": "provenance_versions.id",
+        },
+    ),
     "responses": (
-        "API responses kept byte for byte (zlib-compressed) because they carried a new or changed record.",
+        "API responses kept byte for byte (zlib-compressed) because they carried a new or changed record; "
+        "kept while a record's kept version (version_responses) refers to them.",
         {
             "id": "Sequence number (provenance.raw_refs points here)",
             "source": "The API",
@@ -199,7 +221,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "path": "The endpoint",
             "request": "The JSON body sent, for POSTs",
             "received_at": f"When it was received, {UTC}",
-            "content": "The response body exactly as received, zlib-compressed",
+            "content": "The response body exactly as received, zlib-compressed (SAM.gov's with any secret the "
+            "answer echoed redacted)",
+            "content_sha256": "SHA-256 of the body: an identical answer from the same source is stored once "
+            "(received_at is when that content first came); null for answers stored before the "
+            "column existed",
         },
     ),
     "notices": (

@@ -6,6 +6,7 @@ leaves either all of a run's awards, transactions, matches and changes, or none 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import operator
 import zlib
@@ -16,26 +17,44 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from watcher.http import redact_bytes
 from watcher.models import Award, Change, Match, Transaction
 from watcher.store import attributions
 from watcher.store.migrations import AWARD_COLUMNS, AWARD_FTS_COLUMNS, TRANSACTION_COLUMNS
+from watcher.store.provenance import drop_versions, record_versions
 from watcher.store.reads import _chunks
 from watcher.store.runs import save_rejected
 
 
 def save_responses(db: Database, source: str, raws: Sequence[Any], now: str) -> dict[int, int]:
-    """Keep API responses byte for byte (zlib-compressed); returns id(raw) -> responses.id."""
+    """Keep API responses byte for byte (zlib-compressed), once per distinct content; returns id(raw) -> responses.id.
+
+    An answer identical to one kept from the same source (same SHA-256) is not stored again:
+    its row is reused (``received_at`` says when that content first came). SAM.gov's answers
+    are kept with any secret redacted: the key travels in the URL, and an answer may echo the
+    URL (its client redacts them on receipt; this is the second lock).
+    """
     ids: dict[int, int] = {}
     for raw in raws:
+        content = redact_bytes(raw.content) if source.startswith("sam") else raw.content
+        digest = hashlib.sha256(content).hexdigest()
+        same = db.execute(
+            "SELECT id FROM responses WHERE source = ? AND content_sha256 = ? LIMIT 1", [source, digest]
+        ).fetchone()
+        if same is not None:
+            ids[id(raw)] = int(same[0])
+            continue
         cur = db.execute(
-            "INSERT INTO responses (source, method, path, request, received_at, content) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO responses (source, method, path, request, received_at, content, content_sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 source,
                 raw.method,
                 raw.path,
                 json.dumps(raw.request, default=float) if raw.request else None,
                 now,
-                zlib.compress(raw.content, 1),  # level 1: 3x faster than 6; pages still shrink about 4x
+                zlib.compress(content, 1),  # level 1: 3x faster than 6; pages still shrink about 4x
+                digest,
             ],
         )
         ids[id(raw)] = int(cur.lastrowid or 0)
@@ -57,6 +76,7 @@ def settle_provisional(db: Database, drop: Iterable[str], confirm: Iterable[str]
     gone = [(k,) for k in drop]
     db.conn.executemany("DELETE FROM transactions WHERE transaction_key = ? AND backfilled_at IS NOT NULL", gone)
     db.conn.executemany("DELETE FROM provenance WHERE entity_key = ?", gone)
+    drop_versions(db, [k for (k,) in gone])
     db.conn.executemany(
         "UPDATE transactions SET backfilled_at = NULL WHERE transaction_key = ?", [(k,) for k in confirm]
     )
@@ -138,29 +158,22 @@ def save_provenance(
 ) -> None:
     """(entity_key, url, [(raw response, index in its results or None)]) seen now from ``source``.
 
-    The responses are stored once each; the first sighting is kept and the raw references
-    are replaced by the newest ones.
+    The responses are stored once each (once per distinct content); the first sighting is
+    kept and the raw references are replaced by the newest ones, each a version of the record
+    (``provenance_versions``; ``provenance.prune`` keeps the latest few).
     """
     if not records:
         return
     distinct = list({id(raw): raw for _, _, refs in records for raw, _ in refs}.values())
     ids = save_responses(db, source, distinct, now)
+    rows = [(key, url, _refs_json(refs, ids)) for key, url, refs in records]
     db.conn.executemany(
         "INSERT INTO provenance (entity_key, source, first_seen_at, last_seen_at, url, raw_refs)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, source) DO UPDATE SET"
         " last_seen_at=excluded.last_seen_at, url=excluded.url, raw_refs=excluded.raw_refs",
-        [
-            (
-                key,
-                source,
-                now,
-                now,
-                url,
-                "[" + ",".join(f"[{ids[id(raw)]},{'null' if index is None else index}]" for raw, index in refs) + "]",
-            )
-            for key, url, refs in records
-        ],
+        [(key, source, now, now, url, refs) for key, url, refs in rows],
     )
+    record_versions(db, source, [(key, refs, now) for key, _, refs in rows])
 
 
 def touch_awards(db: Database, keys: Sequence[str], now: str, source: str = "usaspending") -> None:

@@ -5,7 +5,7 @@ is recorded in ``sam_requests`` (committed) before it goes out, which keeps the 
 right across crashes, restarts and processes. A 429 blocks SAM until its
 ``nextAccessTime``; 401/403 means the key is invalid or expired. The key travels in the
 URL (the API accepts it nowhere else), so it is added at the last moment and removed
-from every message, and never stored.
+from every message and from every answer (which may echo it) before it is read or stored.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 from sqlite_utils import Database
 
 from watcher.errors import BudgetSpent, RetryableSourceError, SamKeyError, SamQuotaError, SourceError
-from watcher.http import ApiClient, api_url, error_detail, parse_json, redact
+from watcher.http import MB, ApiClient, Cap, api_url, error_detail, parse_json, redact, redact_bytes
 from watcher.sources.sam.parse import no_data_found
 from watcher.values import iso_utc, parse_utc
 
@@ -109,8 +109,17 @@ class SamClient:
         s = config.settings.sam
         url = api_url("WATCHER_SAM_URL", DEFAULT_SAM_URL, "the API key travels in the URL")
         self.key = key if key is not None else sam_key()
+        where = "settings.sam.max_response_mb"
         self.http = ApiClient(
-            url, timeout=s.timeout_seconds, attempts=ATTEMPTS, min_interval=s.min_interval_seconds, transport=transport
+            url,
+            timeout=s.timeout_seconds,
+            attempts=ATTEMPTS,
+            min_interval=s.min_interval_seconds,
+            transport=transport,
+            deadline=s.deadline_seconds,
+            caps=[Cap("^/contract-awards/", int(s.max_response_mb.contract_awards * MB), f"{where}.contract_awards")],
+            default_cap=Cap("", int(s.max_response_mb.opportunities * MB), f"{where}.opportunities"),
+            settings="settings.sam",
         )
         self.budget = Budget(db, s.daily_budget)
         self.clock = clock or (lambda: datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
@@ -168,6 +177,9 @@ class SamClient:
                 if attempt == ATTEMPTS:
                     raise SourceError(str(exc)) from None
                 continue
+            except SourceError as exc:  # past the deadline or over the size cap: not retried
+                self.budget.settle(request_id, None, str(exc))
+                raise
             status = resp.status_code
             if status >= 500 and attempt < ATTEMPTS:
                 self.budget.settle(request_id, status, f"HTTP {status}")
@@ -197,15 +209,17 @@ class SamClient:
         if status == 204:
             self.budget.settle(request_id, status)
             return None, b""
-        if status == 404 and no_data_404 and no_data_found(resp.content):
+        # The answer may echo the key (``links[].href`` gives the request's URL): out before anything reads it.
+        content = redact_bytes(resp.content, [self.key])
+        if status == 404 and no_data_404 and no_data_found(content):
             self.budget.settle(request_id, status)
-            return None, resp.content
+            return None, content
         if status >= 300:
             detail = error_detail(resp)
             self.budget.settle(request_id, status, detail)
             raise SourceError(redact(f"{what}: HTTP {status}: {detail}"))
         self.budget.settle(request_id, status)
-        return parse_json(resp.content, what), resp.content
+        return parse_json(content, what), content
 
 
 class _NoSam:

@@ -357,11 +357,8 @@ class _Backfill:
                         "UPDATE transactions SET backfilled_at = ? WHERE transaction_key = ?",
                         [(self.now, t.transaction_key) for t in txs],
                     )
-                    self.db.conn.executemany(
-                        "INSERT OR IGNORE INTO provenance (entity_key, source, first_seen_at, last_seen_at, url,"
-                        " raw_refs) VALUES (?, 'usaspending', ?, ?, ?, ?)",
-                        [(k, self.now, self.now, a.get("source_url"), json.dumps([ref])) for k, ref in refs],
-                    )
+                    rows = [(k, a.get("source_url"), json.dumps([ref])) for k, ref in refs]
+                    store.add_provenance(self.db, "usaspending", rows, self.now)
                 store.refresh_attributions(self.db, self.watch.name, keys)  # the actions arrived after the matches
 
 
@@ -414,8 +411,11 @@ def run_backfill(
             job.named()
             job.complete()
             job.store_transactions()
-            with store.write_transaction(db):
+            with store.write_transaction(db):  # the staged answers no version keeps are pruned
+                ids = db.execute("SELECT DISTINCT response_id FROM backfill_transactions WHERE watch = ?", [name])
+                store.release_responses(db, [r[0] for r in ids])
                 db.execute("DELETE FROM backfill_transactions WHERE watch = ?", [name])
+                store.prune(db, config.settings.raw_versions_kept)
                 db.execute(
                     "UPDATE backfills SET finished_at = ?, error = NULL WHERE watch = ? AND since = ?",
                     [now, name, since.isoformat()],
