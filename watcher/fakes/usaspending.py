@@ -1,7 +1,7 @@
 """A local stand-in for api.usaspending.gov that replays recorded rows with the real rules.
 
-It serves ``spending_by_award`` (cursor and page mode), ``/api/v2/transactions/`` and
-``/api/v2/awards/<id>/`` on 127.0.0.1, and enforces the validation the real service
+It serves ``spending_by_award`` (cursor and page mode), ``/api/v2/transactions/``,
+``/api/v2/awards/<id>/`` and ``/api/v2/idvs/awards/`` on 127.0.0.1, and enforces the validation the real service
 applies (docs/api/usaspending.md): limit at most 100, one award-type group per
 request, sort among the requested fields, both cursor fields or neither, unknown
 filters reported as "not used", each with the real status code and body. ``watcher
@@ -25,6 +25,7 @@ from watcher.fakes import server as localserver
 from watcher.fakes.server import ApiError, Fault
 from watcher.fakes.usaspending_awards import ReplayAward, dumps, matches
 from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
+from watcher.fakes.usaspending_idvs import IdvAwards
 
 KNOWN_FILTERS = {
     "award_type_codes",
@@ -45,6 +46,7 @@ BULK_PATHS = {
     "/api/v2/search/spending_by_transaction/": "transaction_search",
     "/api/v2/search/spending_by_award_count/": "award_count",
     "/api/v2/search/spending_by_transaction_count/": "transaction_count",
+    "/api/v2/idvs/awards/": "idv_awards",  # the orders under a contract vehicle (usaspending_idvs.py)
 }
 SORTABLE = {"Last Modified Date": "Last Modified Date", "Award ID": "Award ID", "Award Amount": "Award Amount"}
 HTML_500 = b"<!doctype html><html><head><title>Server Error (500)</title></head><body><h1>Server Error</h1></body>"
@@ -68,7 +70,7 @@ class _Encoded:
     parts: list[bytes]
 
 
-class UsaspendingReplay(BulkSearches, localserver.Served):
+class UsaspendingReplay(BulkSearches, IdvAwards, localserver.Served):
     """The fake API. ``start()`` returns its base URL; ``set_awards()`` swaps the data between polls."""
 
     def __init__(self, awards: list[ReplayAward] | None = None) -> None:

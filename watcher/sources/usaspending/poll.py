@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +28,8 @@ from watcher.http import ApiClient, redact
 from watcher.match import Matcher, action_label, build_matcher, signature
 from watcher.models import NEW_TRANSACTION, Award, Match, SourceName, Transaction
 from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
-from watcher.sources.usaspending import actions
+from watcher.sources.usaspending import actions, vehicles
 from watcher.sources.usaspending import api as usaspending
-from watcher.sources.usaspending.actions import Action
 from watcher.sources.usaspending.agencies import check_agencies
 from watcher.sources.usaspending.parse import (
     DETAIL_FIELDS,
@@ -119,8 +118,11 @@ def run_watch(
                     result.changes - changes_before,
                 )
             if not stopping.requested():
-                _read_named(ctx, {k: a for k, a in to_read.items() if k not in seen}, seen, page_size)
-                _adopt(ctx, to_judge - seen - ctx.in_watch)
+                named = {k: (a.group, a.piid) for k, a in to_read.items() if k not in seen}
+                orders, judge = _vehicle_orders(ctx, seen, (today - timedelta(days=watch.lookback_days)).isoformat())
+                named.update({k: ("contracts", piid) for k, piid in orders.items() if k not in named})
+                _read_named(ctx, named, seen, page_size)
+                _adopt(ctx, (to_judge | judge) - seen - ctx.in_watch)
             store.index_awards_fts(db)
             result.records = len(seen)
             if stopping.requested():  # a graceful stop: the pages read are kept, and the run says it is partial
@@ -147,7 +149,7 @@ def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: st
     record_result(db, ctx.result, started, finished)
 
 
-def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
+def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, actions.Action], set[str]]:
     """The transaction-level walk (actions.py): awards to read again, and stored ones to judge.
 
     Skipped without details (the search-only pipeline of the benchmarks): it compares actions
@@ -163,12 +165,22 @@ def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
     return to_read, to_judge
 
 
-def _read_named(ctx: _Ctx, wanted: dict[str, Action], seen: set[str], page_size: int) -> None:
-    """The award rows of awards that only the transaction walk found, by PIID, through the usual page path."""
+def _vehicle_orders(ctx: _Ctx, seen: set[str], since: str) -> tuple[dict[str, str | None], set[str]]:
+    """Orders under the watch's contract vehicles that the walks did not list (vehicles.py): to read, to judge."""
+    if not ctx.fetch_details:  # the search-only pipeline of the benchmarks reads the walks alone
+        return {}, set()
+    wanted, judge, pages = vehicles.orders_to_read(ctx.client, ctx.db, ctx.watch, ctx.in_watch, seen, since)
+    ctx.result.pages += pages
+    return wanted, judge
+
+
+def _read_named(ctx: _Ctx, wanted: dict[str, tuple[str, str | None]], seen: set[str], page_size: int) -> None:
+    """The award rows of awards only the transaction walk or a vehicle's list named, by PIID, through the
+    usual page path (``wanted``: award key -> its award group and PIID)."""
     piids: dict[str, set[str]] = {}
-    for a in wanted.values():
-        if a.piid:
-            piids.setdefault(a.group, set()).add(a.piid)
+    for group, piid in wanted.values():
+        if piid:
+            piids.setdefault(group, set()).add(piid)
     for group, named in sorted(piids.items()):
         ordered, step = sorted(named), usaspending.AWARD_IDS_PER_REQUEST
         for i in range(0, len(ordered), step):
@@ -390,7 +402,7 @@ class UsaspendingSource:
         return [
             f"  {w.name}: usaspending: {len(usaspending.plan(w))} search walks per poll"
             f" and {len(usaspending.transaction_plan(w))} of the transaction index,"
-            f" lookback {w.lookback_days} days"
+            f" {len(vehicles.vehicle_ids(w))} contract vehicles' order lists, lookback {w.lookback_days} days"
             for w in config.watches.values()
             if SourceName.USASPENDING in w.sources
         ]
