@@ -164,7 +164,8 @@ def build(
         watch = next(w for w in watches if any(m["watch"] == w for m in ms))
         mine = [m for m in ms if m["watch"] == watch]
         vendors = sorted({m["vendor"] for m in mine if m["vendor"]})
-        label = " & ".join(names.get(v, v) for v in vendors) or "Keyword matches"
+        unnamed = "Reviewed orders" if any(m["reason"] == "reviewed" for m in mine) else "Keyword matches"
+        label = " & ".join(names.get(v, v) for v in vendors) or unnamed
         why = list(dict.fromkeys(clean(m["evidence"], 240) for m in mine))
         if ekey.startswith("N:"):
             item = notice_item(key, group_changes, notices.get(key), why, label, site)

@@ -42,7 +42,8 @@ class Writer:
 
 
 def public_copy(db: Database, dest: Path) -> None:
-    """A consistent snapshot of the database without the subscribers' addresses and digests."""
+    """A consistent snapshot of the database without the subscribers' addresses and digests, and without the
+    review queue (the operator's notes on orders that are not matches)."""
     dest.unlink(missing_ok=True)
     target = sqlite3.connect(dest)
     try:
@@ -50,7 +51,7 @@ def public_copy(db: Database, dest: Path) -> None:
         # secure_delete overwrites what is deleted, so no address survives in a free page (cheaper than VACUUM).
         target.executescript(
             "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
-            " PRAGMA journal_mode = DELETE;"
+            " DELETE FROM review; PRAGMA journal_mode = DELETE;"
         )
     finally:
         target.close()

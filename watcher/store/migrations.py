@@ -345,3 +345,32 @@ def m017_backfill_identical_actions(db: Database) -> None:
 def m018_notice_amount_text(db: Database) -> None:
     """A notice's award amount as SAM.gov wrote it when it is not a number ("$1.2M", "TBD"): kept, not dropped."""
     db.table("notices").add_column("award_amount_text", str)
+
+
+@migrations()
+def m019_review_queue(db: Database) -> None:
+    """Reseller orders naming no watched product, queued for a person to confirm or dismiss (store/review.py)."""
+    db.table("review").create(
+        {
+            "watch": str,
+            "entity_key": str,
+            "reseller": str,
+            "status": str,
+            "vendor": str,
+            "decided_by": str,
+            "decided_at": str,
+            "note": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "fingerprint": str,
+            "piid": str,
+            "recipient_name": str,
+            "awarding_subagency": str,
+            "parent_award_piid": str,
+            "description": str,
+            "total_obligation": float,
+            "source_url": str,
+        },
+        pk=("watch", "entity_key"),
+    )
+    db.table("review").create_index(["status"])

@@ -38,6 +38,7 @@ from watcher.sources.usaspending.parse import (
     fingerprint,
     transaction_from_api,
 )
+from watcher.store import review
 from watcher.values import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def run_watch(
     now = now or utcnow()
     run_id = store.start_run(db, watch.name, "usaspending", now)
     result = RunResult(watch.name, "usaspending", run_id)
-    ctx = _Ctx(db, client, watch, build_matcher(watch, config.resellers), run_id, now, fetch_details, result)
+    matcher = build_matcher(watch, config.resellers, review.confirmed(db, watch.name))
+    ctx = _Ctx(db, client, watch, matcher, run_id, now, fetch_details, result)
     today = today or datetime.now(UTC).date()
     page_size = config.settings.usaspending.page_size
     before = client.requests
@@ -100,7 +102,7 @@ def run_watch(
             )
             seen: set[str] = set()
             to_read, to_judge = _scan_actions(ctx, today)
-            for query in usaspending.plan(watch):
+            for query in usaspending.plan(watch, matcher.review_resellers()):
                 if stopping.requested():
                     break
                 body = usaspending.search_body(watch, query, today, page_size)
@@ -119,8 +121,7 @@ def run_watch(
                 )
             if not stopping.requested():
                 named = {k: (a.group, a.piid) for k, a in to_read.items() if k not in seen}
-                orders, judge = _vehicle_orders(ctx, seen, (today - timedelta(days=watch.lookback_days)).isoformat())
-                named.update({k: ("contracts", piid) for k, piid in orders.items() if k not in named})
+                judge = _more_to_read(ctx, named, seen, today)
                 _read_named(ctx, named, seen, page_size)
                 _adopt(ctx, (to_judge | judge) - seen - ctx.in_watch)
             store.index_awards_fts(db)
@@ -165,13 +166,19 @@ def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, actions.Action], se
     return to_read, to_judge
 
 
-def _vehicle_orders(ctx: _Ctx, seen: set[str], since: str) -> tuple[dict[str, str | None], set[str]]:
-    """Orders under the watch's contract vehicles that the walks did not list (vehicles.py): to read, to judge."""
-    if not ctx.fetch_details:  # the search-only pipeline of the benchmarks reads the walks alone
-        return {}, set()
-    wanted, judge, pages = vehicles.orders_to_read(ctx.client, ctx.db, ctx.watch, ctx.in_watch, seen, since)
-    ctx.result.pages += pages
-    return wanted, judge
+def _more_to_read(ctx: _Ctx, named: dict[str, tuple[str, str | None]], seen: set[str], today: date) -> set[str]:
+    """Add to ``named`` the orders no walk listed: new or moved ones under the watch's contract vehicles
+    (vehicles.py), and confirmed reseller orders it does not hold yet (store/review.py). Returns the
+    stored orders that only need the watch's verdict."""
+    judge: set[str] = set()
+    if ctx.fetch_details:  # the search-only pipeline of the benchmarks reads the walks alone
+        since = (today - timedelta(days=ctx.watch.lookback_days)).isoformat()
+        orders, judge, pages = vehicles.orders_to_read(ctx.client, ctx.db, ctx.watch, ctx.in_watch, seen, since)
+        ctx.result.pages += pages
+        named.update({k: ("contracts", piid) for k, piid in orders.items() if k not in named})
+    confirmed = review.unread_confirmed(ctx.db, ctx.watch.name)
+    named.update({k: ("contracts", piid) for k, piid in confirmed.items() if k not in named and k not in seen})
+    return judge
 
 
 def _read_named(ctx: _Ctx, wanted: dict[str, tuple[str, str | None]], seen: set[str], page_size: int) -> None:
@@ -232,6 +239,7 @@ def _process_page(
     fresh = [item for item in keyed if item[0] not in stored or stored[item[0]][0] != item[2] or item[0] in ctx.force]
     new_keys = [k for k, _, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
+    rejected.update(review.judged(ctx.db, ctx.watch.name, new_keys) if new_keys else {})  # queued or dismissed
     # A search hit we already turned down, and that has not changed since, costs no request either.
     fresh = [item for item in fresh if item[0] in ctx.force or rejected.get(item[0]) != item[2]]
     existing = store.get_awards(ctx.db, [k for k, _, _, _ in fresh if k in stored])
@@ -297,6 +305,9 @@ def _process_award(
     if not matches and old is None:
         if ctx.fetch_details and not enriched:
             return  # its modifications could not be read: judge it next poll
+        if reseller := ctx.matcher.review_candidate(award):  # a reseller's order naming no product: for a person
+            writes.review.setdefault(ctx.watch.name, []).append(review.Candidate(award, reseller))
+            return
         # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
         writes.rejected.setdefault(ctx.watch.name, []).append((award.award_key, award.fingerprint))
         return
