@@ -268,3 +268,57 @@ def test_an_order_another_watch_stores_is_matched_at_once_and_a_dismissal_takes_
     assert q(db, "SELECT watch FROM matches WHERE entity_key = ?", DELL) == [("ice-software",)]
     assert run("poll").exit_code == 0
     assert q(db, "SELECT watch FROM matches WHERE entity_key = ?", DELL) == [("ice-software",)]
+
+
+def test_a_decision_while_a_poll_writes_fails_at_once_saying_so(env) -> None:
+    from watcher.ops.lock import writer_lock
+
+    run, db, _, _ = env
+    run("poll")
+    with writer_lock(db):  # a poll in progress holds it
+        result = run("review", "dismiss", DELL)
+    assert result.exit_code == 2 and "another watcher writer process" in result.output
+    assert q(db, "SELECT status FROM review") == [("pending",)]
+
+
+def test_digests_and_pages_tell_of_a_confirmed_order_and_never_of_a_pending_one(env, tmp_path: Path) -> None:
+    run, db, replay, config = env
+    subscriber = "subscribers:\n  desk:\n    email: desk@example.org\n    cadence: instant\n    timezone: UTC\n"
+    config.write_text(config.read_text() + subscriber)
+    outbox = tmp_path / "outbox"
+    run("poll")
+    assert run("digest", "--outbox", str(outbox)).exit_code == 0
+    (first,) = sorted(outbox.glob("*.eml"))
+    assert "70CTD026FC0000012" in first.read_text() and "70CMSD22FC0000008" not in first.read_text()
+    # confirmed without naming a vendor (--vendor is optional; Dell's is the default: this one says none)
+    config.write_text(config.read_text().replace("vendors: [amazon, palantir, microsoft]", "vendors: [palantir]"))
+    assert run("review", "confirm", DELL, "--by", "alice", "--note", "<b>per the order file</b>").exit_code == 0
+    assert run("poll").exit_code == 0
+    assert run("digest", "--outbox", str(outbox)).exit_code == 0
+    import email
+    import email.policy
+
+    second = email.message_from_bytes(sorted(outbox.glob("*.eml"))[-1].read_bytes(), policy=email.policy.default)
+    text = " ".join(second.get_body(("plain",)).get_content().split())
+    assert "Reviewed orders" in text and "DELL FEDERAL SYSTEMS L.P: new ICE" in text
+    assert "confirmed by alice on" in text and "after review: <b>per the order file</b>" in text
+    html = second.get_body(("html",)).get_content()
+    assert "&lt;b&gt;per the order file&lt;/b&gt;" in html and "<b>per the order file" not in html
+    site = tmp_path / "site"
+    assert run("site", "--out", str(site)).exit_code == 0
+    page = (site / f"awards/{DELL}.html").read_text()
+    assert "reviewed order: a reseller&#39;s order that a person reviewed and confirmed (reviewed)" in page
+    assert "&lt;b&gt;per the order file&lt;/b&gt;" in page
+
+
+def test_the_queue_listing_cannot_be_steered_by_api_text(env) -> None:
+    from watcher.ops.review import render
+
+    row = {
+        "watch": "w", "entity_key": "K", "piid": "P\x1b[2J", "total_obligation": 5.0, "status": "pending",
+        "recipient_name": "DELL\rFAKE LINE", "awarding_subagency": "ICE", "parent_award_piid": None,
+        "description": "LICENSES\n\x1b[31mred", "first_seen_at": "2026-01-01", "source_url": "https://x", "note": None,
+        "vendor": None, "decided_by": None, "decided_at": None,
+    }  # fmt: skip
+    out = render([row], "pending")
+    assert "\x1b" not in out and "\r" not in out and "LICENSES [31mred" in out

@@ -420,7 +420,7 @@ def _decision(status: str, doc: str) -> Callable[..., None]:
     @click.option("--watch", help="The watch, when an order is queued for several.")
     @click.pass_obj
     def command(state: State, keys: tuple[str, ...], **opts: Any) -> None:
-        for d in review_ops.decide(state.existing_db(), state.config(), list(keys), status, **opts):
+        for d in review_ops.decide(state.db_path, state.config(), list(keys), status, **opts):
             click.echo(d.line())
 
     command.__doc__ = doc

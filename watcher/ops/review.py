@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from watcher import store
 from watcher.config import Config
 from watcher.errors import ConfigError
+from watcher.ops.lock import writer_lock
 from watcher.store import review, write_transaction
 from watcher.values import utcnow
 from watcher.words import clean, usd
@@ -44,7 +47,7 @@ class Decided:
 
 
 def decide(
-    db: Database,
+    db_path: Path,
     config: Config,
     keys: list[str],
     status: str,
@@ -58,8 +61,26 @@ def decide(
     """Confirm or dismiss the queued orders ``keys`` name (award keys or PIIDs), all or none.
 
     ``vendor`` (confirm only) attributes the order to one of the watch's vendors; without it, a
-    reseller seen carrying exactly one of them gives that one, and otherwise none is named.
+    reseller seen carrying exactly one of them gives that one, and otherwise none is named. It
+    takes the database's writer lock: a poll in progress makes it fail at once, saying so.
     """
+    if not db_path.exists():
+        raise ConfigError(f"{db_path}: no database yet; run `watcher poll` first")
+    with writer_lock(db_path):
+        return _decide(store.open_db(db_path), config, keys, status, by, note, vendor, watch, now)
+
+
+def _decide(
+    db: Database,
+    config: Config,
+    keys: list[str],
+    status: str,
+    by: str | None,
+    note: str,
+    vendor: str | None,
+    watch: str | None,
+    now: str | None,
+) -> list[Decided]:
     if status not in ("confirmed", "dismissed"):
         raise ConfigError(f"unknown decision {status!r}")
     who = (by or "").strip()
