@@ -322,3 +322,36 @@ def test_the_queue_listing_cannot_be_steered_by_api_text(env) -> None:
     }  # fmt: skip
     out = render([row], "pending")
     assert "\x1b" not in out and "\r" not in out and "LICENSES [31mred" in out
+
+
+def test_the_queue_keeps_decisions_when_orders_are_seen_again(memory_db) -> None:
+    from watcher import store
+    from watcher.store import review
+
+    def candidate(key: str, fp: str, desc: str = "SOFTWARE") -> review.Candidate:
+        return review.Candidate(
+            order("DELL FEDERAL SYSTEMS L.P", award_key=key, fingerprint=fp, description=desc), "dell"
+        )
+
+    a, b, c = (f"CONT_AWD_70CTD026FC000090{i}_7012_-NONE-_-NONE-" for i in range(3))
+    review.save_candidates(
+        memory_db, "w", [candidate(a, "1"), candidate(b, "1"), candidate(c, "1")], "2026-01-01T00:00:00Z"
+    )
+    rows = {r["entity_key"]: r for r in review.entries(memory_db)}
+    review.decide(memory_db, rows[a], "dismissed", "bob", "", "", "2026-01-02T00:00:00Z")
+    review.decide(memory_db, rows[b], "confirmed", "alice", "", "microsoft", "2026-01-02T00:00:00Z")
+    # seen again, changed: the snapshot follows, the decisions stay
+    review.save_candidates(memory_db, "w", [candidate(a, "2", "SOFTWARE RENEWAL")], "2026-01-03T00:00:00Z")
+    row = review.entries(memory_db, status="dismissed")[0]
+    assert (row["entity_key"], row["fingerprint"], row["description"], row["decided_by"]) == (
+        a,
+        "2",
+        "SOFTWARE RENEWAL",
+        "bob",
+    )
+    # a poll skips queued and dismissed orders it judged at that fingerprint, never a confirmed one
+    assert review.judged(memory_db, "w", [a, b, c]) == {a: "2", c: "1"}
+    # turned down (e.g. under the threshold now) or matched on its own: a pending order leaves, a decided one stays
+    page = store.PageWrites("usaspending", rejected={"w": [(a, "2"), (b, "1"), (c, "1")]})
+    store.save_page(memory_db, page, "2026-01-04T00:00:00Z")
+    assert {r["entity_key"]: r["status"] for r in review.entries(memory_db)} == {a: "dismissed", b: "confirmed"}

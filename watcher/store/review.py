@@ -91,7 +91,8 @@ def judged(db: Database, watch: str, keys: Sequence[str]) -> dict[str, str]:
 
 
 def drop_pending(db: Database, watch: str, keys: Iterable[str]) -> None:
-    """Orders that now match on their own evidence leave the queue (a decision already taken stays on record)."""
+    """Orders that now match on their own evidence, or are no longer the watch's business (under its
+    threshold), leave the queue; a decision already taken stays on record."""
     db.conn.executemany(
         "DELETE FROM review WHERE watch = ? AND entity_key = ? AND status = 'pending'", [(watch, k) for k in keys]
     )

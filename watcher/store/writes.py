@@ -289,6 +289,7 @@ def save_page(db: Database, page: PageWrites, now: str, run_id: int | None = Non
         drop_pending(db, watch, [k for k, ms in matches.items() if ms])
     for watch, rejected in page.rejected.items():
         save_rejected(db, watch, rejected, now)
+        drop_pending(db, watch, [k for k, _ in rejected])  # e.g. fell under the watch's threshold
     for watch, candidates in page.review.items():
         save_candidates(db, watch, candidates, now)
     save_provenance(db, page.source, page.provenance, now)
