@@ -96,9 +96,27 @@ def test_a_vendor_named_only_in_a_modification_is_found_with_that_modification_a
     assert "known Amazon Web Services reseller" in evidence
     assert q(db, "SELECT count(*) FROM transactions WHERE award_key = ?", FOUR) == [(2,)]
     assert q(db, "SELECT kind FROM changes WHERE entity_key = ?", FOUR) == [("new_award",)]
-    # Its award row came from one by-id search (unquoted PIID), not one request per award.
+    # Four Points is a known reseller: the award walk by recipients lists it too (the resellers are searched
+    # for the review queue), so no by-id search is needed for it.
     by_id = [json.loads(b) for _, p, b in replay.requests if p.endswith("spending_by_award/") and b"award_ids" in b]
-    assert [b["filters"]["award_ids"] for b in by_id] == [["70CMSD20FR0000043"]]
+    assert by_id == []
+
+
+def test_an_unknown_integrators_order_named_only_in_a_modification_is_read_by_its_piid(env) -> None:
+    poll, db, replay = env
+    key = "CONT_AWD_70CMSD20FR0000044_7012_-NONE-_-NONE-"
+    extra = [
+        tx_row("70CMSD20FR0000044", key, "SEVP CLOUD PARTNERS LLC", "9000.00", day(25), desc="CLOUD HOSTING"),
+        tx_row("70CMSD20FR0000044", key, "SEVP CLOUD PARTNERS LLC", "700.00", day(9), "P00007", AWS_TEXT),
+    ]
+    replay.set_awards(awards_from([*rows(), *extra]))
+    assert poll().exit_code == 0
+    [(reason, evidence)] = q(db, "SELECT reason, evidence FROM matches WHERE entity_key = ?", key)
+    assert reason == "mention" and "in modification P00007" in evidence
+    # No walk by name or award text lists it; the transaction walk does, and its row comes from one by-id
+    # search (unquoted PIID), not one request per award.
+    by_id = [json.loads(b) for _, p, b in replay.requests if p.endswith("spending_by_award/") and b"award_ids" in b]
+    assert [b["filters"]["award_ids"] for b in by_id] == [["70CMSD20FR0000044"]]
 
 
 def test_a_correction_to_an_older_modification_is_one_transaction_changed(env) -> None:

@@ -119,6 +119,7 @@ def test_check_live_tests_each_assumption_within_three_sam_requests(live, tmp_pa
     assert "ok    usaspending: subtier agency 'U.S. Immigration and Customs Enforcement' is known" in out
     assert "ok    usaspending: spending_by_award accepts its own cursor back" in out
     assert "ok    usaspending: spending_by_transaction searches every action's text" in out
+    assert "ok    usaspending: idvs/awards lists a contract vehicle's orders" in out and PAL in out
     same = re.search(
         r"ok    sam: ptype=a,u,\.\.\. selects what repeated .*: comma form (\d+), repeated form (\d+)", out
     )

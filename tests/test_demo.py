@@ -100,3 +100,36 @@ def test_demo_writes_each_days_digest(demo_db: Path) -> None:
         assert conn.execute("SELECT count(*), min(status), max(status) FROM deliveries").fetchone() == (
             7, "written", "written"
         )  # fmt: skip
+
+
+def test_demo_shows_vehicle_orders_in_digests_and_on_the_site(demo_db: Path) -> None:
+    """Palantir's ERO order is an order under its own DHS BPA (seeds/vendors.yaml): the digest and the page say so."""
+    import email
+    import email.policy
+
+    may = sorted((demo_db.parent / "demo-outbox").glob("20260505*.eml"))[0]
+    text = email.message_from_bytes(may.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    assert "an order under Palantir Technologies' own contract vehicle 70RTAC26A00000001" in " ".join(text.split())
+    page = demo_db.parent / "demo-site" / "awards" / "CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001.html"
+    assert "an order under the vendor&#39;s own contract vehicle (vehicle)" in page.read_text()
+    with sqlite3.connect(demo_db) as conn:
+        vehicles = conn.execute("SELECT count(DISTINCT entity_key) FROM matches WHERE reason = 'vehicle'").fetchone()[0]
+    assert vehicles >= 5  # Palantir's BPA and GSA schedule orders, Microsoft's IDIQ orders
+
+
+def test_demo_review_queue_holds_real_reseller_orders_that_name_no_product(demo_db: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(demo_db), "review", "list", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert "pending order(s) in the review queue" in result.output
+    assert "THUNDERCAT TECHNOLOGY" in result.output  # the biggest: 70B04C22F00000617, "SALESFORCE SOFTWARE LICENSES"
+    with sqlite3.connect(demo_db) as conn:
+        # Dell calls under DHS's Microsoft BPA that name no product, e.g. "SOFTWARE LICENSES"
+        dell = conn.execute(
+            "SELECT description FROM review WHERE reseller = 'dell' AND piid = '70CMSD22FC0000008'"
+        ).fetchone()
+        assert dell == ("SOFTWARE LICENSES",)
+        # the queue is never part of the watch: no awards, matches or changes of its orders
+        assert conn.execute(
+            "SELECT count(*) FROM review r WHERE r.entity_key IN (SELECT entity_key FROM matches)"
+            " OR r.entity_key IN (SELECT award_key FROM awards)"
+        ).fetchone() == (0,)

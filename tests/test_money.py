@@ -54,6 +54,8 @@ def expected(db: Path) -> tuple[dict[str, dict[str, int]], int]:
         actions = txs[key]
         if rs & DIRECT:
             chosen, path = actions, "direct"
+        elif "vehicle" in rs or "reviewed" in rs:
+            chosen, path = actions, "vehicle" if "vehicle" in rs else "reviewed"
         elif award_desc.get(key) and words[vendor].search(award_desc[key]):
             chosen, path = actions, "reseller"  # the order is for the vendor's product
         else:

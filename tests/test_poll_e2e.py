@@ -87,21 +87,30 @@ def test_first_poll_stores_every_award_once_and_why(env) -> None:
     result = poll()
     assert result.exit_code == 0, result.output
     assert sorted(r[0] for r in q(db, "SELECT award_key FROM awards")) == sorted([PAL, FOUR, MSFT])
-    reasons = dict(q(db, "SELECT entity_key, vendor || ':' || reason FROM matches"))
-    assert reasons == {PAL: "palantir:recipient", FOUR: "amazon:mention", MSFT: "microsoft:recipient"}
+    reasons = set(q(db, "SELECT entity_key, vendor || ':' || reason FROM matches"))
+    # PAL and MSFT are orders under Palantir's and Microsoft's own vehicles (seeds/vendors.yaml): two reasons each
+    assert reasons == {
+        (PAL, "palantir:recipient"),
+        (PAL, "palantir:vehicle"),
+        (FOUR, "amazon:mention"),
+        (MSFT, "microsoft:recipient"),
+        (MSFT, "microsoft:vehicle"),
+    }
     kinds = q(db, "SELECT kind, count(*) FROM changes GROUP BY kind")
     assert kinds == [("new_award", 3)]
     amount = q(db, "SELECT total_obligation FROM awards WHERE award_key=?", PAL)[0][0]
     assert Decimal(repr(amount)) == Decimal("86271599.30")
     assert q(db, "SELECT count(*) FROM transactions") == [(3,)]
     run = q(db, "SELECT status, requests, pages, records, changes FROM runs")[0]
-    # page_size 2: recipient walk 1 page (PAL, MSFT), keyword walk 2 pages (PAL, FOUR, MSFT, NOISE);
+    # page_size 2: recipient walk 2 pages (PAL, MSFT, and FOUR: the known resellers are searched as recipients
+    # too, for the review queue), keyword walk 2 pages (PAL, FOUR, MSFT, NOISE);
     # 3 awards x (transactions + detail), NOISE's transactions, read to be sure it mentions no vendor,
     # one check that USAspending knows the agency name (then trusted for a week), and the
     # transaction-level walks (recipient and keyword, one page each) that find nothing the award walks missed,
-    # and the subaward-level walks (recipient and keyword, one page each: no subawards; the primes' details
-    # say subaward_count 0, so no subaward list is read)
-    assert run == ("ok", 3 + 3 * 2 + 1 + 1 + 2 + 2, 3 + 2 + 2, 4, 3)
+    # the subaward-level walks (recipient and keyword, one page each: no subawards; the primes' details
+    # say subaward_count 0, so no subaward list is read), and one list of orders per vehicle of the
+    # watch's vendors (5), whose orders the walks had listed already
+    assert run == ("ok", 4 + 3 * 2 + 1 + 1 + 2 + 2 + 5, 4 + 2 + 2 + 5, 4, 3)
     assert q(db, "SELECT award_key FROM rejected") == [(NOISE,)]
 
 
@@ -114,8 +123,8 @@ def test_unchanged_repoll_records_nothing_and_fetches_only_pages(env) -> None:
     assert "no changes" in result.output
     assert q(db, "SELECT count(*) FROM changes") == [(3,)]
     new_requests = replay.requests[before:]
-    # searches only: no detail or per-award transaction fetches
-    assert all(p.startswith("/api/v2/search/") for _, p, _ in new_requests)
+    # searches and the vehicles' lists of orders only: no detail or per-award transaction fetches
+    assert all(p.startswith(("/api/v2/search/", "/api/v2/idvs/awards/")) for _, p, _ in new_requests)
     status, requests, pages = q(db, "SELECT status, requests, pages FROM runs ORDER BY id DESC LIMIT 1")[0]
     assert requests == pages == len(new_requests)
 
@@ -246,7 +255,7 @@ def test_500_mid_walk_stores_nothing_and_other_watches_run(env, write_config) ->
     # the next poll completes the first watch without duplicating anything
     assert poll().exit_code == 0
     assert q(db, "SELECT count(*), count(DISTINCT entity_key) FROM changes") == [(3, 3)]
-    assert dict(q(db, "SELECT entity_key, count(*) FROM matches GROUP BY entity_key"))[MSFT] == 2
+    assert dict(q(db, "SELECT entity_key, count(DISTINCT watch) FROM matches GROUP BY entity_key"))[MSFT] == 2
 
 
 @pytest.mark.parametrize(
@@ -357,8 +366,13 @@ def test_edited_rules_rejudge_stored_awards_and_past_rejections(env, write_confi
     text = config.read_text().replace("vendors: [amazon, palantir, microsoft]", "vendors: [amazon, palantir]")
     config.write_text(text.replace("    lookback_days: 30\n", "    lookback_days: 30\n    keywords: [SHELVING]\n", 1))
     assert poll().exit_code == 0
-    matched = dict(q(db, "SELECT entity_key, vendor || ':' || reason FROM matches"))
-    assert matched == {PAL: "palantir:recipient", FOUR: "amazon:mention", NOISE: ":keyword"}
+    matched = set(q(db, "SELECT entity_key, vendor || ':' || reason FROM matches"))
+    assert matched == {
+        (PAL, "palantir:recipient"),
+        (PAL, "palantir:vehicle"),
+        (FOUR, "amazon:mention"),
+        (NOISE, ":keyword"),
+    }
     assert q(db, "SELECT count(*) FROM rejected") == [(0,)]
     assert ("new_award", NOISE) in q(db, "SELECT kind, entity_key FROM changes")
     assert q(db, "SELECT count(*) FROM awards WHERE award_key = ?", MSFT) == [(1,)]  # kept: history is never deleted

@@ -40,8 +40,8 @@ def test_one_pass_polls_builds_the_site_and_mails_once(
 
     out = run()
     assert (
-        # 2 of them transaction walks, 2 subaward walks
-        "ice-vendors / usaspending: 4 awards, 14 requests, 3 new_award" in out
+        # 2 of them transaction walks, 2 subaward walks, 5 the lists of orders under the vendors' vehicles
+        "ice-vendors / usaspending: 4 awards, 19 requests, 3 new_award" in out
         and "full build" in out
         and "desk: sent" in out
     )

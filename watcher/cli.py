@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from watcher.config import Config, load_config
 from watcher.errors import ConfigError, WatcherError
 from watcher.models import SourceName
 from watcher.ops import datasette, livecheck, logs
+from watcher.ops import review as review_ops
 from watcher.ops import status as status_mod
 from watcher.ops.daemon import next_runs, run_daemon
 from watcher.ops.progress import Progress
@@ -187,13 +188,7 @@ def backfill(
     """Fetch a watch's history since a date: resumable, with progress; it records no changes (history is not news)."""
     config = state.config()
     _require_known(state, "watch", watches, config.watches)
-    try:
-        since = date.fromisoformat(since_text)
-        until = date.fromisoformat(until_text) if until_text else None
-    except ValueError:
-        raise ConfigError(f"--since/--until: use a date like 2024-10-01 (got {since_text!r}, {until_text!r})") from None
-    if since < date(2007, 10, 1):
-        raise ConfigError("--since: USAspending's search starts at 2007-10-01")
+    since, until = jobs.backfill_window(since_text, until_text)
     with Progress() as progress:
         results = jobs.backfill(
             config, state.db_path, since, until, watches=list(watches) or None, progress=progress, record=record
@@ -386,37 +381,58 @@ def history(state: State, award: str, as_json: bool, raw: bool) -> None:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["awards", "transactions", "changes", "obligations"]))
+@click.argument("what", type=click.Choice([*export_mod.EXPORTS, *export_mod.OPERATOR_EXPORTS]))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--watch", help="Only awards matched by this watch.")
-@click.option("--vendor", help="Only awards matched to this vendor key (e.g. palantir).")
+@click.option("--watch", help="Only awards matched by (review: queued for) this watch.")
+@click.option("--vendor", help="Only awards matched (review: confirmed) to this vendor key (e.g. palantir).")
 @click.option("--agency", help="Only this awarding or funding component (key, abbreviation or part of the name).")
-@click.option("--since", help="From this ISO date (last modified, action or detection date).")
+@click.option("--since", help="From this ISO date (last modified, action, detection or queueing date).")
 @click.option("--until", help="Up to this ISO date, inclusive.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), help="Write here instead of standard output.")
 @click.pass_obj
-def export(
-    state: State,
-    what: str,
-    fmt: str,
-    watch: str | None,
-    vendor: str | None,
-    agency: str | None,
-    since: str | None,
-    until: str | None,
-    out_path: Path | None,
-) -> None:
-    """Export awards, transactions, changes, or obligations (each vendor's actions and their path), as CSV or JSON."""
-    db = state.existing_db()
-    filters = export_mod.Filters(watch=watch, vendor=vendor, agency=agency, since=since, until=until)
-    write = export_mod.write_csv if fmt == "csv" else export_mod.write_json
-    records = export_mod.rows(db, what, filters)
+def export(state: State, what: str, fmt: str, out_path: Path | None, **filters: str | None) -> None:
+    """Export awards, transactions, changes or the review queue as CSV (spreadsheet-safe) or JSON."""
+    n = export_mod.export(state.existing_db(), what, fmt, export_mod.Filters(**filters), out_path or sys.stdout)
     if out_path:
-        with out_path.open("w", encoding="utf-8", newline="") as fh:
-            n = write(records, fh)
         click.echo(f"{n} {what} written to {out_path}", err=True)
-    else:
-        write(records, sys.stdout)
+
+
+@cli.group()
+def review() -> None:
+    """The review queue: orders from known resellers that name no watched product, for you to judge."""
+
+
+@review.command("list")
+@click.option("--status", type=click.Choice([*review_ops.STATUSES, "all"]), default="pending", show_default=True)
+@click.option("--watch", help="Only this watch.")
+@click.option("--limit", type=int, default=review_ops.DEFAULT_LIMIT, show_default=True, help="0: every order.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every order).")
+@click.pass_obj
+def review_list(state: State, status: str, watch: str | None, limit: int, as_json: bool) -> None:
+    """List the queue, biggest orders first (by default the ones waiting for a decision)."""
+    click.echo(review_ops.listing(state.existing_db(), status, watch, limit, as_json))
+
+
+def _decision(status: str, doc: str) -> Callable[..., None]:
+    @click.argument("keys", nargs=-1, required=True)
+    @click.option("--note", default="", help="Why: kept with the decision (and, confirmed, in the match's evidence).")
+    @click.option("--by", envvar="USER", help="Who decides (default: $USER).")
+    @click.option("--watch", help="The watch, when an order is queued for several.")
+    @click.pass_obj
+    def command(state: State, keys: tuple[str, ...], **opts: Any) -> None:
+        for d in review_ops.decide(state.db_path, state.config(), list(keys), status, **opts):
+            click.echo(d.line())
+
+    command.__doc__ = doc
+    return command
+
+
+review.command("confirm")(
+    click.option("--vendor", help="The watched vendor it is (default: the reseller's, if it carries one of them).")(
+        _decision("confirmed", "It belongs to the watch: KEYS (award keys or PIIDs) join it, with reason reviewed.")
+    )
+)
+review.command("dismiss")(_decision("dismissed", "It is not the watch's: KEYS leave the queue for good."))
 
 
 @cli.command()

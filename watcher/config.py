@@ -75,12 +75,27 @@ class Evidenced(Strict):
     evidence: str = Field(min_length=1)
 
 
+class Vehicle(Strict):
+    """One of a vendor's own contract vehicles (an IDV or BPA), with the real record that shows it.
+
+    Its orders carry it in their award ids (``CONT_AWD_<order>_<agency>_<piid>_<agency of the vehicle>``),
+    and USAspending lists them under the vehicle's own id, ``CONT_IDV_<piid>_<agency>``.
+    """
+
+    piid: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{3,49}$")  # as it appears in award ids: upper case, no spaces
+    agency: str = Field(pattern=r"^[A-Z0-9]{4}$")  # the code of the agency that awarded the vehicle, e.g. 7001
+    name: str | None = None
+    evidence: str = Field(min_length=1)
+
+
 class Vendor(Strict):
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
     ueis: list[Evidenced] = Field(default_factory=list)
     parent_ueis: list[Evidenced] = Field(default_factory=list)
     mentions: list[SearchTerm] = Field(default_factory=list)
+    # Orders under these match with reason "vehicle", even when their own text names nobody.
+    vehicles: list[Vehicle] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list)
 
 
@@ -196,14 +211,36 @@ def _validate(model: type[BaseModel], doc: yamlpos.Located) -> Any:
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        # A value that may be one of several shapes (a vendor key or an inline vendor) fails once per
+        # shape; the error that reached deepest into the value is the one the person meant to fix.
+        located = [(_in_data(doc.data, e["loc"], e["type"] == "missing"), e) for e in exc.errors()]
+        loc, err = max(located, key=lambda pair: len(pair[0]))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        more = len(exc.errors()) - 1
+        paths = {path for path, _ in located}
+        # One mistake per innermost place: a shape that failed higher up (a key, not an inline vendor) is no other.
+        more = sum(1 for p in paths if not any(q != p and q[: len(p)] == p for q in paths)) - 1
         suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         raise doc.error(loc, msg + suffix) from None
+
+
+def _in_data(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[Any, ...]:
+    """An error's location as a path through the YAML itself: the parts pydantic adds (the name of the
+    shape it tried, like ``str`` or ``InlineVendor``, or ``function-after[...]``) are dropped; a missing
+    key (``missing``: the error is that it is absent) ends the path."""
+    path: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_list or (isinstance(node, dict) and part in node):
+            node = node[part]
+        elif missing and i == len(loc) - 1:
+            node = None
+        elif isinstance(part, str):
+            continue  # a shape's name, not a key of the file
+        path.append(part)
+    return tuple(path)
 
 
 def default_seeds_dir() -> Path:

@@ -128,6 +128,18 @@ def send_digests(
         return run_digests(db, config, now=now or datetime.now(UTC), outbox=outbox, dry_run=dry_run, only=only)
 
 
+def backfill_window(since_text: str, until_text: str | None) -> tuple[date, date | None]:
+    """``--since`` / ``--until`` as dates, or a ConfigError saying what is wrong with them."""
+    try:
+        since = date.fromisoformat(since_text)
+        until = date.fromisoformat(until_text) if until_text else None
+    except ValueError:
+        raise ConfigError(f"--since/--until: use a date like 2024-10-01 (got {since_text!r}, {until_text!r})") from None
+    if since < date(2007, 10, 1):
+        raise ConfigError("--since: USAspending's search starts at 2007-10-01")
+    return since, until
+
+
 def backfill(
     config: Config,
     db_path: Path,

@@ -157,7 +157,7 @@ class Match:
     """Why an award belongs to a watch: the vendor, the kind of evidence and the evidence itself."""
 
     vendor: str
-    reason: str  # "uei", "recipient", "parent", "mention", "keyword"
+    reason: str  # "uei", "recipient", "parent", "mention", "keyword", "vehicle", "reviewed"
     evidence: str
 
 

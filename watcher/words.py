@@ -43,6 +43,26 @@ KIND_LABELS: dict[str, str] = {
 #: The change kinds about subawards (worded by :func:`subaward_item`, grouped per subaward).
 SUBAWARD_KINDS = frozenset({ChangeKind.NEW_SUBAWARD, ChangeKind.SUBAWARD_CHANGED, ChangeKind.SUBAWARD_DELETED})
 
+#: Why an award is watched (``matches.reason``), as readers see it next to the evidence (site, digests).
+REASON_WORDS: dict[str, str] = {
+    "uei": "paid to the vendor (its UEI)",
+    "recipient": "paid to the vendor",
+    "parent": "paid to a company the vendor owns",
+    "mention": "its text names the vendor's product",
+    "keyword": "its text has a watched keyword",
+    "vehicle": "an order under the vendor's own contract vehicle",
+    "reviewed": "a reseller's order that a person reviewed and confirmed",
+    "award": "it announces an award watched here",
+    "agency": "posted by a watched agency",
+}
+
+
+def match_view(m: dict[str, Any], vendor_names: dict[str, str]) -> dict[str, Any]:
+    """A ``matches`` row for a page: the vendor's name (or what a match naming none is) and the path in words."""
+    unnamed = "reviewed order" if m["reason"] == "reviewed" else "keyword"
+    name = vendor_names.get(m["vendor"]) or m["vendor"] or unnamed
+    return {**m, "vendor_name": name, "path": REASON_WORDS.get(m["reason"], m["reason"])}
+
 
 def when(ts: str | None) -> str:
     """A stored timestamp as people read it: ``2026-08-21 12:00:00 UTC``."""

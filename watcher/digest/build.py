@@ -169,7 +169,8 @@ def build(
         watch = next(w for w in watches if any(m["watch"] == w for m in ms))
         mine = [m for m in ms if m["watch"] == watch]
         vendors = sorted({m["vendor"] for m in mine if m["vendor"]})
-        label = " & ".join(names.get(v, v) for v in vendors) or "Keyword matches"
+        unnamed = "Reviewed orders" if any(m["reason"] == "reviewed" for m in mine) else "Keyword matches"
+        label = " & ".join(names.get(v, v) for v in vendors) or unnamed
         why = list(dict.fromkeys(clean(m["evidence"], 240) for m in mine))
         if ekey.startswith("S:") and not matches.get(key):
             why = [f"its prime is watched: {w}" for w in why]

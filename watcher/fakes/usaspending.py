@@ -1,8 +1,8 @@
 """A local stand-in for api.usaspending.gov that replays recorded rows with the real rules.
 
 It serves ``spending_by_award`` (cursor and page mode; its subaward level and
-``/api/v2/subawards/`` come from ``usaspending_subawards``), ``/api/v2/transactions/`` and
-``/api/v2/awards/<id>/`` on 127.0.0.1, and enforces the validation the real service
+``/api/v2/subawards/`` come from ``usaspending_subawards``), ``/api/v2/transactions/``,
+``/api/v2/awards/<id>/`` and ``/api/v2/idvs/awards/`` on 127.0.0.1, and enforces the validation the real service
 applies (docs/api/usaspending.md): limit at most 100, one award-type group per
 request, sort among the requested fields, both cursor fields or neither, unknown
 filters reported as "not used", each with the real status code and body. ``watcher
@@ -26,12 +26,14 @@ from watcher.fakes import server as localserver
 from watcher.fakes.server import ApiError, Fault, Stream
 from watcher.fakes.usaspending_awards import HTML_500, KNOWN_FILTERS, TIME_PERIOD_MESSAGE, ReplayAward, dumps, matches
 from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
+from watcher.fakes.usaspending_idvs import IdvAwards
 from watcher.fakes.usaspending_subawards import SubawardSearches
 
 BULK_PATHS = {
     "/api/v2/search/spending_by_transaction/": "transaction_search",
     "/api/v2/search/spending_by_award_count/": "award_count",
     "/api/v2/search/spending_by_transaction_count/": "transaction_count",
+    "/api/v2/idvs/awards/": "idv_awards",  # the orders under a contract vehicle (usaspending_idvs.py)
 }
 SORTABLE = {"Last Modified Date": "Last Modified Date", "Award ID": "Award ID", "Award Amount": "Award Amount"}
 _EPOCH = date(1970, 1, 1).toordinal()
@@ -47,7 +49,7 @@ class _Encoded:
     parts: list[bytes]
 
 
-class UsaspendingReplay(SubawardSearches, BulkSearches, localserver.Served):
+class UsaspendingReplay(SubawardSearches, BulkSearches, IdvAwards, localserver.Served):
     """The fake API. ``start()`` returns its base URL; ``set_awards()`` swaps the data between polls."""
 
     def __init__(self, awards: list[ReplayAward] | None = None) -> None:

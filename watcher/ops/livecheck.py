@@ -6,7 +6,8 @@ reaches the APIs), so this is the first thing to run with network. Each assumpti
 one :class:`Finding`: held, failed (with what was seen instead) or not tested (why).
 
 Costs: one autocomplete per agency and role asked, two award searches (the cursor echo),
-one transaction search and one subaward search on USAspending; at most three SAM.gov requests, counted in the
+one transaction search, one subaward search and one list of a contract vehicle's orders on
+USAspending; at most three SAM.gov requests, counted in the
 daily budget like any other (two Opportunities searches, one deletions search).
 """
 
@@ -26,7 +27,7 @@ from watcher.models import SourceName
 from watcher.sources.sam import awards as sam_awards
 from watcher.sources.sam import opportunities as sam_opportunities
 from watcher.sources.sam.client import SamClient, sam_key
-from watcher.sources.usaspending import api
+from watcher.sources.usaspending import api, vehicles
 from watcher.sources.usaspending.subaward_parse import subaward_body, subaward_plan
 
 #: SAM.gov requests a live check may spend (a key without a role has 10 a day).
@@ -80,6 +81,9 @@ def check_usaspending(config: Config, client: ApiClient, today: date) -> list[Fi
     if keyword:
         out.append(_transaction_keywords(client, watch, keyword[0], today))
     out.append(_subaward_level(client, watch, today))
+    ids = [i for w in watches for i in vehicles.vehicle_ids(w)]
+    if ids:
+        out.append(_vehicle_orders(client, ids[0]))
     return out
 
 
@@ -106,6 +110,26 @@ def _subaward_level(client: ApiClient, watch: Watch, today: date) -> Finding:
     ok = ok and (cursor is None or isinstance(cursor, str))
     seen = f"{len(rows)} row(s); missing {missing or 'none'}; always null {null or 'none'}; cursor {cursor!r}"
     return Finding("usaspending", what, ok, seen)
+
+
+def _vehicle_orders(client: ApiClient, idv_id: str) -> Finding:
+    """docs/api/usaspending.md 4.3: the IDV's generated id lists its orders, whose ids name it."""
+    what = "idvs/awards lists a contract vehicle's orders, each naming the vehicle in its award id"
+    try:
+        answer = client.request_json("POST", vehicles.CHILDREN_PATH, json_body={**vehicles.children_body(idv_id, 1)})
+    except WatcherError as exc:
+        return Finding("usaspending", what, False, str(exc))
+    rows = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(rows, list):
+        return Finding("usaspending", what, False, f"unexpected answer: {answer!r:.300}")
+    keys = [str(r.get("generated_unique_award_id")) for r in rows if isinstance(r, dict)]
+    if not keys:  # the seeds cite a real order under every vehicle they list
+        return Finding("usaspending", what, False, f"{idv_id}: no order listed (is the id form right?)")
+    strays = [k for k in keys if not k.upper().endswith("_" + idv_id[len("CONT_IDV_") :])]
+    amounts = all(isinstance(r, dict) and "obligated_amount" in r for r in rows)
+    seen = f"{idv_id}: {len(keys)} order(s) on the first page, e.g. {keys[:2]}"
+    seen += f"; not under it: {strays[:2]}" if strays else "" if amounts else "; no obligated_amount"
+    return Finding("usaspending", what, not strays and amounts, seen)
 
 
 def _cursor_echo(client: ApiClient, watch: Watch, query: api.Query, today: date) -> Finding:

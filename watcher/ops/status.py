@@ -58,6 +58,7 @@ def report(db: Database, db_path: str | Path) -> dict[str, Any]:
         "runs": last_runs,
         "digests": digests,
         "health": list(db.query("SELECT * FROM health WHERE state != 'ok' ORDER BY watch, source")),
+        "review": dict(db.execute("SELECT status, count(*) FROM review GROUP BY status ORDER BY status").fetchall()),
     }
 
 
@@ -69,6 +70,8 @@ def render(data: dict[str, Any]) -> str:
     )
     if data["changes_by_kind"]:
         lines.append("  changes: " + ", ".join(f"{k} {n}" for k, n in data["changes_by_kind"].items()))
+    if data.get("review", {}).get("pending"):
+        lines.append(f"  review queue: {data['review']['pending']} reseller orders waiting (watcher review list)")
     if not data["runs"]:
         lines.append("no runs yet: run `watcher poll`")
     for r in data["runs"]:

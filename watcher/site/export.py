@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 
 from sqlite_utils import Database
@@ -59,10 +60,25 @@ EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Exports for the operator only (`watcher export`), never among the site's downloads: the review queue.
+OPERATOR_EXPORTS: dict[str, tuple[str, str]] = {"review": ("SELECT r.* FROM review r", "r.first_seen_at")}
+
+
+def export(db: Database, what: str, fmt: str, f: Filters, out: Path | IO[str]) -> int:
+    """``watcher export``: one export as CSV or JSON into a file (a path) or an open stream; the rows written."""
+    write = write_csv if fmt == "csv" else write_json
+    if isinstance(out, Path):
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            return write(rows(db, what, f), fh)
+    return write(rows(db, what, f), out)
+
+
 def rows(db: Database, what: str, f: Filters) -> Iterator[dict[str, Any]]:
     """The rows of one export, filtered; streamed, so an export never holds the table in memory."""
-    if what not in EXPORTS:
-        raise ConfigError(f"unknown export {what!r}; choose one of {', '.join(EXPORTS)}")
+    if what not in EXPORTS and what not in OPERATOR_EXPORTS:
+        raise ConfigError(f"unknown export {what!r}; choose one of {', '.join([*EXPORTS, *OPERATOR_EXPORTS])}")
+    if what in OPERATOR_EXPORTS:
+        return _review_rows(db, f)
     sql, date_col = EXPORTS[what]
     where, params = [], []
     if what == "obligations":  # per vendor and record: the filters name the vendor's share, not the award's
@@ -98,10 +114,38 @@ def rows(db: Database, what: str, f: Filters) -> Iterator[dict[str, Any]]:
         params.append(f.until)
     if where:
         sql += " WHERE " + " AND ".join(where)
+    return _stream(db, sql, params)
+
+
+def _stream(db: Database, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
     cur = db.execute(sql, params)
     cols = [c[0] for c in cur.description]
     for row in cur:
         yield dict(zip(cols, row, strict=True))
+
+
+def _review_rows(db: Database, f: Filters) -> Iterator[dict[str, Any]]:
+    """The review queue with every decision, biggest orders first, filtered like the other exports."""
+    sql, date_col = OPERATOR_EXPORTS["review"]
+    where, params = [], []
+    for column, value in (("r.watch", f.watch), ("r.vendor", f.vendor)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if f.agency:
+        where.append(
+            "(r.awarding_subagency LIKE ? OR r.awarding_subagency IN "
+            "(SELECT name FROM agencies WHERE upper(abbreviation) = upper(?) OR agency = ?))"
+        )
+        params += [f"%{f.agency}%", f.agency, f.agency]
+    if f.since:
+        where.append(f"{date_col} >= ?")
+        params.append(f.since)
+    if f.until:
+        where.append(f"substr({date_col}, 1, 10) <= ?")
+        params.append(f.until)
+    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY coalesce(r.total_obligation, 0) DESC"
+    return _stream(db, sql, params)
 
 
 def safe_cell(value: Any) -> Any:

@@ -45,7 +45,8 @@ class Writer:
 
 
 def public_copy(db: Database, dest: Path) -> None:
-    """A consistent snapshot of the database without the subscribers' addresses and digests, and no secret.
+    """A consistent snapshot of the database without the subscribers' addresses and digests, the review
+    queue (the operator's notes on orders that are not matches), and no secret.
 
     Each record's raw answers are in their latest version only (the database keeps a few).
 
@@ -59,6 +60,7 @@ def public_copy(db: Database, dest: Path) -> None:
         # secure_delete overwrites what is deleted, so no address survives in a free page (cheaper than VACUUM).
         target.executescript(
             "PRAGMA secure_delete = ON; DELETE FROM delivery_items; DELETE FROM deliveries; DELETE FROM subscribers;"
+            " DELETE FROM review; PRAGMA journal_mode = DELETE;"
         )
         _redact_sam_responses(target)
         keep_latest_only(target)  # one version of each record's raw answers, not every one kept

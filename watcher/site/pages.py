@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment
 from sqlite_utils import Database
 
-from watcher import links
+from watcher import links, words
 from watcher.config import Config
 from watcher.site import export, money
 from watcher.site import subawards as subaward_pages
@@ -160,9 +160,7 @@ class Site:
                 award_type_words=award_type_words(a),
                 official_url=links.usaspending_award(key),
             )
-            matches = [
-                {**m, "vendor_name": self.vendor_names.get(m["vendor"], m["vendor"] or "keyword")} for m in ms.take(key)
-            ]
+            matches = [words.match_view(m, self.vendor_names) for m in ms.take(key)]
             fields = [(f, "" if a[f] is None else usd(a[f]) if f in MONEY else a[f]) for f in AWARD_FIELDS]
             rel = f"awards/{links.safe_name(key)}.html"
             if stubs is not None:

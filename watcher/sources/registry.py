@@ -11,10 +11,10 @@ from watcher.config import Config
 from watcher.http import ApiClient
 from watcher.sources import Clients, PollRequest, RunResult, Source
 from watcher.sources.sam import poll as sam_poll
-from watcher.sources.usaspending import poll as usaspending_poll
+from watcher.sources.usaspending import source as usaspending_source
 
 #: Source families by name; USAspending first, so SAM.gov's merge sees this poll's USAspending records.
-SOURCES: dict[str, Source] = {"usaspending": usaspending_poll.SOURCE, "sam": sam_poll.SOURCE}
+SOURCES: dict[str, Source] = {"usaspending": usaspending_source.SOURCE, "sam": sam_poll.SOURCE}
 
 
 def describe(config: Config) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from watcher.store import migrations_later  # noqa: F401 - registers migrations 19 on
 from watcher.store.attributions import refresh as refresh_attributions
 from watcher.store.migrations import migrations
 from watcher.store.provenance import (

@@ -88,8 +88,13 @@ def rules_changed(db: Database, watch: str, signature: str) -> bool:
 
 
 def set_rules(db: Database, watch: str, signature: str, now: str) -> None:
-    """Record the rules a watch ran with; stale verdicts made under other rules are dropped."""
+    """Record the rules a watch ran with; stale verdicts made under other rules are dropped.
+
+    Rejections go; orders waiting in the review queue are judged again when next listed (a person's
+    decisions stay: they are not verdicts of the rules).
+    """
     db.execute("DELETE FROM rejected WHERE watch = ?", [watch])
+    db.execute("UPDATE review SET fingerprint = NULL WHERE watch = ? AND status = 'pending'", [watch])
     db.execute(
         "INSERT INTO watch_rules (watch, signature, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT(watch) DO UPDATE SET signature=excluded.signature, updated_at=excluded.updated_at",

@@ -99,8 +99,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             " (subawards.subaward_key: a watched vendor as the sub-recipient)",
             "vendor": "The vendor's key in seeds/vendors.yaml; empty for a match on one of the watch's keywords",
             "reason": "uei (recipient UEI), recipient (recipient name is an alias), parent (parent UEI or name), "
-            "mention (a description names the vendor's product), keyword (a watch keyword); for notices also "
-            "award (it announces an award the watch holds) and agency (the watch takes every notice of its agencies)",
+            "mention (a description names the vendor's product), keyword (a watch keyword), vehicle (an order under "
+            "one of the vendor's own contract vehicles, seeds/vendors.yaml), reviewed (a reseller order a person "
+            "confirmed in the review queue: see the review table); for notices also award (it announces an award "
+            "the watch holds) and agency (the watch takes every notice of its agencies)",
             "evidence": "The text that matched, quoted",
             "matched_at": f"When this reason was first recorded, {UTC}",
         },
@@ -264,6 +266,32 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "award_key": "The award that was turned down",
             "fingerprint": "Hash of the search row when it was turned down",
             "rejected_at": f"When, {UTC}",
+        },
+    ),
+    "review": (
+        "The review queue: orders from known resellers to a watched agency that name no watched vendor or product. "
+        "Not matches (not in matches, awards or any total) until a person confirms one with `watcher review "
+        "confirm`; kept with every decision. The operator's: not in the site's downloads.",
+        {
+            "watch": "The watch",
+            "entity_key": "The order (its award_key)",
+            "reseller": "The reseller's key in seeds/vendors.yaml (resellers)",
+            "status": "pending (waiting for a decision), confirmed (it belongs to the watch: matched with reason "
+            "reviewed) or dismissed (not the watch's; it never comes back to the queue)",
+            "vendor": "For a confirmed order: the vendor the reviewer attributed it to (empty: none named)",
+            "decided_by": "Who decided (`--by`, default the login name)",
+            "decided_at": f"When, {UTC}",
+            "note": "The reviewer's reason, as written",
+            "first_seen_at": f"When a poll first queued it, {UTC}",
+            "last_seen_at": f"When a poll last judged it, {UTC}",
+            "fingerprint": "Hash of the search row it was judged at: an unchanged order costs no request again",
+            "piid": "The order's PIID",
+            "recipient_name": "The recipient (the reseller) as USAspending names it",
+            "awarding_subagency": "The component that placed the order",
+            "parent_award_piid": "The IDV or BPA it was placed under, if any",
+            "description": "The order's description (its base action's text)",
+            "total_obligation": f"Total obligated when last seen, {USD}",
+            "source_url": "The order on usaspending.gov",
         },
     ),
     "watch_rules": (
@@ -607,6 +635,15 @@ GROUP BY r.award_key, fiscal_year ORDER BY r.piid, fiscal_year""",
   diff, source_url
 FROM recent_changes WHERE vendors LIKE '%' || :vendor || '%' AND detected_at >= :since
 ORDER BY change_id DESC""",
+    },
+    "review_queue": {
+        "title": "Reseller orders waiting for review",
+        "description": "Orders from known resellers to the watched agencies that name no watched vendor or "
+        "product, biggest first; decide with `watcher review confirm|dismiss KEY`. status: pending, confirmed "
+        "or dismissed.",
+        "sql": """SELECT watch, entity_key, piid, recipient_name, awarding_subagency, parent_award_piid,
+  total_obligation, description, first_seen_at, decided_by, decided_at, note, source_url
+FROM review WHERE status = :status ORDER BY coalesce(total_obligation, 0) DESC""",
     },
     "vendor_obligations_by_fy": {
         "title": "Money obligated to a vendor by fiscal year and component",

@@ -23,6 +23,7 @@ from watcher.store import attributions
 from watcher.store.migrations import AWARD_COLUMNS, AWARD_FTS_COLUMNS, TRANSACTION_COLUMNS
 from watcher.store.provenance import drop_versions, record_versions
 from watcher.store.reads import _chunks
+from watcher.store.review import Candidate, drop_pending, save_candidates
 from watcher.store.runs import save_rejected
 
 
@@ -277,6 +278,7 @@ class PageWrites:
     transactions: list[Transaction] = field(default_factory=list)
     matches: dict[str, dict[str, list[Match]]] = field(default_factory=dict)
     rejected: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)  # watch -> (key, fingerprint)
+    review: dict[str, list[Candidate]] = field(default_factory=dict)  # watch -> reseller orders for the review queue
     provenance: list[Provenance] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     new: set[str] = field(default_factory=set)
@@ -286,7 +288,8 @@ class PageWrites:
 
 
 def save_page(db: Database, page: PageWrites, now: str, run_id: int | None = None) -> None:
-    """Write a page: awards, transactions, matches, rejections, provenance, and its changes when ``run_id`` is given.
+    """Write a page: awards, transactions, matches, rejections, the review queue, provenance, and its changes
+    when ``run_id`` is given.
 
     The one save sequence of every source (USAspending polls, SAM.gov merges, backfills),
     so a record is stored the same way whichever API it came from. Call it inside the
@@ -298,8 +301,12 @@ def save_page(db: Database, page: PageWrites, now: str, run_id: int | None = Non
     new = frozenset(page.new | {a.award_key for a, old, _ in page.awards if old is None})
     for watch, matches in page.matches.items():
         replace_matches(db, watch, matches, now, new=new)
+        drop_pending(db, watch, [k for k, ms in matches.items() if ms])
     for watch, rejected in page.rejected.items():
         save_rejected(db, watch, rejected, now)
+        drop_pending(db, watch, [k for k, _ in rejected])  # e.g. fell under the watch's threshold
+    for watch, candidates in page.review.items():
+        save_candidates(db, watch, candidates, now)
     save_provenance(db, page.source, page.provenance, now)
     if run_id is not None and page.changes:
         save_changes(db, page.changes, run_id, now)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from watcher.config import AWARD_TYPE_CODES, Watch
+from watcher.config import AWARD_TYPE_CODES, Reseller, Watch
 from watcher.errors import SourceError
 from watcher.http import ApiClient, parse_json
 from watcher.sources import Raw
@@ -47,14 +47,20 @@ class Query:
         return f"{self.group}/{self.role}/{self.mode}"
 
 
-def plan(watch: Watch) -> list[Query]:
-    """Every search walk a watch needs; duplicates across walks are merged by the pipeline."""
+def plan(watch: Watch, resellers: Iterable[tuple[str, Reseller, Any]] = ()) -> list[Query]:
+    """Every search walk a watch needs; duplicates across walks are merged by the pipeline.
+
+    ``resellers`` (a poll's ``Matcher.review_resellers()``) are searched as recipients too: an order
+    of theirs that names no product is returned by no other walk, and goes to the review queue.
+    """
     recipient_terms: list[str] = []
     mention_terms: list[str] = []
     for vendor in watch.vendors.values():
         recipient_terms += [vendor.name, *vendor.aliases, *(u.uei for u in vendor.ueis)]
         recipient_terms += [u.uei for u in vendor.parent_ueis]
         mention_terms += vendor.mentions
+    for _key, reseller, _aliases in resellers:
+        recipient_terms += [*reseller.aliases, *(u.uei for u in reseller.ueis)] or [reseller.name]
     mention_terms += watch.keywords
     # The API upper-cases every term, so terms that differ only in case are one term.
     recipient_terms = list({t.strip().upper(): t.strip() for t in recipient_terms if t.strip()}.values())

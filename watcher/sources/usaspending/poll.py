@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,11 +26,10 @@ from watcher.diff import AWARD_FIELDS, FACT_FIELDS, TRANSACTION_FIELDS, TX_FACT_
 from watcher.errors import SourceError, WatcherError
 from watcher.http import ApiClient, redact
 from watcher.match import Matcher, action_label, build_matcher, signature
-from watcher.models import NEW_TRANSACTION, Award, Match, SourceName, Transaction
-from watcher.sources import Clients, PollRequest, Raw, RunResult, record_result
-from watcher.sources.usaspending import actions, subawards
+from watcher.models import NEW_TRANSACTION, Award, Match, Transaction
+from watcher.sources import Raw, RunResult, record_result
+from watcher.sources.usaspending import actions, subawards, vehicles
 from watcher.sources.usaspending import api as usaspending
-from watcher.sources.usaspending.actions import Action
 from watcher.sources.usaspending.agencies import check_agencies
 from watcher.sources.usaspending.parse import (
     DETAIL_FIELDS,
@@ -39,6 +38,7 @@ from watcher.sources.usaspending.parse import (
     fingerprint,
     transaction_from_api,
 )
+from watcher.store import review
 from watcher.values import utcnow
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ def run_watch(
     now = now or utcnow()
     run_id = store.start_run(db, watch.name, "usaspending", now)
     result = RunResult(watch.name, "usaspending", run_id)
-    ctx = _Ctx(db, client, watch, build_matcher(watch, config.resellers), run_id, now, fetch_details, result)
+    matcher = build_matcher(watch, config.resellers, review.confirmed(db, watch.name))
+    ctx = _Ctx(db, client, watch, matcher, run_id, now, fetch_details, result)
     today = today or datetime.now(UTC).date()
     page_size = config.settings.usaspending.page_size
     before = client.requests
@@ -102,7 +103,7 @@ def run_watch(
             )
             seen: set[str] = set()
             to_read, to_judge = _scan_actions(ctx, today)
-            for query in usaspending.plan(watch):
+            for query in usaspending.plan(watch, matcher.review_resellers()):
                 if stopping.requested():
                     break
                 body = usaspending.search_body(watch, query, today, page_size)
@@ -120,9 +121,10 @@ def run_watch(
                     result.changes - changes_before,
                 )
             if not stopping.requested():
-                named = {k: (a.group, a.piid) for k, a in to_read.items() if k not in seen and a.piid}
+                named = {k: (a.group, a.piid) for k, a in to_read.items() if k not in seen}
+                judge = _more_to_read(ctx, named, seen, today)
                 _read_by_piid(ctx, named, seen, page_size)
-                _adopt(ctx, to_judge - seen - ctx.in_watch)
+                _adopt(ctx, (to_judge | judge) - seen - ctx.in_watch)
                 # Held awards no award walk can list (their vendor is named only in an action's text):
                 # a new modification that names nobody moves only their row, so ask for them by PIID.
                 window = (today - timedelta(days=watch.lookback_days), today + timedelta(days=1))
@@ -155,7 +157,7 @@ def _finish(db: Database, ctx: _Ctx, requests: int, started: float, finished: st
     record_result(db, ctx.result, started, finished)
 
 
-def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
+def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, actions.Action], set[str]]:
     """The transaction-level walk (actions.py): awards to read again, and stored ones to judge.
 
     Skipped without details (the search-only pipeline of the benchmarks): it compares actions
@@ -172,13 +174,30 @@ def _scan_actions(ctx: _Ctx, today: date) -> tuple[dict[str, Action], set[str]]:
     return to_read, to_judge
 
 
+def _more_to_read(ctx: _Ctx, named: dict[str, tuple[str, str | None]], seen: set[str], today: date) -> set[str]:
+    """Add to ``named`` the orders no walk listed: new or moved ones under the watch's contract vehicles
+    (vehicles.py), and confirmed reseller orders it does not hold yet (store/review.py). Returns the
+    stored orders that only need the watch's verdict."""
+    judge: set[str] = set()
+    if ctx.fetch_details:  # the search-only pipeline of the benchmarks reads the walks alone
+        since = (today - timedelta(days=ctx.watch.lookback_days)).isoformat()
+        orders, judge, pages = vehicles.orders_to_read(ctx.client, ctx.db, ctx.watch, ctx.in_watch, seen, since)
+        ctx.result.pages += pages
+        named.update({k: ("contracts", piid) for k, piid in orders.items() if k not in named})
+    confirmed = review.unread_confirmed(ctx.db, ctx.watch.name)
+    named.update({k: ("contracts", piid) for k, piid in confirmed.items() if k not in named and k not in seen})
+    return judge
+
+
 def _read_by_piid(
-    ctx: _Ctx, wanted: dict[str, tuple[str, str]], seen: set[str], page_size: int, window: Any = None
+    ctx: _Ctx, wanted: Mapping[str, tuple[str, str | None]], seen: set[str], page_size: int, window: Any = None
 ) -> None:
-    """The award rows of ``wanted`` (key -> group, PIID), by PIID, through the usual page path."""
+    """The award rows of ``wanted`` (key -> group, PIID), by PIID, through the usual page path: awards only
+    the transaction walk or a vehicle's list named, and held awards no walk can list (within ``window``)."""
     piids: dict[str, set[str]] = {}
     for group, piid in wanted.values():
-        piids.setdefault(group, set()).add(piid)
+        if piid:
+            piids.setdefault(group, set()).add(piid)
     for group, named in sorted(piids.items()):
         ordered, step = sorted(named), usaspending.AWARD_IDS_PER_REQUEST
         for i in range(0, len(ordered), step):
@@ -242,6 +261,7 @@ def _process_page(
     fresh = [item for item in keyed if item[0] not in stored or stored[item[0]][0] != item[2] or item[0] in ctx.force]
     new_keys = [k for k, _, _, _ in fresh if k not in stored]
     rejected = store.get_rejected(ctx.db, ctx.watch.name, new_keys) if new_keys else {}
+    rejected.update(review.judged(ctx.db, ctx.watch.name, new_keys) if new_keys else {})  # queued or dismissed
     # A search hit we already turned down, and that has not changed since, costs no request either.
     fresh = [item for item in fresh if item[0] in ctx.force or rejected.get(item[0]) != item[2]]
     existing = store.get_awards(ctx.db, [k for k, _, _, _ in fresh if k in stored])
@@ -307,6 +327,9 @@ def _process_award(
     if not matches and old is None:
         if ctx.fetch_details and not enriched:
             return  # its modifications could not be read: judge it next poll
+        if reseller := ctx.matcher.review_candidate(award):  # a reseller's order naming no product: for a person
+            writes.review.setdefault(ctx.watch.name, []).append(review.Candidate(award, reseller))
+            return
         # A search hit that is not about our vendors (e.g. "AWS" prefix-matching "AWSOME").
         writes.rejected.setdefault(ctx.watch.name, []).append((award.award_key, award.fingerprint))
         return
@@ -403,44 +426,3 @@ def _rejudge(ctx: _Ctx, keys: list[str]) -> None:
     left = sum(1 for m in verdicts.values() if not m)
     if left:
         log.info("watch %s: the edited rules no longer match %d stored award(s)", ctx.watch.name, left)
-
-
-class UsaspendingSource:
-    """USAspending as a :class:`~watcher.sources.Source`: one run per watch, each watch walked in turn."""
-
-    names: tuple[SourceName, ...] = (SourceName.USASPENDING,)
-
-    def describe(self, config: Config) -> list[str]:
-        return [
-            f"  {w.name}: usaspending: {len(usaspending.plan(w))} search walks per poll"
-            f", {len(usaspending.transaction_plan(w))} of the transaction index and {subawards.describe(w)},"
-            f" lookback {w.lookback_days} days"
-            for w in config.watches.values()
-            if SourceName.USASPENDING in w.sources
-        ]
-
-    def poll(self, db: Database, config: Config, clients: Clients, request: PollRequest) -> list[RunResult]:
-        if request.only not in (None, SourceName.USASPENDING):
-            return []
-        results = []
-        for name, watch in config.watches.items():
-            if request.watch_names and name not in request.watch_names:
-                continue
-            if stopping.requested():
-                break
-            if SourceName.USASPENDING in watch.sources:
-                results.append(
-                    run_watch(
-                        db,
-                        config,
-                        watch,
-                        clients.usaspending,
-                        today=request.today,
-                        now=request.now,
-                        fetch_details=request.fetch_details,
-                    )
-                )
-        return results
-
-
-SOURCE = UsaspendingSource()
