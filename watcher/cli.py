@@ -7,6 +7,7 @@ Exit codes: 0 every watch succeeded; 1 some watch failed (the others still ran);
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -83,7 +84,10 @@ def _site_dir(flag: str, name: str, help_text: str) -> Callable[[Any], Any]:
 
 
 class WatcherGroup(click.Group):
-    """The one place a :class:`WatcherError` becomes a message on stderr and its exit code (2 config, 1 other)."""
+    """The one place a :class:`WatcherError` becomes a message on stderr and its exit code (2 config, 1 other).
+
+    Storage faults (sqlite3 errors, OSError: a read-only folder, a full disk) become one line too, exit 1.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -91,6 +95,10 @@ class WatcherGroup(click.Group):
         except WatcherError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (sqlite3.Error, OSError) as exc:
+            state = ctx.obj if isinstance(ctx.obj, State) else None
+            click.echo(f"error: {store.explain(exc, state.db_path if state else None)}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -412,8 +420,7 @@ def export(
     write = export_mod.write_csv if fmt == "csv" else export_mod.write_json
     records = export_mod.rows(db, what, filters)
     if out_path:
-        with out_path.open("w", encoding="utf-8", newline="") as fh:
-            n = write(records, fh)
+        n = export_mod.write_file(out_path, write, records)
         click.echo(f"{n} {what} written to {out_path}", err=True)
     else:
         write(records, sys.stdout)

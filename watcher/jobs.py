@@ -7,6 +7,8 @@ daemon only call these and print; neither repeats a step of them.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +31,8 @@ from watcher.sources import Clients, PollRequest, RunResult, registry
 from watcher.sources.sam.client import sam_client_for
 from watcher.sources.usaspending.backfill import BackfillResult, Progress, run_backfill
 from watcher.values import iso_utc
+
+log = logging.getLogger(__name__)
 
 
 def open_db(config: Config, db_path: Path) -> Database:
@@ -88,15 +92,33 @@ def poll(
 
 
 def run_steps(steps: list[tuple[str, Callable[[], int]]], warn: Callable[[str], None]) -> int:
-    """``watcher run``: each step in turn, a failing one reported and the next still run; how many failed."""
+    """``watcher run``: each step in turn, a failing one reported and the next still run; how many failed.
+
+    Any exception fails only its step, not just a WatcherError: the site and the digests work
+    from what is stored, so a bug or a fault in one step (a template, a full disk) must never
+    keep the digests from going out. Ctrl-C (KeyboardInterrupt) still stops the whole run.
+    """
     failed = 0
     for name, step in steps:
         try:
             failed += step()
-        except WatcherError as exc:
-            warn(f"{name}: error: {exc}")
+        except Exception as exc:
+            message = describe(exc)
+            log.error("run: the %s step failed: %s", name, message)
+            if not isinstance(exc, WatcherError):
+                log.debug("traceback of the %s step", name, exc_info=True)
+            warn(f"{name}: error: {message}")
             failed += 1
     return failed
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: a WatcherError's own message, a storage fault in plain words, else its type."""
+    if isinstance(exc, WatcherError):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error | OSError):
+        return store.explain(exc)
+    return f"{type(exc).__name__}: {exc} (unexpected: run it again with -vv for the traceback, and report it)"
 
 
 def live_check(config: Config, db_path: Path, record: Path | None = None) -> list[livecheck.Finding]:

@@ -11,21 +11,62 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from watcher.errors import SourceError
+from watcher.errors import ImpossibleAmount, SourceError
+
+#: The largest amount, in dollars, any federal award or action can carry: $10 trillion. The whole
+#: federal budget is under $7 T a year, and the largest single transaction seen live is $344.7 B
+#: (docs/api/usaspending.md trap 16); USAspending's own columns are NUMERIC(23, 2). Beyond this
+#: bound a number is a fault (an overflow, a unit error, a hostile server), never money.
+MAX_AMOUNT = Decimal(10) ** 13
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """An exact amount from a JSON number (already Decimal), int or numeric string."""
+    """An exact amount from a JSON number (already Decimal), int or numeric string.
+
+    Refuses (ImpossibleAmount) what no award can be: NaN, infinities, ``1e309`` (which a float
+    would make infinite) and anything beyond :data:`MAX_AMOUNT` (a 40-digit number, which a
+    float would silently round). The caller refuses that row; nothing impossible is stored.
+    """
     if value is None or value == "":
         return None
-    if isinstance(value, Decimal):
-        return value
     if isinstance(value, bool):
         raise SourceError(f"expected an amount, got {value!r}")
+    if isinstance(value, Decimal):
+        amount = value
+    else:
+        try:
+            amount = Decimal(str(value).replace(",", "").replace("$", "").strip())
+        except InvalidOperation:
+            raise SourceError(f"expected an amount, got {value!r}") from None
+    if not is_possible(amount):
+        raise ImpossibleAmount(f"impossible amount {_show(value)} (not finite, or beyond $10 trillion)")
+    return amount
+
+
+def is_possible(amount: Decimal) -> bool:
+    """Whether an amount could be money on a federal award: finite and within :data:`MAX_AMOUNT`."""
+    return amount.is_finite() and abs(amount) <= MAX_AMOUNT
+
+
+def finite_amount(value: Any) -> Decimal | None:
+    """An amount for an output, or None (shown as "unknown") when it is not a finite number.
+
+    Outputs read what a database holds, and one written before the edge refused impossible
+    amounts may hold Infinity: formatting must never stop a site build or a digest. Only
+    finiteness is required here, not :data:`MAX_AMOUNT`: outputs also format sums.
+    """
+    if value is None or value == "" or isinstance(value, bool):
+        return None
     try:
-        return Decimal(str(value).replace(",", "").replace("$", "").strip())
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).replace(",", "").replace("$", "").strip())
     except InvalidOperation:
-        raise SourceError(f"expected an amount, got {value!r}") from None
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _show(value: Any) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%m/%d/%y")

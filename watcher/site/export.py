@@ -5,19 +5,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import math
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 
 from sqlite_utils import Database
 
 from watcher.errors import ConfigError
+from watcher.values import MAX_AMOUNT
 
 #: Cells a spreadsheet would run as a formula; such text is written with a leading apostrophe.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Money columns, written to CSV as exact cents ("86271599.30").
 AMOUNTS = frozenset({"total_obligation", "potential_value", "obligation", "amount_delta", "award_amount"})
+
+
+#: ``write_csv`` or ``write_json``: rows to a text stream, returning how many were written.
+Writer = Callable[[Iterator[dict[str, Any]], IO[str]], int]
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,18 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def possible(value: Any) -> Any:
+    """A stored amount, or None when it is no possible money (an old database may hold Infinity: values.MAX_AMOUNT)."""
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_AMOUNT):
+        return None
+    return value
+
+
+def _cents(value: Any) -> Any:
+    value = possible(value)
+    return f"{value:.2f}" if isinstance(value, float) else safe_cell(value)
+
+
 def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer: csv.DictWriter[str] | None = None
     n = 0
@@ -97,10 +117,32 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
         if writer is None:
             writer = csv.DictWriter(out, fieldnames=list(rec))
             writer.writeheader()
-        writer.writerow(
-            {k: f"{v:.2f}" if k in AMOUNTS and isinstance(v, float) else safe_cell(v) for k, v in rec.items()}
-        )
+        writer.writerow({k: _cents(v) if k in AMOUNTS else safe_cell(v) for k, v in rec.items()})
         n += 1
+    return n
+
+
+def write_file(path: Path, write: Writer, records: Iterator[dict[str, Any]]) -> int:
+    """``export --out``: the file is written whole or not at all (a temporary file, then one rename).
+
+    A full disk or an interrupted export leaves the previous file as it was, never half of a
+    new one. A device or a pipe (``/dev/stdout``) is written as the rows come.
+    """
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {path}: the folder {path.parent} does not exist")
+    direct = path.exists() and not path.is_file()
+    partial = path if direct else path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            n = write(records, fh)
+        if not direct:
+            os.replace(partial, path)
+    except BaseException as exc:
+        if not direct:
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(partial)):  # name what the user named
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     return n
 
 
@@ -116,15 +158,22 @@ def write_table(db: Database, what: str, csv_out: io.TextIOBase, json_out: io.Te
     cells = []
     for c in columns:
         q = f'"{c}"'
-        if c in AMOUNTS:
-            cells.append(f"CASE WHEN typeof({q}) = 'real' THEN printf('%.2f', {q}) ELSE {q} END")
+        if c in AMOUNTS:  # no possible money (values.MAX_AMOUNT, an old database's Infinity) is written empty
+            cells.append(
+                f"CASE WHEN typeof({q}) != 'real' THEN {q} WHEN abs({q}) <= {MAX_AMOUNT} THEN printf('%.2f', {q}) END"
+            )
         else:
             guard = f"typeof({q}) = 'text' AND substr({q}, 1, 1) IN ({starts})"
             cells.append(f"CASE WHEN {guard} THEN char(39) || {q} ELSE {q} END")
     writer = csv.writer(csv_out)
     writer.writerow(columns)
     writer.writerows(db.execute(f"SELECT {', '.join(cells)} FROM ({sql})"))
-    pairs = ", ".join(f"'{c}', \"{c}\"" for c in columns)
+    pairs = ", ".join(
+        f'\'{c}\', CASE WHEN typeof("{c}") != \'real\' OR abs("{c}") <= {MAX_AMOUNT} THEN "{c}" END'
+        if c in AMOUNTS
+        else f"'{c}', \"{c}\""
+        for c in columns
+    )
     json_out.write("[")
     n = 0
     for (obj,) in db.execute(f"SELECT json_object({pairs}) FROM ({sql})"):
@@ -140,7 +189,7 @@ def write_json(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     n = 0
     for rec in records:
         out.write(",\n" if n else "\n")
-        out.write(json.dumps(rec, ensure_ascii=False))
+        out.write(json.dumps({k: possible(v) for k, v in rec.items()}, ensure_ascii=False, allow_nan=False))
         n += 1
     out.write("\n]\n")
     return n

@@ -22,6 +22,7 @@ from watcher.site.charts import bar_chart
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
+from watcher.values import MAX_AMOUNT
 from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item, usd
 
 FEED_ENTRIES = 50
@@ -197,7 +198,9 @@ class Site:
         """Money obligated by fiscal year (October to September) over the awards ``where`` selects."""
         fy = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
         rows = self.db.execute(
-            f"SELECT {fy} AS fy, sum(t.obligation) FROM transactions t JOIN awards a ON a.award_key = t.award_key"
+            # Only possible money is summed: a database from before the edge refused them may hold Infinity.
+            f"SELECT {fy} AS fy, sum(CASE WHEN abs(t.obligation) <= {MAX_AMOUNT} THEN t.obligation END)"
+            " FROM transactions t JOIN awards a ON a.award_key = t.award_key"
             f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy ORDER BY fy",
             args,
         ).fetchall()

@@ -345,3 +345,9 @@ def m017_backfill_identical_actions(db: Database) -> None:
 def m018_notice_amount_text(db: Database) -> None:
     """A notice's award amount as SAM.gov wrote it when it is not a number ("$1.2M", "TBD"): kept, not dropped."""
     db.table("notices").add_column("award_amount_text", str)
+
+
+@migrations()
+def m019_schema_versions(db: Database) -> None:
+    """Which watcher version applied each migration: an older watcher opening this database names the one it needs."""
+    db.table("schema_versions").create({"migration": str, "watcher_version": str, "recorded_at": str}, pk="migration")
