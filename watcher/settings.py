@@ -111,7 +111,15 @@ def _apprise_env(value: str) -> str:
     return value
 
 
+def _path(value: str) -> str:
+    """A file or folder name: a NUL or a line break in one is a typo or an attack, and no OS path holds it."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r}: a path cannot hold control characters (NUL, line breaks)")
+    return value
+
+
 EmailAddress = Annotated[str, AfterValidator(email_address)]
+PathText = Annotated[str, AfterValidator(_path)]
 Clock = Annotated[str, AfterValidator(_clock)]
 
 
@@ -147,7 +155,7 @@ class SmtpSettings(Strict):
 class EmailSettings(Strict):
     from_: Annotated[str, AfterValidator(_from_address)] = Field(default="watcher <watcher@localhost>", alias="from")
     smtp: SmtpSettings | None = None  # none: digests are written as .eml files to the outbox
-    outbox: str = "outbox"
+    outbox: PathText = "outbox"
     unsubscribe: str | None = None  # mailto: or https: URL; default mailto the sender
     backlog_days: int = Field(default=7, ge=0, le=3650)  # a new subscriber's first digest looks back this far
 
@@ -204,7 +212,7 @@ class ScheduleSettings(Strict):
     site: Cron | None = "25 * * * *"  # incremental
     site_full: Cron | None = "40 3 * * *"
     digest: Cron | None = "*/15 * * * *"
-    site_dir: str = "site"  # relative to queries.yaml
+    site_dir: PathText = "site"  # relative to queries.yaml
     misfire_grace_seconds: int = Field(default=3600, ge=1)
 
 
@@ -213,7 +221,7 @@ class Settings(Strict):
     sam: SamSettings = SamSettings()
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
-    seeds_dir: str | None = None
+    seeds_dir: PathText | None = None
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
-    templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
+    templates_dir: PathText | None = None  # user templates (email/digest.html ...); default ./templates
     email: EmailSettings = EmailSettings()
