@@ -130,6 +130,8 @@ def live_check(config: Config, db_path: Path, record: Path | None = None) -> lis
 
 def build_site(config: Config, db_path: Path, out: Path, *, full: bool = False) -> site_build.BuildResult:
     """Build the static site into ``out`` (incremental unless ``full``), under the site's own lock."""
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: the folder {out.parent} does not exist; create it, or build the site elsewhere")
     with writer_lock(out.parent / out.name, "site"):
         return site_build.build(store.open_db(db_path), config, out, now=iso_utc(datetime.now(UTC)), full=full)
 

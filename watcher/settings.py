@@ -111,6 +111,21 @@ def _apprise_env(value: str) -> str:
     return value
 
 
+def _unsubscribe(value: str) -> str:
+    """A mailto: or http(s): link: it goes into every digest's List-Unsubscribe header and its HTML as a link.
+
+    A line break there would break the header (the digest crashed), and ``javascript:`` would be
+    a link that runs code in the reader's mail client.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("the link cannot hold control characters (line breaks, NUL)")
+    if not re.fullmatch(r"(mailto:[^\s<>\"'\\`]+@[^\s<>\"'\\`]+|https?://[^\s<>\"'\\`]+)", value, re.IGNORECASE):
+        raise ValueError(
+            f"{value!r}: use a mailto: or https: link, like https://watch.example.org/unsubscribe?who={{subscriber}}"
+        )
+    return value
+
+
 def _path(value: str) -> str:
     """A file or folder name: a NUL or a line break in one is a typo or an attack, and no OS path holds it."""
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
@@ -156,7 +171,7 @@ class EmailSettings(Strict):
     from_: Annotated[str, AfterValidator(_from_address)] = Field(default="watcher <watcher@localhost>", alias="from")
     smtp: SmtpSettings | None = None  # none: digests are written as .eml files to the outbox
     outbox: PathText = "outbox"
-    unsubscribe: str | None = None  # mailto: or https: URL; default mailto the sender
+    unsubscribe: Annotated[str, AfterValidator(_unsubscribe)] | None = None  # mailto: or https:; default the sender
     backlog_days: int = Field(default=7, ge=0, le=3650)  # a new subscriber's first digest looks back this far
 
 

@@ -9,6 +9,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +17,7 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from watcher.errors import ConfigError
-from watcher.values import MAX_AMOUNT
+from watcher.values import MAX_AMOUNT, parse_utc
 
 #: Cells a spreadsheet would run as a formula; such text is written with a leading apostrophe.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -37,6 +38,22 @@ class Filters:
     agency: str | None = None  # part of the awarding or funding component's name, or its abbreviation
     since: str | None = None  # ISO date, inclusive
     until: str | None = None  # ISO date, inclusive
+
+    def __post_init__(self) -> None:
+        """A date that is none would compare as text and select nothing (or everything), silently."""
+        for option, value in (("--since", self.since), ("--until", self.until)):
+            if value is not None and not _is_iso(value):
+                raise ConfigError(
+                    f"{option} {value!r}: use a date like 2024-10-01 (or a timestamp like 2024-10-01T12:00:00Z)"
+                )
+
+
+def _is_iso(text: str) -> bool:
+    try:
+        date.fromisoformat(text) if len(text) == 10 else parse_utc(text)
+    except ValueError:
+        return False
+    return True
 
 
 # For each export: the query, and the column its date filter applies to.
