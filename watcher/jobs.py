@@ -30,7 +30,7 @@ from watcher.site import build as site_build
 from watcher.sources import Clients, PollRequest, RunResult, registry
 from watcher.sources.sam.client import sam_client_for
 from watcher.sources.usaspending.backfill import BackfillResult, Progress, run_backfill
-from watcher.values import iso_utc
+from watcher.values import UNSAFE_TEXT, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PollReport:
                 out.append((f"{r.watch} / {r.source}: skipped: {r.error}", False))
             else:
                 out.append((f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", True))
-        return out
+        return [(UNSAFE_TEXT.sub("", line), error) for line, error in out]  # errors quote API answers
 
 
 def poll(

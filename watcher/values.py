@@ -7,6 +7,8 @@ as ``YYYY-MM-DDTHH:MM:SSZ`` text: sortable, unambiguous, and readable in ``sqlit
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -67,6 +69,21 @@ def finite_amount(value: Any) -> Decimal | None:
 def _show(value: Any) -> str:
     text = str(value)
     return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+#: What no API text needs and what misleads a reader: C0 controls but tab and line feed (ESC starts a
+#: terminal escape sequence, CR rewrites a terminal line), DEL, C1 controls (0x9B is a one-byte CSI), and
+#: the bidirectional marks, embeddings, overrides and isolates (U+202E shows "TXT.EXE" backwards).
+UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: str) -> str:
+    """API text as it is stored: without UNSAFE_TEXT, in one Unicode form (NFC) so equal words compare equal.
+
+    Applied at the edge (every parser), so no terminal, page or e-mail ever receives an escape
+    sequence or a direction override from an API, whatever template renders the text.
+    """
+    return unicodedata.normalize("NFC", UNSAFE_TEXT.sub("", text))
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%m/%d/%y")

@@ -18,7 +18,7 @@ from watcher import links
 from watcher.models import ChangeKind, SourceName
 from watcher.values import finite_amount
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 DESCRIPTION_CHARS = 300
 ACRONYMS = {"BPA", "BOA", "IDV", "IDC", "GWAC", "FSS", "GSA", "IDIQ"}
 SOURCE_LABELS: dict[str, str] = {

@@ -17,7 +17,8 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from watcher.errors import ConfigError
-from watcher.values import MAX_AMOUNT, parse_utc
+from watcher.values import MAX_AMOUNT, finite_amount, parse_utc
+from watcher.words import clean, usd
 
 #: Cells a spreadsheet would run as a formula; such text is written with a leading apostrophe.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -271,16 +272,24 @@ def raw_records(db: Database, award: str) -> list[dict[str, Any]]:
     return out
 
 
+def _plain(value: Any) -> Any:
+    """Stored text for a terminal (words.clean: no control or bidi character); other values as they are."""
+    return clean(value) if isinstance(value, str) else value
+
+
 def _usd(value: Any) -> str:
-    if value is None:
+    amount = finite_amount(value)
+    if amount is None:
         return "-"
-    sign = "-" if value < 0 else "+"
-    return f"{sign}${abs(value):,.2f}"
+    sign = "-" if amount < 0 else "+"
+    return f"{sign}${abs(amount):,.2f}"
 
 
 def render_history(h: dict[str, Any]) -> str:
-    a = h["award"]
-    total = f"${a['total_obligation']:,.2f}" if a["total_obligation"] is not None else "unknown"
+    """One award's timeline for a terminal: every stored text through ``clean`` (a database written before
+    the parsers dropped control characters may still hold an escape sequence that would drive the terminal)."""
+    a = {k: _plain(v) for k, v in h["award"].items()}
+    total = usd(a["total_obligation"])
     lines = [
         f"{a['piid']}  {a['recipient_name']}",
         f"  {a['award_key']}",
@@ -289,7 +298,10 @@ def render_history(h: dict[str, Any]) -> str:
         f"  {a['source_url']}",
         "why it matched:",
     ]
-    lines += [f"  {m['watch']}: {m['vendor'] or '(keyword)'} by {m['reason']}: {m['evidence']}" for m in h["matches"]]
+    lines += [
+        f"  {m['watch']}: {_plain(m['vendor']) or '(keyword)'} by {m['reason']}: {_plain(m['evidence'])}"
+        for m in h["matches"]
+    ]
     if h["provenance"]:
         lines.append("sources:")
         lines += [
@@ -299,9 +311,12 @@ def render_history(h: dict[str, Any]) -> str:
     for e in h["timeline"]:
         if e["event"] == "action":
             lines.append(
-                f"  {e['at']}  action {e['modification_number']}: {_usd(e['obligation'])}  {e['description'] or ''}"
+                f"  {e['at']}  action {_plain(e['modification_number'])}: {_usd(e['obligation'])}"
+                f"  {_plain(e['description']) or ''}"
             )
         else:
-            fields = "; ".join(f"{k} {v[0]} -> {v[1]}" for k, v in e["diff"].items())
-            lines.append(f"  {e['at']}  detected {e['kind']} {e['entity_key']}" + (f": {fields}" if fields else ""))
+            fields = "; ".join(f"{k} {_plain(v[0])} -> {_plain(v[1])}" for k, v in e["diff"].items())
+            lines.append(
+                f"  {e['at']}  detected {e['kind']} {_plain(e['entity_key'])}" + (f": {fields}" if fields else "")
+            )
     return "\n".join(lines)

@@ -19,17 +19,18 @@ from typing import Any
 from watcher.errors import ImpossibleAmount, SourceError
 from watcher.links import sam_notice, usaspending_award
 from watcher.models import Award, Transaction
-from watcher.values import to_date, to_decimal
+from watcher.values import plain_text, to_date, to_decimal
 
 NONE = "-NONE-"
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def text(value: Any) -> str | None:
-    """A stripped string, or None for null, "", whitespace and the literal string "null"."""
+    """A stripped string without control or bidi characters (values.plain_text), or None for null, "",
+    whitespace and the literal string "null"."""
     if value is None:
         return None
-    s = str(value).strip()
+    s = plain_text(str(value)).strip()
     return None if not s or s.lower() == "null" else s
 
 

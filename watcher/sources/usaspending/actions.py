@@ -26,7 +26,7 @@ from watcher.match import Matcher, action_label
 from watcher.models import Award
 from watcher.sources.usaspending import api
 from watcher.sources.usaspending.parse import amount
-from watcher.values import finite_amount, to_date
+from watcher.values import finite_amount, plain_text, to_date
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Action:
 
 
 def _text(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
+    text = plain_text(str(value)).strip() if value is not None else ""  # as stored, so facts compare equal
     return text or None
 
 

@@ -20,7 +20,7 @@ from watcher.match import Matcher
 from watcher.models import Award, Transaction
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending.parse import parse_award_key
-from watcher.values import to_date, to_decimal
+from watcher.values import plain_text, to_date, to_decimal
 
 TX_FIELDS = ["Award ID", "Mod", "Action Date", "Action Type", "Transaction Amount", "Transaction Description"]
 SLICE_DAYS = 31
@@ -146,7 +146,7 @@ def staged_rows(
                     to_date(row.get("Action Date")),
                     row.get("Action Type"),
                     as_float(obligation),
-                    row.get("Transaction Description"),
+                    plain_text(str(row["Transaction Description"])) if row.get("Transaction Description") else None,
                     response_id,
                     index,
                 )

@@ -14,7 +14,7 @@ from typing import Any
 
 from watcher.errors import ImpossibleAmount, SourceError
 from watcher.models import Award, Transaction
-from watcher.values import to_date, to_decimal
+from watcher.values import plain_text, to_date, to_decimal
 
 USASPENDING_AWARD_URL = "https://www.usaspending.gov/award/{key}"
 
@@ -46,9 +46,10 @@ _FIELD_SETS = {group: frozenset(fields) for group, fields in SEARCH_FIELDS.items
 
 
 def _text(value: Any) -> str | None:
+    """API text, stripped and without control or bidi characters (values.plain_text); None when empty."""
     if value is None:
         return None
-    text = (value if type(value) is str else str(value)).strip()
+    text = plain_text(value if type(value) is str else str(value)).strip()
     return text or None
 
 
