@@ -11,6 +11,7 @@ import email
 import json
 import re
 import sqlite3
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.conftest import tx_row
 from tests.test_poll_e2e import FOUR, MSFT, PAL, awards_from, base_rows
+from tests.test_sam import DAY
+from tests.test_sam import FOUR as SAM_FOUR
+from tests.test_sam import PAL as SAM_PAL
+from tests.test_sam import world as sam_world  # noqa: F401 - the SAM.gov fakes' fixture, reused here
 from watcher.cli import cli
 from watcher.errors import ImpossibleAmount, SourceError
 from watcher.fakes.numbers import HOSTILE, RawNumber, dumps
+from watcher.fakes.sam_recordings import all_actions
 from watcher.fakes.usaspending import UsaspendingReplay
 from watcher.http import parse_json
 from watcher.sources.sam.parse import notice_amount, parse_action
@@ -186,3 +193,48 @@ def test_sam_records_with_impossible_amounts_are_refused_by_award_and_notices_ke
         parse_action(record)
     assert isinstance(ImpossibleAmount("x"), SourceError)  # the SAM walk skips such a record with a warning
     assert notice_amount("NaN") == (None, "NaN") and notice_amount("1e309") == (None, "1e309")
+
+
+@pytest.mark.parametrize("text", ["1e309", "NaN", "Infinity", HOSTILE["40 digits"]])
+def test_a_sam_action_with_an_impossible_amount_is_skipped_with_a_warning_naming_its_award(
+    sam_world,  # noqa: F811 - the fixture imported above
+    text: str,
+) -> None:
+    w = sam_world(sources="sam_awards")
+    day = (DAY - timedelta(days=1)).isoformat()
+    rows = [
+        tx_row(
+            "70CTD026FC0000012", SAM_PAL, "PALANTIR TECHNOLOGIES INC.", "86271599.30", day, desc="ERO CASE MANAGEMENT"
+        ),
+        tx_row("70CTD025FC0000024", SAM_FOUR, "FOUR POINTS TECHNOLOGY, L.L.C.", "24105505.29", day, desc="AWS HOSTING"),
+    ]
+    actions = all_actions(awards_from(rows), lag_days=0)
+    hostile = next(a for a in actions if a["contractId"]["piid"] == "70CTD026FC0000012")
+    hostile["awardDetails"]["dollars"]["actionObligation"] = text  # SAM.gov sends amounts as strings
+    w.sam.set_data(actions=actions)
+    (result,) = w.poll(DAY)
+    assert result.status == "ok", result.error
+    assert any(SAM_PAL in x and "impossible amount" in x for x in result.warnings), result.warnings
+    keys = {k for (k,) in w.q("SELECT award_key FROM awards")}
+    assert SAM_PAL not in keys and SAM_FOUR in keys
+    assert all(v is None or abs(v) <= MAX_AMOUNT for (v,) in w.q("SELECT obligation FROM transactions"))
+
+
+def test_a_daemon_job_that_raises_anything_is_logged_and_the_daemon_goes_on(tmp_path: Path, caplog) -> None:
+    """The daemon's wrapper (not only `watcher run`) takes any exception: the next job still runs."""
+    import decimal
+    import threading
+
+    from watcher import store
+    from watcher.ops.daemon import _wrap
+
+    db = tmp_path / "w.db"
+    store.open_db(db).conn.close()
+
+    def broken() -> str:
+        raise decimal.InvalidOperation([decimal.InvalidOperation])
+
+    _wrap("site", broken, db, threading.Event())()  # must not raise
+    assert "daemon: site failed" in caplog.text
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT job FROM daemon_jobs").fetchall() == [("site",)]
