@@ -83,7 +83,9 @@ def plain_text(text: str) -> str:
     Applied at the edge (every parser), so no terminal, page or e-mail ever receives an escape
     sequence or a direction override from an API, whatever template renders the text.
     """
-    return unicodedata.normalize("NFC", UNSAFE_TEXT.sub("", text))
+    if UNSAFE_TEXT.search(text) is not None:
+        text = UNSAFE_TEXT.sub("", text)
+    return text if text.isascii() else unicodedata.normalize("NFC", text)  # ASCII is NFC already: the fast path
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%m/%d/%y")
