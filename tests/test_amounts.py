@@ -238,3 +238,15 @@ def test_a_daemon_job_that_raises_anything_is_logged_and_the_daemon_goes_on(tmp_
     assert "daemon: site failed" in caplog.text
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT job FROM daemon_jobs").fetchall() == [("site",)]
+
+
+def test_a_backfill_leaves_out_an_impossible_action_and_names_it() -> None:
+    """`watcher backfill` stages spending_by_transaction rows: one impossible amount is left out, the others kept."""
+    from watcher.sources.usaspending.history import staged_rows
+
+    good = {"generated_internal_id": PAL, "Mod": "0", "Action Date": "2026-01-02", "Transaction Amount": 1000.0}
+    bad = {**good, "Mod": "P00001", "Transaction Amount": Decimal("1E+309")}
+    refused: list[str] = []
+    rows = staged_rows("ice", [(1, [good, bad, {**bad, "Transaction Amount": float("nan")}])], refused)
+    assert [r[2] for r in rows] == ["0"]
+    assert len(refused) == 2 and all(PAL in x and "P00001" in x for x in refused)
