@@ -98,6 +98,27 @@ def test_search_finds_an_award_by_piid_and_by_vendor(page, served: str, query: s
     assert any(expect in t for t in titles), titles
 
 
+def test_search_runs_under_the_content_security_policy_without_a_violation(page, served: str) -> None:
+    """The search page's script is a file and pagefind's WebAssembly is allowed: chromium reports no violation."""
+    page.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+        " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page.goto(f"{served}/search.html")
+    page.locator(".pagefind-ui__search-input").fill("Palantir")
+    page.locator(".pagefind-ui__result-link").first.wait_for(timeout=10_000)
+    assert page.evaluate("window.__csp") == []
+    assert not [e for e in page.errors if "Content Security Policy" in e]
+    # and the policy is enforced: an inline script that got in some other way does not run
+    page.evaluate(
+        "const s = document.createElement('script'); s.textContent = 'window.__inline = 1';"
+        " document.head.appendChild(s);"
+    )
+    assert page.evaluate("window.__inline") is None
+    assert [v.split()[0] for v in page.evaluate("window.__csp")] == ["script-src-elem"]
+    page.errors[:] = [e for e in page.errors if "Content Security Policy" not in e]  # the refusal we provoked
+
+
 def test_hostile_description_renders_as_text_and_never_runs(page, served: str) -> None:
     page.goto(f"{served}/vendors/palantir.html")
     page.get_by_role("link", name="EVIL0001").click()

@@ -7,6 +7,7 @@ Exit codes: 0 every watch succeeded; 1 some watch failed (the others still ran);
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,11 +23,10 @@ from watcher.models import SourceName
 from watcher.ops import datasette, livecheck, logs
 from watcher.ops import review as review_ops
 from watcher.ops import status as status_mod
-from watcher.ops.daemon import next_runs, run_daemon
+from watcher.ops.daemon import run_daemon
 from watcher.ops.progress import Progress
 from watcher.site import export as export_mod
 from watcher.sources import registry
-from watcher.sources.sam.client import budget_report
 from watcher.store import schema_doc
 from watcher.values import parse_utc
 
@@ -84,7 +84,10 @@ def _site_dir(flag: str, name: str, help_text: str) -> Callable[[Any], Any]:
 
 
 class WatcherGroup(click.Group):
-    """The one place a :class:`WatcherError` becomes a message on stderr and its exit code (2 config, 1 other)."""
+    """The one place a :class:`WatcherError` becomes a message on stderr and its exit code (2 config, 1 other).
+
+    Storage faults (sqlite3 errors, OSError: a read-only folder, a full disk) become one line too, exit 1.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -92,6 +95,10 @@ class WatcherGroup(click.Group):
         except WatcherError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (sqlite3.Error, OSError) as exc:
+            state = ctx.obj if isinstance(ctx.obj, State) else None
+            click.echo(f"error: {store.explain(exc, state.db_path if state else None)}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -321,14 +328,7 @@ def daemon(state: State) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """Last runs, errors and table sizes."""
-    db = state.existing_db("run `watcher init` or `watcher poll`")
-    data = status_mod.report(db, state.db_path)
-    try:
-        config = state.config()
-        data["next_runs"] = next_runs(config)
-        data["sam"] = budget_report(db, config)
-    except WatcherError:
-        data["next_runs"] = {}  # status still works without a valid config
+    data = jobs.status(state.existing_db("run `watcher init` or `watcher poll`"), state.db_path, state.config)
     click.echo(json.dumps(data, indent=2, default=str) if as_json else status_mod.render(data))
 
 

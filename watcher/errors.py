@@ -48,3 +48,11 @@ class SamQuotaError(SourceError):
 
 class BudgetSpent(SourceError):
     """Our own daily budget for SAM.gov requests is used up; the rest waits for the next UTC day."""
+
+
+class ImpossibleAmount(SourceError):
+    """An amount no federal award can carry (not finite, or past ``values.MAX_AMOUNT``): its row is refused.
+
+    Raised at the edge, so such a number never reaches the database and every output formats
+    money from finite Decimals only; the poll records a warning naming the award and goes on.
+    """

@@ -8,10 +8,13 @@ daemon only call these and print; neither repeats a step of them.
 from __future__ import annotations
 
 import functools
+import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -23,13 +26,17 @@ from watcher.digest.deliveries import run_digests
 from watcher.errors import ConfigError, WatcherError
 from watcher.http import usaspending_client
 from watcher.ops import health, livecheck
+from watcher.ops import status as status_mod
+from watcher.ops.daemon import next_runs
 from watcher.ops.lock import writer_lock
 from watcher.settings import email_address
 from watcher.site import build as site_build
 from watcher.sources import Clients, PollRequest, RunResult, registry
-from watcher.sources.sam.client import sam_client_for
+from watcher.sources.sam.client import budget_report, sam_client_for
 from watcher.sources.usaspending.backfill import BackfillResult, Progress, run_backfill
-from watcher.values import iso_utc
+from watcher.values import UNSAFE_TEXT, iso_utc
+
+log = logging.getLogger(__name__)
 
 
 def open_db(config: Config, db_path: Path) -> Database:
@@ -62,7 +69,7 @@ class PollReport:
                 out.append((f"{r.watch} / {r.source}: skipped: {r.error}", False))
             else:
                 out.append((f"{r.watch} / {r.source}: FAILED after {r.requests} requests: {r.error}", True))
-        return out
+        return [(UNSAFE_TEXT.sub("", line), error) for line, error in out]  # errors quote API answers
 
 
 def poll(
@@ -88,16 +95,47 @@ def poll(
     return PollReport(results, alerts)
 
 
+def status(db: Database, db_path: Path, config: Callable[[], Config]) -> dict[str, Any]:
+    """``watcher status``: the report, with the schedule and SAM.gov's budget when the config loads
+    (status still works without a valid config: it is what one runs when something is wrong)."""
+    data = status_mod.report(db, db_path)
+    try:
+        loaded = config()
+        data["next_runs"] = next_runs(loaded)
+        data["sam"] = budget_report(db, loaded)
+    except WatcherError:
+        data["next_runs"] = {}
+    return data
+
+
 def run_steps(steps: list[tuple[str, Callable[[], int]]], warn: Callable[[str], None]) -> int:
-    """``watcher run``: each step in turn, a failing one reported and the next still run; how many failed."""
+    """``watcher run``: each step in turn, a failing one reported and the next still run; how many failed.
+
+    Any exception fails only its step, not just a WatcherError: the site and the digests work
+    from what is stored, so a bug or a fault in one step (a template, a full disk) must never
+    keep the digests from going out. Ctrl-C (KeyboardInterrupt) still stops the whole run.
+    """
     failed = 0
     for name, step in steps:
         try:
             failed += step()
-        except WatcherError as exc:
-            warn(f"{name}: error: {exc}")
+        except Exception as exc:
+            message = describe(exc)
+            log.error("run: the %s step failed: %s", name, message)
+            if not isinstance(exc, WatcherError):
+                log.debug("traceback of the %s step", name, exc_info=True)
+            warn(f"{name}: error: {message}")
             failed += 1
     return failed
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: a WatcherError's own message, a storage fault in plain words, else its type."""
+    if isinstance(exc, WatcherError):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error | OSError):
+        return store.explain(exc)
+    return f"{type(exc).__name__}: {exc} (unexpected: run it again with -vv for the traceback, and report it)"
 
 
 def live_check(config: Config, db_path: Path, record: Path | None = None) -> list[livecheck.Finding]:
@@ -109,6 +147,8 @@ def live_check(config: Config, db_path: Path, record: Path | None = None) -> lis
 
 def build_site(config: Config, db_path: Path, out: Path, *, full: bool = False) -> site_build.BuildResult:
     """Build the static site into ``out`` (incremental unless ``full``), under the site's own lock."""
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: the folder {out.parent} does not exist; create it, or build the site elsewhere")
     with writer_lock(out.parent / out.name, "site"):
         return site_build.build(store.open_db(db_path), config, out, now=iso_utc(datetime.now(UTC)), full=full)
 

@@ -137,7 +137,30 @@ def _apprise_env(value: str) -> str:
     return value
 
 
+def _unsubscribe(value: str) -> str:
+    """A mailto: or http(s): link: it goes into every digest's List-Unsubscribe header and its HTML as a link.
+
+    A line break there would break the header (the digest crashed), and ``javascript:`` would be
+    a link that runs code in the reader's mail client.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("the link cannot hold control characters (line breaks, NUL)")
+    if not re.fullmatch(r"(mailto:[^\s<>\"'\\`]+@[^\s<>\"'\\`]+|https?://[^\s<>\"'\\`]+)", value, re.IGNORECASE):
+        raise ValueError(
+            f"{value!r}: use a mailto: or https: link, like https://watch.example.org/unsubscribe?who={{subscriber}}"
+        )
+    return value
+
+
+def _path(value: str) -> str:
+    """A file or folder name: a NUL or a line break in one is a typo or an attack, and no OS path holds it."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r}: a path cannot hold control characters (NUL, line breaks)")
+    return value
+
+
 EmailAddress = Annotated[str, AfterValidator(email_address)]
+PathText = Annotated[str, AfterValidator(_path)]
 Clock = Annotated[str, AfterValidator(_clock)]
 
 
@@ -173,8 +196,8 @@ class SmtpSettings(Strict):
 class EmailSettings(Strict):
     from_: Annotated[str, AfterValidator(_from_address)] = Field(default="watcher <watcher@localhost>", alias="from")
     smtp: SmtpSettings | None = None  # none: digests are written as .eml files to the outbox
-    outbox: str = "outbox"
-    unsubscribe: str | None = None  # mailto: or https: URL; default mailto the sender
+    outbox: PathText = "outbox"
+    unsubscribe: Annotated[str, AfterValidator(_unsubscribe)] | None = None  # mailto: or https:; default the sender
     backlog_days: int = Field(default=7, ge=0, le=3650)  # a new subscriber's first digest looks back this far
 
 
@@ -230,7 +253,7 @@ class ScheduleSettings(Strict):
     site: Cron | None = "25 * * * *"  # incremental
     site_full: Cron | None = "40 3 * * *"
     digest: Cron | None = "*/15 * * * *"
-    site_dir: str = "site"  # relative to queries.yaml
+    site_dir: PathText = "site"  # relative to queries.yaml
     misfire_grace_seconds: int = Field(default=3600, ge=1)
     # A poll still running after this long is stopped (its process killed: the watch run in progress rolls
     # back and is recorded as an error); each request is bounded too (deadline_seconds). null: no limit.
@@ -242,10 +265,10 @@ class Settings(Strict):
     sam: SamSettings = SamSettings()
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
-    seeds_dir: str | None = None
+    seeds_dir: PathText | None = None
     # The versions of each record's raw answers kept (the latest; an answer is stored once per distinct
     # content): a record that changes at every poll keeps this many, not one per poll. At least 1.
     raw_versions_kept: int = Field(default=3, ge=1, le=1000)
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
-    templates_dir: str | None = None  # user templates (email/digest.html ...); default ./templates
+    templates_dir: PathText | None = None  # user templates (email/digest.html ...); default ./templates
     email: EmailSettings = EmailSettings()

@@ -16,9 +16,9 @@ from typing import Any
 
 from watcher import links
 from watcher.models import ChangeKind, SourceName
-from watcher.values import to_decimal
+from watcher.values import finite_amount
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 DESCRIPTION_CHARS = 300
 ACRONYMS = {"BPA", "BOA", "IDV", "IDC", "GWAC", "FSS", "GSA", "IDIQ"}
 SOURCE_LABELS: dict[str, str] = {
@@ -79,7 +79,7 @@ def clean(text: Any, limit: int | None = None) -> str:
 
 def usd(value: Any) -> str:
     """Exact dollars: $2,295,859.20 (negative as -$36,139.72)."""
-    d = to_decimal(value)
+    d = finite_amount(value)
     if d is None:
         return "unknown"
     sign = "-" if d < 0 else ""
@@ -88,7 +88,7 @@ def usd(value: Any) -> str:
 
 def usd_short(value: Any) -> str:
     """Rounded dollars for totals and subjects: $4.6M, $850K, $1.2B."""
-    d = to_decimal(value)
+    d = finite_amount(value)
     if d is None:
         return "unknown"
     sign = "-" if d < 0 else ""
@@ -182,7 +182,7 @@ def award_header(key: str, a: dict[str, Any], agency_abbr: dict[str, str]) -> tu
     agency = agency_abbr.get(a.get("awarding_subagency") or "", clean(a.get("awarding_subagency"), 80))
     piid = clean(a.get("piid"), 60) or key
     what = " ".join(p for p in (agency, award_type_words(a), piid) if p)
-    return recipient, what, to_decimal(a.get("total_obligation"))
+    return recipient, what, finite_amount(a.get("total_obligation"))
 
 
 def _mods(numbers: list[str]) -> str:
@@ -225,7 +225,7 @@ def award_item(
         kind, amount = "new", total or Decimal(0)
         headline = f"{recipient}: new {what}, {usd(total)} obligated"
         facts = []
-        potential = to_decimal(a.get("potential_value"))
+        potential = finite_amount(a.get("potential_value"))
         if potential and total is not None and potential > total:
             facts.append(f"potential value with all options {usd_short(potential)}")
         start, end = a.get("start_date"), a.get("potential_end_date") or a.get("end_date")
@@ -249,7 +249,7 @@ def award_item(
                 d = json.loads(c["diff"] or "{}") if c["kind"] == ChangeKind.DELETED else {}
                 label = clean(str((d.get("modification_number") or ["?"])[0]), 20)
                 if d.get("obligation") or d.get("action_date"):
-                    amount_was = to_decimal((d.get("obligation") or [None])[0])
+                    amount_was = finite_amount((d.get("obligation") or [None])[0])
                     signed = f", signed {clean(d['action_date'][0], 20)}" if d.get("action_date") else ""
                     facts.append(f"{label} had obligated {usd(amount_was)}{signed}")
             actions = "the base action" if gone == ["0"] else _mods([g for g in gone if g != "0"] or gone)
@@ -258,7 +258,7 @@ def award_item(
             headline = f"{recipient}: {what} deleted from the official record"
     elif new_txs:
         kind = "modified"
-        amount = sum((to_decimal(t.get("obligation")) or Decimal(0) for t in new_txs), Decimal(0))
+        amount = sum((finite_amount(t.get("obligation")) or Decimal(0) for t in new_txs), Decimal(0))
         mods = [clean(t.get("modification_number"), 20) or "?" for t in new_txs]
         money = f"added {usd(amount)}" if amount > 0 else f"removed {usd(-amount)}" if amount < 0 else "moved no money"
         headline = f"{recipient}: {_mods(mods)} to {what} {money}"
@@ -270,7 +270,7 @@ def award_item(
         kind = "changed"
         amount = Decimal(0)
         if "total_obligation" in diff:
-            old, new = (to_decimal(x) or Decimal(0) for x in diff["total_obligation"])
+            old, new = (finite_amount(x) or Decimal(0) for x in diff["total_obligation"])
             amount = new - old
         headline = f"{recipient}: {what} changed"
         if not facts:
@@ -315,7 +315,7 @@ def notice_item(
         facts.append(f"solicitation {clean(n['solicitation_number'], 60)}")
     if n.get("posted_date"):
         facts.append(f"posted {clean(n['posted_date'], 30)}")
-    amount = to_decimal(n.get("award_amount"))
+    amount = finite_amount(n.get("award_amount"))
     written = clean(n.get("award_amount_text"), 60)  # an amount SAM.gov gave as text ("$1.2M", "TBD")
     if n.get("awardee_name") or amount is not None or written:
         value = f"“{written}” (as written on SAM.gov)" if amount is None and written else usd(amount)
@@ -366,7 +366,7 @@ def subaward_item(
         agency = agency_abbr.get(s.get("awarding_subagency") or "", clean(s.get("awarding_subagency"), 80))
         what = " ".join(p for p in (agency, "prime", clean(s.get("prime_piid"), 60) or prime_key) if p)
     under = f"under {who}'s {what}"
-    amount = to_decimal(s.get("amount"))
+    amount = finite_amount(s.get("amount"))
     kinds = {c["kind"] for c in changes}
     facts: list[str] = []
     if ChangeKind.NEW_SUBAWARD in kinds:
@@ -379,7 +379,7 @@ def subaward_item(
         if diff.pop("deleted_at", None) is not None:
             facts.append("reported again after it had been withdrawn")
         facts += [_fact(n, o, v) for n, (o, v) in diff.items()]
-        old, new = (to_decimal(x) or Decimal(0) for x in diff.get("amount", [0, 0]))
+        old, new = (finite_amount(x) or Decimal(0) for x in diff.get("amount", [0, 0]))
         headline, moved = f"{name}: subaward {under} changed", new - old
     if s.get("action_date"):
         facts.append(f"dated {clean(s['action_date'], 20)}")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
+from watcher.fakes import numbers
 from watcher.fakes.server import ApiError
 
 #: The search filters the fake applies; any other is answered with the real "not used" message.
@@ -71,14 +70,12 @@ def award_id_pattern(value: str) -> tuple[str | None, re.Pattern[str]]:
 
 
 def dumps(obj: Any) -> bytes:
-    """JSON as the real API sends it: amounts (Decimal here) as JSON floats."""
+    """JSON as the real API sends it: amounts (Decimal here) as JSON floats.
 
-    def default(o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return float(o)  # the real API sends amounts as JSON floats
-        raise TypeError(type(o))
-
-    return json.dumps(obj, default=default).encode()
+    A Decimal no float holds (1E+309, NaN, 40 digits) and a ``numbers.RawNumber`` are written
+    as their own number text, as a server that sent them would (fakes/numbers.py).
+    """
+    return numbers.dumps(obj)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher.ops.health import STOPPED_LIKE
+from watcher.values import UNSAFE_TEXT
 
 
 def report(db: Database, db_path: str | Path) -> dict[str, Any]:
@@ -119,4 +120,5 @@ def render(data: dict[str, Any]) -> str:
         if d["last_error"]:
             line += f"; last attempt failed: {d['last_error']}"
         lines.append(line)
-    return "\n".join(lines)
+    # Errors and warnings quote API answers: no escape sequence or direction override reaches the terminal.
+    return "\n".join(UNSAFE_TEXT.sub("", line) for line in lines)

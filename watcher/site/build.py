@@ -68,12 +68,30 @@ def _pagefind() -> str:
 
 
 def index_search(site_dir: Path, output: Path | None = None) -> None:
+    """Index ``site_dir`` with pagefind.
+
+    On a full disk pagefind exits 0 leaving empty files (or hangs): so it only starts with room
+    for an index about the size of its input, and an index with an empty file is refused.
+    """
+    out = output or site_dir / "pagefind"
+    need = sum(f.stat().st_size for f in site_dir.rglob("*") if f.is_file()) + SEARCH_SPARE_BYTES
+    free = shutil.disk_usage(out.parent if out.parent.exists() else site_dir).free
+    if free < need:
+        raise SiteError(
+            f"{out.parent}: no space left for the search index ({free >> 20} MB free, {need >> 20} MB needed)"
+        )
     cmd = [_pagefind(), "--site", str(site_dir), "--quiet"]
     if output is not None:
         cmd += ["--output-path", str(output)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)  # noqa: S603 - our own binary
     if done.returncode != 0:
         raise SiteError(f"pagefind failed: {done.stderr.strip()[:500]}")
+    if any(f.is_file() and f.stat().st_size == 0 for f in out.rglob("*")):
+        raise SiteError(f"{out}: the search index was written incomplete (is the disk full?)")
+
+
+#: Room kept beyond the pages' own size for pagefind's fixed files (its scripts and styles: about 0.6 MB).
+SEARCH_SPARE_BYTES = 4 << 20
 
 
 # ---------------------------------------------------------------- the build
@@ -120,32 +138,39 @@ def _full_build(
     started = time.monotonic()
     parts = _key_ranges(db, WORKERS)
     workers = [_start_part(db, config, target, now, i, r, search) for i, r in enumerate(parts)]
-    w = Writer(target, atomic=False)
-    site = Site(db, config, env, w, now)
-    for vendor in [r[0] for r in db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != ''")]:
-        site.vendor_page(vendor)
-    for agency in site._agencies():
-        site.agency_page_write(agency)
-    for name in config.watches:
-        site.watch_page(name)
-    site.home()
-    site.notices_page()
-    log.info("site: listings written after %.1f s", time.monotonic() - started)
-    site.downloads()
-    log.info("site: downloads written after %.1f s", time.monotonic() - started)
-    n, bundles = 0, []
-    for i, (proc, counter) in enumerate(workers):
-        proc.join()
-        if proc.exitcode != 0:
-            shutil.rmtree(target, ignore_errors=True)
-            raise SiteError(f"a site worker failed (exit code {proc.exitcode}); see the log above")
-        n += counter.value
-        if search and counter.value:  # a worker with no awards has no index
-            bundles.append(f"pagefind-{i}/")
-    site.static_pages(bundles=bundles)
-    (target / MANIFEST).write_text(
-        json.dumps({"last_change": last_change, "full_built_at": now, "recent": [], "bundles": bundles})
-    )
+    try:
+        w = Writer(target, atomic=False)
+        site = Site(db, config, env, w, now)
+        for vendor in [r[0] for r in db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != ''")]:
+            site.vendor_page(vendor)
+        for agency in site._agencies():
+            site.agency_page_write(agency)
+        for name in config.watches:
+            site.watch_page(name)
+        site.home()
+        site.notices_page()
+        log.info("site: listings written after %.1f s", time.monotonic() - started)
+        site.downloads()
+        log.info("site: downloads written after %.1f s", time.monotonic() - started)
+        n, bundles = 0, []
+        for i, (proc, counter) in enumerate(workers):
+            proc.join()
+            if proc.exitcode != 0:
+                shutil.rmtree(target, ignore_errors=True)
+                raise SiteError(f"a site worker failed (exit code {proc.exitcode}); see the log above")
+            n += counter.value
+            if search and counter.value:  # a worker with no awards has no index
+                bundles.append(f"pagefind-{i}/")
+        site.static_pages(bundles=bundles)
+        (target / MANIFEST).write_text(
+            json.dumps({"last_change": last_change, "full_built_at": now, "recent": [], "bundles": bundles})
+        )
+    except BaseException:  # a full disk, a template error, Ctrl-C: no worker outlives the build, nothing of it stays
+        for proc, _ in workers:
+            proc.kill()
+            proc.join()
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     _swap(out, target)
     return BuildResult(out, True, files=w.count + n, awards=n, search="full index" if search else "off")
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import math
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -14,11 +17,17 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from watcher.errors import ConfigError
+from watcher.values import MAX_AMOUNT, finite_amount, parse_utc
+from watcher.words import clean, usd
 
 #: Cells a spreadsheet would run as a formula; such text is written with a leading apostrophe.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Money columns, written to CSV as exact cents ("86271599.30").
 AMOUNTS = frozenset({"total_obligation", "potential_value", "obligation", "amount_delta", "award_amount"})
+
+
+#: ``write_csv`` or ``write_json``: rows to a text stream, returning how many were written.
+Writer = Callable[[Iterator[dict[str, Any]], IO[str]], int]
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,22 @@ class Filters:
     agency: str | None = None  # part of the awarding or funding component's name, or its abbreviation
     since: str | None = None  # ISO date, inclusive
     until: str | None = None  # ISO date, inclusive
+
+    def __post_init__(self) -> None:
+        """A date that is none would compare as text and select nothing (or everything), silently."""
+        for option, value in (("--since", self.since), ("--until", self.until)):
+            if value is not None and not _is_iso(value):
+                raise ConfigError(
+                    f"{option} {value!r}: use a date like 2024-10-01 (or a timestamp like 2024-10-01T12:00:00Z)"
+                )
+
+
+def _is_iso(text: str) -> bool:
+    try:
+        date.fromisoformat(text) if len(text) == 10 else parse_utc(text)
+    except ValueError:
+        return False
+    return True
 
 
 # For each export: the query, and the column its date filter applies to.
@@ -68,8 +93,7 @@ def export(db: Database, what: str, fmt: str, f: Filters, out: Path | IO[str]) -
     """``watcher export``: one export as CSV or JSON into a file (a path) or an open stream; the rows written."""
     write = write_csv if fmt == "csv" else write_json
     if isinstance(out, Path):
-        with out.open("w", encoding="utf-8", newline="") as fh:
-            return write(rows(db, what, f), fh)
+        return write_file(out, write, rows(db, what, f))  # whole or not at all
     return write(rows(db, what, f), out)
 
 
@@ -155,6 +179,18 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def possible(value: Any) -> Any:
+    """A stored amount, or None when it is no possible money (an old database may hold Infinity: values.MAX_AMOUNT)."""
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_AMOUNT):
+        return None
+    return value
+
+
+def _cents(value: Any) -> Any:
+    value = possible(value)
+    return f"{value:.2f}" if isinstance(value, float) else safe_cell(value)
+
+
 def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer: csv.DictWriter[str] | None = None
     n = 0
@@ -162,10 +198,32 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
         if writer is None:
             writer = csv.DictWriter(out, fieldnames=list(rec))
             writer.writeheader()
-        writer.writerow(
-            {k: f"{v:.2f}" if k in AMOUNTS and isinstance(v, float) else safe_cell(v) for k, v in rec.items()}
-        )
+        writer.writerow({k: _cents(v) if k in AMOUNTS else safe_cell(v) for k, v in rec.items()})
         n += 1
+    return n
+
+
+def write_file(path: Path, write: Writer, records: Iterator[dict[str, Any]]) -> int:
+    """``export --out``: the file is written whole or not at all (a temporary file, then one rename).
+
+    A full disk or an interrupted export leaves the previous file as it was, never half of a
+    new one. A device or a pipe (``/dev/stdout``) is written as the rows come.
+    """
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {path}: the folder {path.parent} does not exist")
+    direct = path.exists() and not path.is_file()
+    partial = path if direct else path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            n = write(records, fh)
+        if not direct:
+            os.replace(partial, path)
+    except BaseException as exc:
+        if not direct:
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(partial)):  # name what the user named
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     return n
 
 
@@ -181,15 +239,22 @@ def write_table(db: Database, what: str, csv_out: io.TextIOBase, json_out: io.Te
     cells = []
     for c in columns:
         q = f'"{c}"'
-        if c in AMOUNTS:
-            cells.append(f"CASE WHEN typeof({q}) = 'real' THEN printf('%.2f', {q}) ELSE {q} END")
+        if c in AMOUNTS:  # no possible money (values.MAX_AMOUNT, an old database's Infinity) is written empty
+            cells.append(
+                f"CASE WHEN typeof({q}) != 'real' THEN {q} WHEN abs({q}) <= {MAX_AMOUNT} THEN printf('%.2f', {q}) END"
+            )
         else:
             guard = f"typeof({q}) = 'text' AND substr({q}, 1, 1) IN ({starts})"
             cells.append(f"CASE WHEN {guard} THEN char(39) || {q} ELSE {q} END")
     writer = csv.writer(csv_out)
     writer.writerow(columns)
     writer.writerows(db.execute(f"SELECT {', '.join(cells)} FROM ({sql})"))
-    pairs = ", ".join(f"'{c}', \"{c}\"" for c in columns)
+    pairs = ", ".join(
+        f'\'{c}\', CASE WHEN typeof("{c}") != \'real\' OR abs("{c}") <= {MAX_AMOUNT} THEN "{c}" END'
+        if c in AMOUNTS
+        else f"'{c}', \"{c}\""
+        for c in columns
+    )
     json_out.write("[")
     n = 0
     for (obj,) in db.execute(f"SELECT json_object({pairs}) FROM ({sql})"):
@@ -205,7 +270,7 @@ def write_json(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
     n = 0
     for rec in records:
         out.write(",\n" if n else "\n")
-        out.write(json.dumps(rec, ensure_ascii=False))
+        out.write(json.dumps({k: possible(v) for k, v in rec.items()}, ensure_ascii=False, allow_nan=False))
         n += 1
     out.write("\n]\n")
     return n
@@ -279,16 +344,24 @@ def raw_records(db: Database, award: str) -> list[dict[str, Any]]:
     return out
 
 
+def _plain(value: Any) -> Any:
+    """Stored text for a terminal (words.clean: no control or bidi character); other values as they are."""
+    return clean(value) if isinstance(value, str) else value
+
+
 def _usd(value: Any) -> str:
-    if value is None:
+    amount = finite_amount(value)
+    if amount is None:
         return "-"
-    sign = "-" if value < 0 else "+"
-    return f"{sign}${abs(value):,.2f}"
+    sign = "-" if amount < 0 else "+"
+    return f"{sign}${abs(amount):,.2f}"
 
 
 def render_history(h: dict[str, Any]) -> str:
-    a = h["award"]
-    total = f"${a['total_obligation']:,.2f}" if a["total_obligation"] is not None else "unknown"
+    """One award's timeline for a terminal: every stored text through ``clean`` (a database written before
+    the parsers dropped control characters may still hold an escape sequence that would drive the terminal)."""
+    a = {k: _plain(v) for k, v in h["award"].items()}
+    total = usd(a["total_obligation"])
     lines = [
         f"{a['piid']}  {a['recipient_name']}",
         f"  {a['award_key']}",
@@ -297,7 +370,10 @@ def render_history(h: dict[str, Any]) -> str:
         f"  {a['source_url']}",
         "why it matched:",
     ]
-    lines += [f"  {m['watch']}: {m['vendor'] or '(keyword)'} by {m['reason']}: {m['evidence']}" for m in h["matches"]]
+    lines += [
+        f"  {m['watch']}: {_plain(m['vendor']) or '(keyword)'} by {m['reason']}: {_plain(m['evidence'])}"
+        for m in h["matches"]
+    ]
     if h["provenance"]:
         lines.append("sources:")
         lines += [
@@ -320,9 +396,12 @@ def render_history(h: dict[str, Any]) -> str:
     for e in h["timeline"]:
         if e["event"] == "action":
             lines.append(
-                f"  {e['at']}  action {e['modification_number']}: {_usd(e['obligation'])}  {e['description'] or ''}"
+                f"  {e['at']}  action {_plain(e['modification_number'])}: {_usd(e['obligation'])}"
+                f"  {_plain(e['description']) or ''}"
             )
         else:
-            fields = "; ".join(f"{k} {v[0]} -> {v[1]}" for k, v in e["diff"].items())
-            lines.append(f"  {e['at']}  detected {e['kind']} {e['entity_key']}" + (f": {fields}" if fields else ""))
+            fields = "; ".join(f"{k} {_plain(v[0])} -> {_plain(v[1])}" for k, v in e["diff"].items())
+            lines.append(
+                f"  {e['at']}  detected {e['kind']} {_plain(e['entity_key'])}" + (f": {fields}" if fields else "")
+            )
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher.site.charts import bar_chart
+from watcher.values import MAX_AMOUNT
 
 #: How the money reached a vendor, in the words the site uses (the order is the table's).
 PATH_WORDS = {
@@ -36,7 +37,9 @@ def by_fiscal_year(db: Database, where: str, args: list[Any], vendor: str | None
     """
     tied = "(SELECT transaction_key, path FROM vendor_actions WHERE vendor = ?) v" if vendor else "tied_actions v"
     rows = db.execute(
-        f"SELECT {FISCAL_YEAR} AS fy, v.path, sum(t.obligation) FROM {tied}"
+        # Only possible money is summed: a database from before amounts were checked may hold Infinity.
+        f"SELECT {FISCAL_YEAR} AS fy, v.path, sum(CASE WHEN abs(t.obligation) <= {MAX_AMOUNT} THEN t.obligation END)"
+        f" FROM {tied}"
         " JOIN transactions t ON t.transaction_key = v.transaction_key JOIN awards a ON a.award_key = t.award_key"
         f" WHERE {where} AND t.action_date IS NOT NULL GROUP BY fy, v.path ORDER BY fy",
         [vendor, *args] if vendor else args,

@@ -386,7 +386,8 @@ class Site:
         downloads.append(("watcher.db (the SQLite database)", "downloads/watcher.db"))
         self.render("about.html", "about.html", title="About the data", freshness=self.freshness, downloads=downloads)
         self.render("search.html", "search.html", title="Search", bundles=bundles)
-        self.w.write("assets/style.css", self.env.loader.get_source(self.env, "site/style.css")[0])  # type: ignore[union-attr]
+        for asset in ("style.css", "search.js"):  # files, not inline: the pages' CSP runs no inline script
+            self.w.write(f"assets/{asset}", self.env.loader.get_source(self.env, f"site/{asset}")[0])  # type: ignore[union-attr]
 
     def downloads(self) -> None:
         d = self.w.root / "downloads"

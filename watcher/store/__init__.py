@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from watcher.store import migrations_later  # noqa: F401 - registers migrations 19 on
 from watcher.store.attributions import refresh as refresh_attributions
+from watcher.store.faults import StoreError, explain, record_versions, refuse_newer
 from watcher.store.migrations import migrations
 from watcher.store.provenance import (
     add_provenance,
@@ -65,17 +66,20 @@ from watcher.store.writes import (
     settle_provisional,
     touch_awards,
 )
+from watcher.values import utcnow
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "PageWrites",
     "Provenance",
+    "StoreError",
     "add_provenance",
     "agencies_verified_since",
     "agency_verified",
     "data_as_of",
     "drop_backfilled",
     "earlier_versions",
+    "explain",
     "finish_run",
     "get_awards",
     "get_rejected",
@@ -118,21 +122,38 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def open_db(path: str | Path) -> Database:
-    """Open (creating if needed) and migrate the database; WAL so readers never block."""
+    """Open (creating if needed) and migrate the database; WAL so readers never block.
+
+    A storage fault (a read-only file or folder, a full disk, a damaged file) and a database from
+    a newer watcher are a StoreError with one line to act on (store/faults.py), never a traceback.
+    """
+    try:
+        return _open(path)
+    except sqlite3.Error as exc:
+        raise StoreError(explain(exc, path)) from None
+
+
+def _open(path: str | Path) -> Database:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     db = Database(conn)
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if db.journal_mode != "wal":
-        db.enable_wal()
-    db.execute("PRAGMA foreign_keys = ON")
-    # WAL + NORMAL: a crash of the process can never corrupt or half-apply a transaction;
-    # only a power cut can lose the last committed ones (and the next poll refetches them).
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA temp_store = MEMORY")
-    migrations.apply(db)
-    from watcher.store.views import ensure_views
+    try:
+        refuse_newer(db, migrations, path)  # before the first write (WAL, pragmas, migrations)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        db.execute("PRAGMA foreign_keys = ON")
+        # WAL + NORMAL: a crash of the process can never corrupt or half-apply a transaction;
+        # only a power cut can lose the last committed ones (and the next poll refetches them).
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA temp_store = MEMORY")
+        migrations.apply(db)
+        record_versions(db, migrations, utcnow())
+        from watcher.store.views import ensure_views
 
-    ensure_views(db)
+        ensure_views(db)
+    except BaseException:
+        conn.close()
+        raise
     return db
 
 

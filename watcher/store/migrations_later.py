@@ -126,3 +126,9 @@ def m022_review_queue(db: Database) -> None:
         pk=("watch", "entity_key"),
     )
     db.table("review").create_index(["status"])
+
+
+@migrations()
+def m023_schema_versions(db: Database) -> None:
+    """Which watcher version applied each migration: an older watcher opening this database names the one it needs."""
+    db.table("schema_versions").create({"migration": str, "watcher_version": str, "recorded_at": str}, pk="migration")

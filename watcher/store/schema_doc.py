@@ -310,6 +310,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "verified_at": f"When USAspending's agency autocomplete last returned exactly this name, {UTC}",
         },
     ),
+    "schema_versions": (
+        "Which watcher version applied each schema migration: a database migrated by a newer watcher is refused"
+        " by an older one (nothing written), naming the version it needs.",
+        {
+            "migration": "The migration's name (as in _sqlite_migrations)",
+            "watcher_version": "The watcher version that applied it (or first noted it, for older databases)",
+            "recorded_at": f"When it was noted, {UTC}",
+        },
+    ),
     "daemon_jobs": (
         "When each `watcher daemon` job (poll, site, site_full, digest) last ran.",
         {"job": "The job's name", "last_run_at": f"When it last finished, {UTC}"},

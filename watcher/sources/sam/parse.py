@@ -16,20 +16,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from watcher.errors import SourceError
+from watcher.errors import ImpossibleAmount, SourceError
 from watcher.links import sam_notice, usaspending_award
 from watcher.models import Award, Transaction
-from watcher.values import to_date, to_decimal
+from watcher.values import plain_text, to_date, to_decimal
 
 NONE = "-NONE-"
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def text(value: Any) -> str | None:
-    """A stripped string, or None for null, "", whitespace and the literal string "null"."""
+    """A stripped string without control or bidi characters (values.plain_text), or None for null, "",
+    whitespace and the literal string "null"."""
     if value is None:
         return None
-    s = str(value).strip()
+    s = plain_text(str(value)).strip()
     return None if not s or s.lower() == "null" else s
 
 
@@ -161,9 +162,18 @@ def _agency_name(code: str | None, sam_name: str | None, names: dict[str, str]) 
 
 
 def parse_action(record: dict[str, Any], names: dict[str, str] | None = None) -> Action:
-    """An ``awardSummary`` item as an Action; ``names`` maps agency codes to USAspending's names."""
-    names = names or {}
+    """An ``awardSummary`` item as an Action; ``names`` maps agency codes to USAspending's names.
+
+    An impossible amount (NaN, infinite, past ``values.MAX_AMOUNT``) refuses the record, naming its award.
+    """
     ident = action_id(record)
+    try:
+        return _parse_action(record, ident, names or {})
+    except ImpossibleAmount as exc:
+        raise ImpossibleAmount(f"{ident.award_key} mod {ident.mod}: {exc}") from None
+
+
+def _parse_action(record: dict[str, Any], ident: ActionId, names: dict[str, str]) -> Action:
     org = dig(record, "coreData", "federalOrganization") or {}
     c_dept, c_dept_name = code_name(dig(org, "contractingInformation", "contractingDepartment"))
     c_sub, c_sub_name = code_name(dig(org, "contractingInformation", "contractingSubtier"))
@@ -287,7 +297,8 @@ def notice_amount(value: Any) -> tuple[Decimal | None, str | None]:
 
     Contracting officers type this field (docs/api/sam.md 1.6): beside "5000000.00" and
     "$86,271,599.30" come "$1.2M" or "TBD". Such a notice still announces an award, so it is
-    kept with its amount unknown and the text as written, never dropped.
+    kept with its amount unknown and the text as written, never dropped; so is an impossible
+    amount ("1e309", "NaN": values.MAX_AMOUNT), which is never stored as a number.
     """
     try:
         exact = amount(value)

@@ -20,11 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from watcher.config import Watch
+from watcher.errors import ImpossibleAmount
 from watcher.http import ApiClient
 from watcher.match import Matcher, action_label
 from watcher.models import Award
 from watcher.sources.usaspending import api
-from watcher.values import to_date, to_decimal
+from watcher.sources.usaspending.parse import amount
+from watcher.values import finite_amount, plain_text, to_date
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class Action:
 
 
 def _text(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
+    text = plain_text(str(value)).strip() if value is not None else ""  # as stored, so facts compare equal
     return text or None
 
 
@@ -63,7 +65,7 @@ def fact(
     Both sources of the comparison (this walk and ``/api/v2/transactions/``) serve the same
     database columns, but in different shapes (float or REAL amounts, ``None`` or ``""``).
     """
-    amount = to_decimal(obligation)
+    amount = finite_amount(obligation)  # a stored REAL too: one from an old database may be Infinity
     cents = int((amount * 100).to_integral_value()) if amount is not None else None
     words = " ".join(str(description or "").upper().split())
     return (_text(modification) or "0", to_date(action_date), cents, words)
@@ -81,7 +83,7 @@ def action_from_row(row: Any) -> Action | None:
         piid=_text(row.get("Award ID")),
         modification=_text(row.get("Mod")) or "0",
         action_date=to_date(row.get("Action Date")),
-        obligation=to_decimal(row.get("Transaction Amount")),
+        obligation=amount(row.get("Transaction Amount"), f"{key.upper()} mod {row.get('Mod')}", "Transaction Amount"),
         description=_text(row.get("Transaction Description")),
         recipient_name=_text(row.get("Recipient Name")),
         recipient_uei=_text(row.get("Recipient UEI")),
@@ -137,7 +139,11 @@ def scan(client: ApiClient, watch: Watch, today: date, warnings: list[str]) -> t
         for rows, _raw in api.walk_transactions(client, body, label, warnings):
             pages += 1
             for row in rows:
-                action = action_from_row(row)
+                try:
+                    action = action_from_row(row)
+                except ImpossibleAmount as exc:  # that action only: the award's own read refuses or takes it
+                    warnings.append(f"{label}: {exc}")
+                    continue
                 if action is not None:
                     seen.setdefault((action.award_key, *action.fact()), action)
         log.info("watch %s: %s: %d new action(s) listed", watch.name, query.label, len(seen) - before)

@@ -27,7 +27,7 @@ from sqlite_utils import Database
 
 from watcher import stopping, store
 from watcher.config import Config, Watch
-from watcher.errors import SourceError
+from watcher.errors import ImpossibleAmount, SourceError
 from watcher.http import ApiClient, parse_json
 from watcher.match import action_label, build_matcher
 from watcher.models import Award, Match
@@ -151,7 +151,9 @@ class _Backfill:
 
     def _stage(self, pages: list[tuple[Raw, list[dict]]]) -> None:
         ids = store.save_responses(self.db, "usaspending", [raw for raw, _ in pages], self.now)
-        rows = history.staged_rows(self.watch.name, [(ids[id(raw)], results) for raw, results in pages])
+        rows = history.staged_rows(
+            self.watch.name, [(ids[id(raw)], results) for raw, results in pages], self.r.warnings
+        )
         # The endpoint has no tie-breaker: the same row can come twice; one copy is kept (history.staged_rows).
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO backfill_transactions (watch, award_key, mod, row_hash, ordinal, action_date,"
@@ -251,7 +253,11 @@ class _Backfill:
         for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
             if not key or key in stored or key in matches or (only is not None and key not in only):
                 continue  # a poll's award (or one stored by an earlier slice) is never overwritten with history
-            award = award_from_search(row, group, fingerprint(row))
+            try:
+                award = award_from_search(row, group, fingerprint(row))
+            except ImpossibleAmount as exc:  # that award only; the rest of the page is stored
+                self.r.warnings.append(str(exc))
+                continue
             # Earliest action first, each named, as a poll judges them: the same evidence either way.
             acts = sorted(staged.get(key, []), key=lambda s: (s[3] or "", s[1] or ""))
             found = self.matcher.match(award, [(action_label(s[1]), s[6]) for s in acts])

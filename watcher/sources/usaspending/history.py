@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from watcher.config import AWARD_TYPE_CODES, Watch
-from watcher.errors import SourceError
+from watcher.errors import ImpossibleAmount, SourceError
 from watcher.match import Matcher
 from watcher.models import Award, Transaction
 from watcher.sources.usaspending import api as usaspending
 from watcher.sources.usaspending.parse import parse_award_key
-from watcher.values import to_date, to_decimal
+from watcher.values import plain_text, to_date, to_decimal
 
 TX_FIELDS = ["Award ID", "Mod", "Action Date", "Action Type", "Transaction Amount", "Transaction Description"]
 SLICE_DAYS = 31
@@ -106,7 +106,9 @@ def piid_filters(watch: Watch, piids: list[str], start: date, end: date) -> dict
     }
 
 
-def staged_rows(watch: str, pages: Sequence[tuple[int, Sequence[dict[str, Any] | None]]]) -> list[tuple[Any, ...]]:
+def staged_rows(
+    watch: str, pages: Sequence[tuple[int, Sequence[dict[str, Any] | None]]], refused: list[str] | None = None
+) -> list[tuple[Any, ...]]:
     """The ``backfill_transactions`` rows of a walk's pages, each given as (responses.id, its results) (pure).
 
     spending_by_transaction has no transaction id, so a staged row is keyed by its award, its
@@ -116,7 +118,8 @@ def staged_rows(watch: str, pages: Sequence[tuple[int, Sequence[dict[str, Any] |
     1); a row the endpoint repeats on the next page (no tie-breaker) is ordinal 0 there too, so it
     is kept once. Identical actions split across two pages still collapse to one, which leaves
     the award's actions short of its total and sends it to the walk by PIID. A None result (a
-    row of another award) is skipped but keeps its index.
+    row of another award) is skipped but keeps its index. A row whose amount no award can carry
+    (values.MAX_AMOUNT) is left out, and named in ``refused``.
     """
     out = []
     for response_id, results in pages:
@@ -127,6 +130,12 @@ def staged_rows(watch: str, pages: Sequence[tuple[int, Sequence[dict[str, Any] |
             key = str(row.get("generated_internal_id") or "").upper()
             if not key:
                 raise SourceError(f"spending_by_transaction: a row has no generated_internal_id: {row!r:.120}")
+            try:
+                obligation = to_decimal(row.get("Transaction Amount"))
+            except ImpossibleAmount as exc:
+                if refused is not None:
+                    refused.append(f"{key} mod {row.get('Mod')}: Transaction Amount: {exc}; the row is refused")
+                continue
             ident = (key, str(row.get("Mod") or "0"), row_hash(row))
             ordinal = seen[ident] = seen.get(ident, -1) + 1
             out.append(
@@ -136,8 +145,8 @@ def staged_rows(watch: str, pages: Sequence[tuple[int, Sequence[dict[str, Any] |
                     ordinal,
                     to_date(row.get("Action Date")),
                     row.get("Action Type"),
-                    as_float(to_decimal(row.get("Transaction Amount"))),
-                    row.get("Transaction Description"),
+                    as_float(obligation),
+                    plain_text(str(row["Transaction Description"])) if row.get("Transaction Description") else None,
                     response_id,
                     index,
                 )

@@ -1,18 +1,20 @@
 """Pure functions that turn raw USAspending JSON into Award and Transaction records.
 
 Amounts arrive as JSON numbers; they are parsed as Decimal from the response text
-(see ``http.parse_json``) and never pass through float. Dates come out as ISO
-``YYYY-MM-DD`` whatever format the API used.
+(see ``http.parse_json``) and never pass through float; one no award can carry (NaN,
+infinite, past ``values.MAX_AMOUNT``) is refused with ImpossibleAmount, and the poll skips
+that award with a warning. Dates come out as ISO ``YYYY-MM-DD`` whatever format the API used.
 """
 
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from typing import Any
 
-from watcher.errors import SourceError
+from watcher.errors import ImpossibleAmount, SourceError
 from watcher.models import Award, Transaction
-from watcher.values import to_date, to_decimal
+from watcher.values import plain_text, to_date, to_decimal
 
 USASPENDING_AWARD_URL = "https://www.usaspending.gov/award/{key}"
 
@@ -44,10 +46,19 @@ _FIELD_SETS = {group: frozenset(fields) for group, fields in SEARCH_FIELDS.items
 
 
 def _text(value: Any) -> str | None:
+    """API text, stripped and without control or bidi characters (values.plain_text); None when empty."""
     if value is None:
         return None
-    text = (value if type(value) is str else str(value)).strip()
+    text = plain_text(value if type(value) is str else str(value)).strip()
     return text or None
+
+
+def amount(value: Any, what: str, field: str) -> Decimal | None:
+    """An exact amount; an impossible one (values.MAX_AMOUNT) is refused naming the record and field."""
+    try:
+        return to_decimal(value)
+    except ImpossibleAmount as exc:
+        raise ImpossibleAmount(f"{what}: {field}: {exc}; the row is refused") from None
 
 
 def fingerprint(row: dict[str, Any]) -> str:
@@ -101,7 +112,7 @@ def award_from_search(row: dict[str, Any], group: str, row_fingerprint: str | No
         funding_agency=_text(row["Funding Agency"]),
         funding_subagency=_text(row["Funding Sub Agency"]),
         description=_text(row["Description"]),
-        total_obligation=to_decimal(row["Award Amount"]),
+        total_obligation=amount(row["Award Amount"], key, "Award Amount"),
         start_date=to_date(row["Start Date"]),
         end_date=to_date(row.get("End Date")),
         last_date_to_order=to_date(row.get("Last Date to Order")),
@@ -129,7 +140,9 @@ def detail_fields(detail: dict[str, Any]) -> dict[str, Any]:
     return {
         "parent_name": _text(recipient.get("parent_recipient_name")),
         "parent_uei": _text(recipient.get("parent_recipient_uei")),
-        "potential_value": to_decimal(detail.get("base_and_all_options")),
+        "potential_value": amount(
+            detail.get("base_and_all_options"), str(detail["generated_unique_award_id"]), "base_and_all_options"
+        ),
         "potential_end_date": to_date(period.get("potential_end_date")),
     }
 
@@ -148,6 +161,6 @@ def transaction_from_api(row: dict[str, Any], award_key: str) -> Transaction:
         action_date=to_date(row.get("action_date")),
         action_type=_text(row.get("action_type")),
         action_type_description=_text(row.get("action_type_description")),
-        obligation=to_decimal(row.get("federal_action_obligation")),
+        obligation=amount(row.get("federal_action_obligation"), f"{award_key} {tx_id}", "federal_action_obligation"),
         description=_text(row.get("description")),
     )

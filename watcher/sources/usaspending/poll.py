@@ -23,7 +23,7 @@ from sqlite_utils import Database
 from watcher import stopping, store
 from watcher.config import Config, Watch
 from watcher.diff import AWARD_FIELDS, FACT_FIELDS, TRANSACTION_FIELDS, TX_FACT_FIELDS, diff_award, diff_transaction
-from watcher.errors import SourceError, WatcherError
+from watcher.errors import ImpossibleAmount, SourceError, WatcherError
 from watcher.http import ApiClient, redact
 from watcher.match import Matcher, action_label, build_matcher, signature
 from watcher.models import NEW_TRANSACTION, Award, Match, Transaction
@@ -143,6 +143,8 @@ def run_watch(
         message = str(exc) if isinstance(exc, WatcherError | httpx.HTTPError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             message = f"the database stayed locked by another writer: {exc}"
+        elif isinstance(exc, sqlite3.Error):  # a full disk, a damaged file: in words (store/faults.py)
+            message = store.explain(exc)
         result.status, result.error = "error", redact(message)
         result.changes, result.kinds, result.records = 0, {}, 0
         log.error("watch %s: usaspending failed: %s", watch.name, result.error)
@@ -270,8 +272,12 @@ def _process_page(
     for _, row, fp, index in fresh:
         if stopping.requested():  # the awards not processed are read again at the next poll
             break
-        award = award_from_search(row, group, fp)
-        _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
+        try:
+            award = award_from_search(row, group, fp)
+            _process_award(ctx, award, existing.get(award.award_key), writes, (raw, index))
+        except ImpossibleAmount as exc:  # refused before any of its writes: the rest of the page goes on
+            ctx.result.warnings.append(str(exc))
+            log.warning("watch %s: %s", ctx.watch.name, exc)
     store.save_page(ctx.db, writes, ctx.now, ctx.run_id)
     ctx.in_watch.update(k for k, ms in mine.items() if ms)
     ctx.in_watch.difference_update(k for k, ms in mine.items() if not ms)

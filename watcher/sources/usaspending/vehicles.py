@@ -27,7 +27,7 @@ from sqlite_utils import Database
 
 from watcher import store
 from watcher.config import Watch
-from watcher.errors import SourceError
+from watcher.errors import ImpossibleAmount, SourceError
 from watcher.http import ApiClient, parse_json
 from watcher.sources.usaspending.parse import parse_award_key
 from watcher.values import to_date, to_decimal
@@ -89,7 +89,7 @@ def child_from_row(row: Any) -> Child | None:
     return Child(
         award_key=key.upper(),
         piid=str(row["piid"]).strip() if row.get("piid") else None,
-        obligated=to_decimal(row.get("obligated_amount")),
+        obligated=_amount(row.get("obligated_amount")),
         start_date=to_date(row.get("period_of_performance_start_date")),
         end_date=to_date(row.get("period_of_performance_current_end_date")),
         awarding_agency=row.get("awarding_agency") if isinstance(row.get("awarding_agency"), str) else None,
@@ -120,8 +120,16 @@ def at_watched_agency(child: Child, watch: Watch) -> bool:
     return False
 
 
+def _amount(value: Any) -> Decimal | None:
+    """The list's amount, or None for an impossible one: the order itself is judged (and refused) when read."""
+    try:
+        return to_decimal(value)
+    except ImpossibleAmount:
+        return None
+
+
 def _cents(value: Any) -> int:
-    amount = to_decimal(value) or Decimal(0)
+    amount = _amount(value) or Decimal(0)
     return int((amount * 100).to_integral_value())
 
 

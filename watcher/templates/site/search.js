@@ -1,0 +1,12 @@
+// The search page's script, a file of its own: the pages' Content-Security-Policy runs no inline script.
+// The index bundles (one per build worker, and the recent changes) come from the #search element.
+window.addEventListener("DOMContentLoaded", function () {
+  var element = document.getElementById("search");
+  var bundles = JSON.parse(element.getAttribute("data-bundles") || "[]");
+  if (!bundles.length) { return; }
+  var base = new URL(".", location.href).pathname;
+  new PagefindUI({
+    element: "#search", showSubResults: false, showImages: false, baseUrl: base, bundlePath: base + bundles[0],
+    mergeIndex: bundles.slice(1).map(function (b) { return {bundlePath: base + b, baseUrl: base}; })
+  });
+});
