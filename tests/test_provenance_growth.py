@@ -89,7 +89,9 @@ def test_a_row_changing_every_poll_keeps_the_latest_versions_only(env, tmp_path:
     print(f"\nstored raw bytes per poll: {sizes}\ndatabase file per poll: {files}")
     # Three versions kept (the default): the stored answers stop growing after the third poll.
     assert q(db, "SELECT count(*) FROM provenance_versions WHERE entity_key = ?", PAL) == [(3,)]
-    assert sizes[-1] < 3 * one + 200_000
+    # Three versions of PAL's page, and the first poll's page, which the other awards on it (unchanged
+    # since) still point at: four pages, whatever the number of polls.
+    assert sizes[-1] < 4 * one + 200_000
     assert sizes[-1] <= sizes[3] + 100_000
     # The file stops growing too: the pages freed by each pruning are reused by the next poll (the
     # file holds one version more than is kept: a poll writes its version before pruning the oldest).
@@ -114,7 +116,7 @@ def test_a_row_changing_every_poll_keeps_the_latest_versions_only(env, tmp_path:
     assert not [n for n in range(1, polls - 1) if padding(n).encode() in published]
     assert q(download, "SELECT count(*) FROM provenance_versions WHERE entity_key = ?", PAL) == [(1,)]
     # Its latest page, and the first poll's two pages the other awards still point at; freed pages vacuumed.
-    assert download.stat().st_size < 3.6 * PAD < files[-1] / 1.8
+    assert download.stat().st_size < 3.6 * PAD < files[-1] / 1.5
     with sqlite3.connect(download) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
