@@ -105,6 +105,8 @@ def test_a_reseller_order_naming_no_product_waits_in_the_queue_and_counts_nowher
 def test_a_confirmed_order_joins_the_watch_and_survives_repolls_and_rule_changes(env) -> None:
     run, db, replay, config = env
     run("poll")
+    # pending: in no total (no action of it is attributed to anyone)
+    assert q(db, "SELECT count(*) FROM attributions WHERE award_key = ?", DELL) == [(0,)]
     result = run("review", "confirm", "70CMSD22FC0000008", "--by", "alice", "--note", "DHS Microsoft BPA call")
     assert result.exit_code == 0, result.output
     assert "joins the watch at the next poll" in result.output
@@ -129,8 +131,13 @@ def test_a_confirmed_order_joins_the_watch_and_survives_repolls_and_rule_changes
     assert run("poll").exit_code == 0
     assert q(db, "SELECT reason FROM matches WHERE entity_key = ?", DELL) == [("reviewed",)]
     assert ("", "keyword") in q(db, "SELECT vendor, reason FROM matches WHERE entity_key = ?", NOISE)
-    # it counts now, for Microsoft
+    # it counts now, for Microsoft, on the reviewed path: every action of the order
     assert q(db, "SELECT count(*) FROM award_vendors WHERE award_key = ? AND vendor = 'microsoft'", DELL) == [(1,)]
+    paths = q(db, "SELECT DISTINCT vendor, path FROM vendor_actions WHERE award_key = ?", DELL)
+    assert paths == [("microsoft", "reviewed")]
+    assert q(db, "SELECT count(*) FROM vendor_actions WHERE award_key = ?", DELL) == q(
+        db, "SELECT count(*) FROM transactions WHERE award_key = ?", DELL
+    )
 
 
 def test_a_dismissed_order_stays_out_for_good_unless_it_names_a_product(env) -> None:
