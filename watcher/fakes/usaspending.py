@@ -17,14 +17,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
 from watcher.fakes import server as localserver
 from watcher.fakes.server import ApiError, Fault, Stream
-from watcher.fakes.usaspending_awards import HTML_500, KNOWN_FILTERS, TIME_PERIOD_MESSAGE, ReplayAward, dumps, matches
+from watcher.fakes.usaspending_awards import (
+    HTML_500,
+    KNOWN_FILTERS,
+    TIME_PERIOD_MESSAGE,
+    ReplayAward,
+    check_time_periods,
+    dumps,
+    matches,
+)
 from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
 from watcher.fakes.usaspending_idvs import IdvAwards
 from watcher.fakes.usaspending_subawards import SubawardSearches
@@ -226,19 +234,7 @@ class UsaspendingReplay(SubawardSearches, BulkSearches, IdvAwards, localserver.S
                 raise ApiError(422, {"detail": "Missing value: 'filters' is a required field"})
             if agency.get("type") not in ("awarding", "funding") or agency.get("tier") not in ("toptier", "subtier"):
                 raise ApiError(500, HTML_500, "text/html")
-        for tp in filters.get("time_period") or []:
-            try:
-                start = datetime.strptime(tp["start_date"], "%Y-%m-%d").date()
-                datetime.strptime(tp["end_date"], "%Y-%m-%d")
-            except (KeyError, ValueError, TypeError):
-                raise ApiError(500, HTML_500, "text/html") from None
-            if start < date(2007, 10, 1) or tp.get("date_type", "action_date") not in (
-                "action_date",
-                "date_signed",
-                "last_modified_date",
-                "new_awards_only",
-            ):
-                raise ApiError(500, HTML_500, "text/html")
+        check_time_periods(filters)
         return group, fields, messages
 
     def _sorted(

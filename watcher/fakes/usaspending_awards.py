@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from watcher.fakes import numbers
@@ -27,6 +28,24 @@ KNOWN_FILTERS = {
     "contract_pricing_type_codes",
 }
 HTML_500 = b"<!doctype html><html><head><title>Server Error (500)</title></head><body><h1>Server Error</h1></body>"
+
+
+def check_time_periods(filters: dict[str, Any]) -> None:
+    """``time_period`` as the request model checks it (a 500, since the error formatter fails): ``YYYY-MM-DD``
+    dates, none before 2007-10-01, and a ``date_type`` among the award-level values (subawards too)."""
+    for tp in filters.get("time_period") or []:
+        try:
+            start = datetime.strptime(tp["start_date"], "%Y-%m-%d").date()
+            datetime.strptime(tp["end_date"], "%Y-%m-%d")
+        except (KeyError, ValueError, TypeError):
+            raise ApiError(500, HTML_500, "text/html") from None
+        if start < date(2007, 10, 1) or tp.get("date_type", "action_date") not in DATE_TYPES:
+            raise ApiError(500, HTML_500, "text/html")
+
+
+DATE_TYPES = ("action_date", "date_signed", "last_modified_date", "new_awards_only")
+
+
 TIME_PERIOD_MESSAGE = (
     "For searches, time period start and end dates are currently limited to an earliest date of 2007-10-01. "
     "For data going back to 2000-10-01, use either the Custom Award Download feature on the website or one "

@@ -22,7 +22,7 @@ Rules read in usaspending-api (snapshot 13a1ee0f; docs/api/usaspending.md sectio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from watcher.fakes.usaspending_awards import (
     KNOWN_FILTERS,
     TIME_PERIOD_MESSAGE,
     award_id_pattern,
+    check_time_periods,
     keyword_pattern,
 )
 from watcher.fakes.usaspending_bulk import GROUPS, page_metadata
@@ -202,16 +203,7 @@ def _validate(body: dict[str, Any]) -> tuple[list[str], list[str]]:
     filters, fields = body["filters"], body["fields"]
     if body.get("page", 1) == 0 or body.get("order", "desc") not in ("asc", "desc"):
         raise ApiError(500, HTML_500, "text/html")  # the pydantic error formatter fails on these
-    for tp in filters.get("time_period") or []:
-        try:
-            start = datetime.strptime(tp["start_date"], "%Y-%m-%d").date()
-            datetime.strptime(tp["end_date"], "%Y-%m-%d")
-        except (KeyError, ValueError, TypeError):
-            raise ApiError(500, HTML_500, "text/html") from None
-        if start < date(2007, 10, 1) or tp.get("date_type", "action_date") not in (
-            "action_date", "date_signed", "last_modified_date", "new_awards_only"
-        ):  # fmt: skip
-            raise ApiError(500, HTML_500, "text/html")  # TimePeriod's Literal: sub_action_date included
+    check_time_periods(filters)
     _cursor_id(body)
     if not isinstance(fields, list) or not fields:
         raise ApiError(422, {"detail": f"Field 'fields' value '{fields}' is below min '1' items"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -186,21 +186,30 @@ def fetch_detail(client: ApiClient, award_key: str) -> tuple[dict[str, Any], Raw
     return payload, raw
 
 
-def fetch_transactions(client: ApiClient, award_key: str) -> list[tuple[dict[str, Any], Raw, int]]:
-    """Every contract action of an award (usually one page of up to 5000), each with its response and index."""
+def fetch_pages(
+    client: ApiClient, path: str, body_for: Callable[[int], dict[str, Any]], what: str, max_pages: int = 999
+) -> list[tuple[dict[str, Any], Raw, int]]:
+    """Every row of a page-mode list (``page_metadata.hasNext``), each with its response and index."""
     rows: list[tuple[dict[str, Any], Raw, int]] = []
-    for page in range(1, 1000):
-        body = {"award_id": award_key, "page": page, "limit": TRANSACTION_PAGE, "sort": "action_date", "order": "desc"}
-        raw = Raw(
-            "POST", TRANSACTIONS_PATH, body, client.request_json("POST", TRANSACTIONS_PATH, json_body=body, parse=False)
-        )
-        payload = parse_json(raw.content, f"transactions of {award_key}")
+    for page in range(1, max_pages + 1):
+        body = body_for(page)
+        raw = Raw("POST", path, body, client.request_json("POST", path, json_body=body, parse=False))
+        payload = parse_json(raw.content, what)
         if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-            raise SourceError(f"transactions of {award_key}: response has no results list")
+            raise SourceError(f"{what}: response has no results list")
         rows += [(row, raw, i) for i, row in enumerate(payload["results"])]
         if not (payload.get("page_metadata") or {}).get("hasNext"):
             return rows
-    raise SourceError(f"transactions of {award_key}: too many pages")
+    raise SourceError(f"{what}: more than {max_pages} pages")
+
+
+def fetch_transactions(client: ApiClient, award_key: str) -> list[tuple[dict[str, Any], Raw, int]]:
+    """Every contract action of an award (usually one page of up to 5000), each with its response and index."""
+
+    def body(page: int) -> dict[str, Any]:
+        return {"award_id": award_key, "page": page, "limit": TRANSACTION_PAGE, "sort": "action_date", "order": "desc"}
+
+    return fetch_pages(client, TRANSACTIONS_PATH, body, f"transactions of {award_key}")
 
 
 # ---------------------------------------------------------------- the transaction-level walk

@@ -95,19 +95,13 @@ def _store(
 
 def fetch_list(client: ApiClient, prime_award_key: str) -> list[tuple[dict[str, Any], Raw, int]]:
     """Every report under one prime, page by page (page mode; sorted by the unique report id)."""
-    rows: list[tuple[dict[str, Any], Raw, int]] = []
-    for page in range(1, MAX_LIST_PAGES + 1):
-        body = list_body(prime_award_key, page, LIST_PAGE)
-        raw = Raw(
-            "POST", SUBAWARDS_PATH, body, client.request_json("POST", SUBAWARDS_PATH, json_body=body, parse=False)
-        )
-        payload = parse_json(raw.content, f"subawards of {prime_award_key}")
-        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-            raise SourceError(f"subawards of {prime_award_key}: response has no results list")
-        rows += [(row, raw, i) for i, row in enumerate(payload["results"])]
-        if not (payload.get("page_metadata") or {}).get("hasNext"):
-            return rows
-    raise SourceError(f"subawards of {prime_award_key}: more than {MAX_LIST_PAGES} pages")
+    return api.fetch_pages(
+        client,
+        SUBAWARDS_PATH,
+        lambda page: list_body(prime_award_key, page, LIST_PAGE),
+        f"subawards of {prime_award_key}",
+        MAX_LIST_PAGES,
+    )
 
 
 def _same(a: tuple[int | None, Decimal | None], b: tuple[int | None, Decimal | None]) -> bool:
