@@ -8,6 +8,7 @@ stored: the award, its actions, its matches, and the vendors' mention words (the
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -22,7 +23,13 @@ from watcher.models import Award, Match, Transaction
 def _patterns(db: Database) -> dict[str, re.Pattern[str] | None]:
     if not db["vendors"].exists():
         return {}
-    return {v: mention_pattern(json.loads(m or "[]")) for v, m in db.execute("SELECT vendor, mentions FROM vendors")}
+    return _compiled(tuple(db.execute("SELECT vendor, mentions FROM vendors ORDER BY vendor")))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(rows: tuple[tuple[str, str | None], ...]) -> dict[str, re.Pattern[str] | None]:
+    """Compiled once per vendor map, not once per page: this runs for every page a poll saves."""
+    return {v: mention_pattern(json.loads(m or "[]")) for v, m in rows}
 
 
 def refresh(db: Database, watch: str, keys: Sequence[str]) -> None:
