@@ -1,139 +1,26 @@
-"""The ``watcher`` command line: parse options, call the library, turn errors into messages and exit codes.
-
-Exit codes: 0 every watch succeeded; 1 some watch failed (the others still ran);
-2 usage or configuration error.
-"""
+"""The pipeline commands: set up, check, poll, backfill, digest, site, run, daemon, status, demo."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from watcher import __version__, jobs, store
-from watcher.config import Config, load_config
-from watcher.errors import ConfigError, WatcherError
+from watcher import jobs
+from watcher.cli.base import RECORD, STARTER_CONFIG, State, _require_known, _site_dir, cli
+from watcher.config import Config
+from watcher.errors import ConfigError
 from watcher.models import SourceName
-from watcher.ops import datasette, livecheck, logs
-from watcher.ops import review as review_ops
+from watcher.ops import livecheck
 from watcher.ops import status as status_mod
 from watcher.ops.daemon import run_daemon
 from watcher.ops.progress import Progress
-from watcher.site import export as export_mod
 from watcher.sources import registry
-from watcher.store import schema_doc
 from watcher.values import parse_utc
-
-STARTER_CONFIG = Path(__file__).resolve().parent / "default_queries.yaml"
-
-
-class State:
-    def __init__(self, config_path: Path, db_path: Path, db_explicit: bool, config_explicit: bool = True) -> None:
-        self.config_path = config_path
-        self.db_path = db_path
-        self.db_explicit = db_explicit
-        self.config_explicit = config_explicit
-
-    def config(self) -> Config:
-        """The watches file; without one here (and none named), the starter config shipped with the package."""
-        if not self.config_explicit and not self.config_path.exists():
-            click.echo(
-                f"note: no {self.config_path} here, so the starter watches shipped with watcher are used"
-                " (`watcher init` writes them here to edit)",
-                err=True,
-            )
-            return load_config(STARTER_CONFIG, root=Path.cwd())
-        return load_config(self.config_path)
-
-    def open_db(self, path: Path | None = None) -> Any:
-        return store.open_db(path or self.db_path)
-
-    def existing_db(self, hint: str = "run `watcher poll` (or `watcher demo`)") -> Any:
-        """The database, which must exist already (reading commands never create one)."""
-        if not self.db_path.exists():
-            raise ConfigError(f"{self.db_path}: no database yet; {hint}")
-        return self.open_db()
-
-
-def _require_known(state: State, what: str, asked: tuple[str, ...], known: dict[str, Any]) -> None:
-    unknown = [name for name in asked if name not in known]
-    if unknown:
-        raise ConfigError(
-            f"{state.config_path}: no {what} named {', '.join(unknown)} (have: {', '.join(known) or 'none'})"
-        )
-
-
-RECORD = click.option(
-    "--record",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Also save every API response in DIR (keys redacted): to send us, or to replay in a test.",
-)
-
-
-def _site_dir(flag: str, name: str, help_text: str) -> Callable[[Any], Any]:
-    return click.option(
-        flag, name, type=click.Path(path_type=Path), default=Path("site"), show_default=True, help=help_text
-    )
-
-
-class WatcherGroup(click.Group):
-    """The one place a :class:`WatcherError` becomes a message on stderr and its exit code (2 config, 1 other).
-
-    Storage faults (sqlite3 errors, OSError: a read-only folder, a full disk) become one line too, exit 1.
-    """
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except WatcherError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except (sqlite3.Error, OSError) as exc:
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            click.echo(f"error: {store.explain(exc, state.db_path if state else None)}", err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="watcher")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    envvar="WATCHER_CONFIG",
-    default="queries.yaml",
-    show_default=True,
-    help="The watches file (env WATCHER_CONFIG; without one, the starter watches shipped with watcher).",
-)
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(path_type=Path),
-    envvar="WATCHER_DB",
-    default=None,
-    help="The SQLite database (env WATCHER_DB; default ./watcher.db).",
-)
-@click.option("-v", "--verbose", count=True, help="-v for progress, -vv for debugging.")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: one JSON object per line, for journald and log shippers.",
-)
-@click.pass_context
-def cli(ctx: click.Context, config_path: Path, db_path: Path | None, verbose: int, log_format: str) -> None:
-    """Watch USAspending for DHS awards to the vendors you follow, with full change history."""
-    logs.configure(verbose, log_format)
-    explicit = ctx.get_parameter_source("config_path") != click.core.ParameterSource.DEFAULT
-    ctx.obj = State(config_path, db_path or Path("watcher.db"), db_path is not None, explicit)
 
 
 @cli.command()
@@ -348,101 +235,3 @@ def demo(state: State, replace: bool) -> None:
     report = demo_mod.demo(state.config(), db_path, echo=click.echo, replace=replace or not state.db_explicit)
     click.echo(report.epilogue(status_mod.render(status_mod.report(report.db, db_path))))
     sys.exit(1 if report.failed else 0)
-
-
-@cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["markdown", "datasette", "queries"]),
-    default="markdown",
-    show_default=True,
-    help="markdown: docs/schema.md; datasette: datasette/metadata.json; queries: queries.schema.json.",
-)
-@click.pass_obj
-def schema(state: State, fmt: str) -> None:
-    """Print the database reference, the Datasette metadata, or the JSON Schema of queries.yaml."""
-    click.echo(schema_doc.render(fmt), nl=False)
-
-
-@cli.command()
-@click.argument("award")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--raw", is_flag=True, help="The API records kept for the award and its actions.")
-@click.pass_obj
-def history(state: State, award: str, as_json: bool, raw: bool) -> None:
-    """One award's full timeline: AWARD is its award_key or its PIID."""
-    db = state.existing_db()
-    if raw:
-        click.echo(json.dumps(export_mod.raw_records(db, award), indent=2, default=export_mod.json_default))
-        return
-    h = export_mod.history(db, award)
-    click.echo(json.dumps(h, indent=2, default=export_mod.json_default) if as_json else export_mod.render_history(h))
-
-
-@cli.command()
-@click.argument("what", type=click.Choice([*export_mod.EXPORTS, *export_mod.OPERATOR_EXPORTS]))
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--watch", help="Only awards matched by (review: queued for) this watch.")
-@click.option("--vendor", help="Only awards matched (review: confirmed) to this vendor key (e.g. palantir).")
-@click.option("--agency", help="Only this awarding or funding component (key, abbreviation or part of the name).")
-@click.option("--since", help="From this ISO date (last modified, action, detection or queueing date).")
-@click.option("--until", help="Up to this ISO date, inclusive.")
-@click.option("--out", "out_path", type=click.Path(path_type=Path), help="Write here instead of standard output.")
-@click.pass_obj
-def export(state: State, what: str, fmt: str, out_path: Path | None, **filters: str | None) -> None:
-    """Export awards, transactions, changes or the review queue as CSV (spreadsheet-safe) or JSON."""
-    n = export_mod.export(state.existing_db(), what, fmt, export_mod.Filters(**filters), out_path or sys.stdout)
-    if out_path:
-        click.echo(f"{n} {what} written to {out_path}", err=True)
-
-
-@cli.group()
-def review() -> None:
-    """The review queue: orders from known resellers that name no watched product, for you to judge."""
-
-
-@review.command("list")
-@click.option("--status", type=click.Choice([*review_ops.STATUSES, "all"]), default="pending", show_default=True)
-@click.option("--watch", help="Only this watch.")
-@click.option("--limit", type=int, default=review_ops.DEFAULT_LIMIT, show_default=True, help="0: every order.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every order).")
-@click.pass_obj
-def review_list(state: State, status: str, watch: str | None, limit: int, as_json: bool) -> None:
-    """List the queue, biggest orders first (by default the ones waiting for a decision)."""
-    click.echo(review_ops.listing(state.existing_db(), status, watch, limit, as_json))
-
-
-def _decision(status: str, doc: str) -> Callable[..., None]:
-    @click.argument("keys", nargs=-1, required=True)
-    @click.option("--note", default="", help="Why: kept with the decision (and, confirmed, in the match's evidence).")
-    @click.option("--by", envvar="USER", help="Who decides (default: $USER).")
-    @click.option("--watch", help="The watch, when an order is queued for several.")
-    @click.pass_obj
-    def command(state: State, keys: tuple[str, ...], **opts: Any) -> None:
-        for d in review_ops.decide(state.db_path, state.config(), list(keys), status, **opts):
-            click.echo(d.line())
-
-    command.__doc__ = doc
-    return command
-
-
-review.command("confirm")(
-    click.option("--vendor", help="The watched vendor it is (default: the reseller's, if it carries one of them).")(
-        _decision("confirmed", "It belongs to the watch: KEYS (award keys or PIIDs) join it, with reason reviewed.")
-    )
-)
-review.command("dismiss")(_decision("dismissed", "It is not the watch's: KEYS leave the queue for good."))
-
-
-@cli.command()
-@click.option("--port", type=int, default=8001, show_default=True)
-@click.pass_obj
-def ui(state: State, port: int) -> None:
-    """Open the database in Datasette, with descriptions and canned queries (pip install "watcher[ui]")."""
-    state.existing_db()
-    sys.exit(datasette.serve(state.db_path, port))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    cli()
