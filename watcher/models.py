@@ -27,6 +27,7 @@ class ChangeKind(StrEnum):
     NEW_SUBAWARD = "new_subaward"
     SUBAWARD_CHANGED = "subaward_changed"
     SUBAWARD_DELETED = "subaward_deleted"
+    ENDING_SOON = "ending_soon"  # an award's final date (or last order date) is near: store/coming_up.py
 
 
 class SourceName(StrEnum):

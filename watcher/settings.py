@@ -180,6 +180,9 @@ class Subscriber(Strict):
     quiet_hours: Annotated[str, AfterValidator(_quiet)] | None = None
     send_empty: bool = False
     max_items: int = Field(default=25, ge=1, le=500)
+    # A "Coming up in the next N days" section (end, option and last order dates of the watched
+    # awards, store/coming_up.py): 30, 90 or 180 are the usual choices; none (the default): no section.
+    lookahead_days: int | None = Field(default=None, ge=1, le=366)
     # The name of an environment variable holding Apprise URLs (Slack, Matrix, Signal...), space- or
     # comma-separated: they embed tokens, so they never go in this file. Needs `pip install "watcher[apprise]"`.
     apprise_env: Annotated[str, AfterValidator(_apprise_env)] | None = None

@@ -39,6 +39,7 @@ KIND_LABELS: dict[str, str] = {
     ChangeKind.NEW_SUBAWARD: "New subaward",
     ChangeKind.SUBAWARD_CHANGED: "Subaward changed",
     ChangeKind.SUBAWARD_DELETED: "Subaward withdrawn",
+    ChangeKind.ENDING_SOON: "Ending soon",
 }
 #: The change kinds about subawards (worded by :func:`subaward_item`, grouped per subaward).
 SUBAWARD_KINDS = frozenset({ChangeKind.NEW_SUBAWARD, ChangeKind.SUBAWARD_CHANGED, ChangeKind.SUBAWARD_DELETED})

@@ -16,15 +16,17 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from watcher import links
+from watcher import ahead, links
 from watcher.config import Config
 from watcher.models import ChangeKind
 from watcher.settings import Subscriber
-from watcher.store import rows_by_key
+from watcher.store import coming_up, rows_by_key
 from watcher.store.runs import data_as_of
 from watcher.words import SUBAWARD_KINDS, Item, award_item, clean, notice_item, signed_short, subaward_item, when
 
-KIND_ORDER = {"new": 0, "modified": 1, "changed": 2, "subaward": 3, "deleted": 3, "notice": 4}
+KIND_ORDER = {"new": 0, "ending": 1, "modified": 1, "changed": 2, "subaward": 3, "deleted": 3, "notice": 4}
+#: At most this many coming-up dates are listed in a digest; the rest are on the site's Coming up page.
+COMING_UP_ITEMS = 40
 
 
 # ---------------------------------------------------------------- the digest shape
@@ -58,6 +60,11 @@ class Digest:
     unsubscribe: str
     items: list[Item]  # every item included (after thresholds), listed or not
     omitted: int = 0
+    #: "Coming up in the next N days" (the subscriber's ``lookahead_days``; None: no such section).
+    lookahead_days: int | None = None
+    coming_up: list[ahead.Coming] = field(default_factory=list)
+    coming_up_more: int = 0
+    coming_up_url: str | None = None
 
     @property
     def change_ids(self) -> list[int]:
@@ -130,11 +137,15 @@ def build(
     site = config.settings.site_url
     by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in changes:
+        if c["kind"] == ChangeKind.ENDING_SOON:  # an alert of its own, one per award and date
+            by_entity[f"E:{c['award_key']}|{ahead.ending_date(c)}"].append(c)
+            continue
         notice = c["kind"] in (ChangeKind.NEW_NOTICE, ChangeKind.NOTICE_CHANGED)
         own = notice or c["kind"] in SUBAWARD_KINDS  # a subaward is an item of its own, apart from its prime's
         prefix = "N:" if notice else "S:" if own else "A:"
         by_entity[prefix + (c["entity_key"] if own else c["award_key"])].append(c)
     award_keys = [k[2:] for k in by_entity if k.startswith("A:")]
+    award_keys += [k[2:].split("|")[0] for k in by_entity if k.startswith("E:")]
     notice_keys = [k[2:] for k in by_entity if k.startswith("N:")]
     sub_keys = [k[2:] for k in by_entity if k.startswith("S:")]
     subawards = rows_by_key(db, "subawards", "subaward_key", sub_keys)
@@ -160,7 +171,7 @@ def build(
     sections = {w: Section(w, config.watches[w].description if w in config.watches else "") for w in watches}
     items: list[Item] = []
     for ekey, group_changes in by_entity.items():
-        key = ekey[2:]
+        key = ekey[2:].split("|")[0] if ekey.startswith("E:") else ekey[2:]
         ms = matches.get(key, [])
         if not ms and ekey.startswith(("N:", "S:")):  # a notice linked to a watched award, a subaward under one
             ms = matches.get(group_changes[0]["award_key"] or "", [])
@@ -176,6 +187,8 @@ def build(
             why = [f"its prime is watched: {w}" for w in why]
         if ekey.startswith("N:"):
             item = notice_item(key, group_changes, notices.get(key), why, label, site)
+        elif ekey.startswith("E:"):
+            item = ahead.ending_item(key, group_changes, awards.get(key), why, label, abbr, site)
         elif ekey.startswith("S:"):
             prime = group_changes[0]["award_key"] or ""
             held = awards.get(prime) if matches.get(prime) else None  # the site has a page for a held prime
@@ -205,6 +218,14 @@ def build(
         s.page_url = f"{site}/watches/{links.safe_name(s.watch)}.html" if site else None
 
     summary = summarize(items)
+    soon: list[ahead.Coming] = []
+    if sub.lookahead_days:
+        rows = coming_up.upcoming(db, now, sub.lookahead_days, watches)
+        soon = [
+            ahead.coming(r, abbr, site, now, names)
+            for r in rows
+            if sub.min_amount is None or r["total_obligation"] is None or r["total_obligation"] >= sub.min_amount
+        ]
     label = ", ".join(watches) if len(watches) <= 2 else "watcher"
     detected = sorted({c["detected_at"] for c in changes})
     period = (
@@ -224,6 +245,10 @@ def build(
         unsubscribe=unsubscribe_url(config, name),
         items=items,
         omitted=sum(s.omitted for s in sections.values()),
+        lookahead_days=sub.lookahead_days,
+        coming_up=soon[:COMING_UP_ITEMS],
+        coming_up_more=max(0, len(soon) - COMING_UP_ITEMS),
+        coming_up_url=f"{site}/coming-up.html" if site else None,
     )
 
 
@@ -272,6 +297,7 @@ def summarize(items: Sequence[Item]) -> str:
     parts = []
     for kind, one, many in (
         ("new", "new award", "new awards"),
+        ("ending", "award ending soon", "awards ending soon"),
         ("modified", "modification", "modifications"),
         ("changed", "change", "changes"),
         ("subaward", "subaward", "subawards"),

@@ -34,7 +34,7 @@ from watcher.digest import build as digest_mod
 from watcher.digest import mailer, notify, render
 from watcher.digest.cadence import in_quiet_hours, latest_slot, next_slot
 from watcher.settings import Subscriber
-from watcher.store import write_transaction
+from watcher.store import coming_up, write_transaction
 from watcher.templating import environment
 from watcher.values import iso_utc
 
@@ -275,6 +275,8 @@ def run_digests(
     if outbox is None and (dry_run or config.settings.email.smtp is None):
         outbox = config.outbox()
     results: list[Result] = []
+    if not dry_run:  # today's ending_soon alerts, once per award and date, before any digest reads changes
+        coming_up.record_ending_soon(db, iso_utc(now))
     for name, sub in config.subscribers.items():
         if only and name not in only:
             continue

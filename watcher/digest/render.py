@@ -23,6 +23,7 @@ KIND_WORDS = {
     "subaward": "Subaward",
     "deleted": "Deleted",
     "notice": "Notice",
+    "ending": "Ending soon",
 }
 
 

@@ -21,6 +21,7 @@ from watcher import jobs
 from watcher.config import Config, default_seeds_dir
 from watcher.digest.deliveries import run_digests
 from watcher.errors import ConfigError
+from watcher.fakes.demo_dates import DATES, with_dates
 from watcher.fakes.demo_subawards import subawards_on
 from watcher.fakes.recordings import agency_names, dataset, snapshots
 from watcher.fakes.usaspending import UsaspendingReplay
@@ -103,9 +104,18 @@ def run_demo(
         )
         for name, w in config.watches.items()
     }
-    config = config.model_copy(update={"watches": watches})
+    # The digests show the calendar ahead ("Coming up in the next 90 days") unless the config says otherwise.
+    subscribers = {
+        name: s if s.lookahead_days else s.model_copy(update={"lookahead_days": 90})
+        for name, s in config.subscribers.items()
+    }
+    config = config.model_copy(update={"watches": watches, "subscribers": subscribers})
     settings = config.settings.usaspending
     results: list[RunResult] = []
+    echo(
+        f"note: the recordings carry no end dates; {len(DATES)} awards get SYNTHESIZED ones"
+        " (watcher/fakes/demo_dates.py)"
+    )
     replay = UsaspendingReplay()
     replay.log_bodies = False
     replay.extra_agencies = agency_names(config.agencies.values())
@@ -114,7 +124,7 @@ def run_demo(
         ApiClient(url, timeout=settings.timeout_seconds, attempts=settings.attempts, min_interval=0) as client,
     ):
         for snap in snapshots(seeds):
-            replay.set_awards(dataset(seeds, snap))
+            replay.set_awards(with_dates(dataset(seeds, snap)))  # SYNTHESIZED end dates: see demo_dates
             replay.set_subawards(subawards_on(snap.day, list(replay.awards.values())))  # SYNTHESIZED: see the module
             for r in run_all(db, config, client, today=snap.day, now=f"{snap.day}T12:00:00Z"):
                 results.append(r)

@@ -31,6 +31,7 @@ from sqlite_utils import Database
 
 from watcher import links
 from watcher.config import Config
+from watcher.site import coming_up as coming_up_page
 from watcher.site.files import SiteError, Writer
 from watcher.site.pages import Site
 from watcher.templating import environment
@@ -149,6 +150,7 @@ def _full_build(
             site.watch_page(name)
         site.home()
         site.notices_page()
+        coming_up_page.write(site)
         log.info("site: listings written after %.1f s", time.monotonic() - started)
         site.downloads()
         log.info("site: downloads written after %.1f s", time.monotonic() - started)
@@ -340,6 +342,8 @@ def _incremental(
 ) -> BuildResult:
     keys, vendors, agencies, watches = _touched(db, manifest["last_change"])
     result = BuildResult(out, False, touched=keys)
+    coming = Writer(current, atomic=True)  # its dates are counted from today: rewritten by every build
+    coming_up_page.write(Site(db, config, env, coming, now))
     if not keys:
         result.search = "unchanged"
         return result

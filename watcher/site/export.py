@@ -82,6 +82,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
         " JOIN subawards u ON u.subaward_key = s.subaward_key) a",
         "a.action_date",
     ),
+    # The calendar ahead (store/coming_up.py): --since/--until pick the dates, e.g. --since today's date.
+    "coming_up": ("SELECT a.* FROM coming_up a", "a.date"),
 }
 
 

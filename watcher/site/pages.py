@@ -15,7 +15,9 @@ from jinja2 import Environment
 from sqlite_utils import Database
 
 from watcher import links, words
+from watcher.ahead import ending_item
 from watcher.config import Config
+from watcher.models import ChangeKind
 from watcher.site import export, money
 from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
@@ -87,6 +89,9 @@ class Site:
     ) -> dict[str, Any]:
         if c["kind"] in subaward_pages.SUBAWARD_KINDS:  # ``award``: its prime if the site has its page, else None
             item, page = subaward_pages.entry_item(c, (subs or {}).get(c["entity_key"]), award, self.abbr)
+        elif c["kind"] == ChangeKind.ENDING_SOON:  # the calendar ahead (watcher/ahead.py)
+            item = ending_item(c["award_key"], [c], award, [], "", self.abbr, None)
+            page = f"awards/{links.safe_name(c['award_key'])}.html"
         else:
             item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
             page = f"awards/{links.safe_name(c['award_key'])}.html"

@@ -132,3 +132,15 @@ def m022_review_queue(db: Database) -> None:
 def m023_schema_versions(db: Database) -> None:
     """Which watcher version applied each migration: an older watcher opening this database names the one it needs."""
     db.table("schema_versions").create({"migration": str, "watcher_version": str, "recorded_at": str}, pk="migration")
+
+
+@migrations()
+def m024_ending_soon(db: Database) -> None:
+    """``ending_soon`` is recorded once per award and date (store/coming_up.py): a partial unique index says so.
+
+    The diff of such a change is ``{"ends_on": [null, date]}``, so (entity_key, diff) is the
+    award and the date; other kinds of change are not constrained.
+    """
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS changes_ending_soon ON changes (entity_key, diff) WHERE kind = 'ending_soon'"
+    )

@@ -80,14 +80,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "run_id": "The poll that detected it (runs.id)",
             "detected_at": f"When it was detected, {UTC}",
             "kind": "new_award, award_changed, new_transaction, transaction_changed, deleted, new_notice, "
-            "notice_changed, new_subaward, subaward_changed, subaward_deleted",
+            "notice_changed, new_subaward, subaward_changed, subaward_deleted, ending_soon (an award's final date "
+            'or last order date is within 30 days: once per award and date, its diff {"ends_on": [null, date]})',
             "entity_key": "What changed: an award_key, transaction_key, notice_id or subaward_key",
             "award_key": "The award concerned (for a subaward, its prime)",
             "diff": 'JSON {"field": [old, new]} for every field that changed (amounts as exact decimal strings); '
             "{} for new records",
             "amount_delta": f"Change in obligation ({USD}): the new award's total, the action's amount, "
             "or new total minus old",
-            "source": "The API it came from: usaspending, sam_awards or sam_opportunities",
+            "source": "The API it came from: usaspending, sam_awards or sam_opportunities; null for ending_soon, "
+            "which the watcher derives from dates it holds",
         },
     ),
     "matches": (
@@ -620,6 +622,35 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
             "source_url": "The award on usaspending.gov",
         },
     ),
+    "coming_up": (
+        "The calendar ahead: one row per watched award, kind of date and date, past dates included (filter on "
+        "date). Read from the dates the polls keep; no option schedule is published, so the one option date "
+        "shown is the current end date of an award that has options left.",
+        {
+            "award_key": "The award",
+            "date_kind": "end (the award ends, no option left by the data: end_date when potential_end_date is "
+            "null or not later), next_option (end_date when potential_end_date is later: the next option must be "
+            "exercised by then or the award ends), potential_end (potential_end_date when later than end_date or "
+            "end_date is null: the end if every option is exercised), last_order (last_date_to_order: the last "
+            "day to place orders under a vehicle)",
+            "date": f"The date, {ISO_DATE}",
+            "piid": "Its PIID",
+            "category": "contract or idv",
+            "award_type": "Its award type (definitive contract, delivery order, BPA...)",
+            "recipient_name": "Its recipient",
+            "awarding_subagency": "The awarding component",
+            "funding_subagency": "The funding component",
+            "description": "The award's description",
+            "total_obligation": f"Its total obligated, {USD}",
+            "potential_value": f"Its value with all options, {USD}",
+            "end_date": f"Its current end date, {ISO_DATE}",
+            "potential_end_date": f"Its end date with all options, {ISO_DATE}",
+            "last_date_to_order": f"Its last date to order (IDVs), {ISO_DATE}",
+            "vendors": "The watched vendors it is tied to, comma-separated (award_vendors)",
+            "watches": "The watches that hold it, comma-separated",
+            "source_url": "The award on usaspending.gov",
+        },
+    ),
 }
 
 #: Canned queries: the researchers' common questions, with named parameters.
@@ -653,6 +684,14 @@ ORDER BY change_id DESC""",
         "sql": """SELECT watch, entity_key, piid, recipient_name, awarding_subagency, parent_award_piid,
   total_obligation, description, first_seen_at, decided_by, decided_at, note, source_url
 FROM review WHERE status = :status ORDER BY coalesce(total_obligation, 0) DESC""",
+    },
+    "coming_up": {
+        "title": "Coming up: end dates, option dates and last order dates between two dates",
+        "description": "The calendar ahead for the watched awards, soonest first. since, until: ISO dates, "
+        "e.g. 2026-12-01 and 2027-03-01.",
+        "sql": """SELECT date, date_kind, piid, recipient_name, vendors, awarding_subagency, total_obligation,
+  potential_value, description, source_url
+FROM coming_up WHERE date >= :since AND date <= :until ORDER BY date, piid""",
     },
     "vendor_obligations_by_fy": {
         "title": "Money obligated to a vendor by fiscal year and component",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from watcher.store.coming_up import COMING_UP_SQL
+
 #: The fiscal year of an ISO date: FY2026 runs from 2025-10-01 to 2026-09-30.
 FISCAL_YEAR = "(CAST(substr({d}, 1, 4) AS INTEGER) + (CAST(substr({d}, 6, 2) AS INTEGER) >= 10))"
 
@@ -97,6 +99,8 @@ VIEWS: dict[str, str] = {
                a.award_key, a.piid, a.recipient_name, a.total_obligation, n.source_url AS notice_url, a.source_url
         FROM notices n JOIN awards a ON a.award_key = n.award_key
     """,
+    # The calendar ahead: one row per watched award, kind of date and date (rules in store/coming_up.py).
+    "coming_up": COMING_UP_SQL,
 }
 
 

@@ -1,0 +1,128 @@
+"""The site's "Coming up" page: the watched awards' end, option and last order dates, with Atom and iCalendar feeds.
+
+``coming-up.html`` lists the dates of the next year, by how soon; ``coming-up.xml`` (Atom) has
+an entry per date of the next ``FEED_DAYS``; ``coming-up.ics`` has an all-day event per date
+from ``ICS_PAST_DAYS`` ago on, so a campaign can subscribe to it in any calendar app.
+
+Both feeds are pure functions of the database and the build's day: an entry's id and an
+event's UID name the award, the kind of date and the date (``ahead.event_uid``), so a rebuild
+changes neither, and a moved date is a new entry. Atom ``updated`` is the day the date
+entered the feed's window (never the build time, which would make readers show it again).
+The iCalendar text is written by the ``icalendar`` package, which escapes and folds it (RFC 5545).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import icalendar
+
+from watcher import ahead, links
+from watcher.store import coming_up
+
+if TYPE_CHECKING:
+    from watcher.site.pages import Site
+
+#: The page lists this many days ahead, in these bands (days from today, inclusive).
+PAGE_DAYS = 365
+BANDS = ((0, 30, "In the next 30 days"), (31, 90, "In 31 to 90 days"), (91, 180, "In 91 to 180 days"),
+         (181, PAGE_DAYS, "Later this year"))  # fmt: skip
+#: The Atom feed's window: a date appears as an entry once it is this close.
+FEED_DAYS = 180
+#: The calendar keeps dates this long after they passed (a calendar app would drop them otherwise).
+ICS_PAST_DAYS = 90
+#: The calendar's events run this far ahead (an IDV's last order date can be a decade out).
+ICS_DAYS = 3650
+PRODID = "-//watcher//Coming up//EN"
+
+
+def write(site: Site) -> None:
+    """Write ``coming-up.html``, ``coming-up.xml`` and ``coming-up.ics`` into the build."""
+    today = site.now[:10]
+    root_url = site.config.settings.site_url
+    rows = coming_up.upcoming(site.db, today, PAGE_DAYS)
+    dates = [ahead.coming(r, site.abbr, root_url, today, site.vendor_names) for r in rows]
+    bands = []
+    for lo, hi, label in BANDS:
+        band = [c for c in dates if lo <= ahead.days_between(today, c.date) <= hi]
+        bands.append((label, [_row(c) for c in band]))
+    site.render(
+        "coming-up.html",
+        "coming_up.html",
+        title="Coming up",
+        today=today,
+        bands=bands,
+        date_words=ahead.DATE_WORDS,
+        feed="coming-up.xml",
+        ics="coming-up.ics",
+    )
+    site.w.write("coming-up.xml", _atom(site, [c for c in dates if ahead.days_between(today, c.date) <= FEED_DAYS]))
+    start = (date.fromisoformat(today) - timedelta(days=ICS_PAST_DAYS)).isoformat()
+    events = [
+        ahead.coming(r, site.abbr, root_url, today, site.vendor_names)
+        for r in coming_up.upcoming(site.db, start, ICS_DAYS)
+    ]
+    site.w.write("coming-up.ics", calendar(events, site.now, root_url))
+
+
+def _row(c: ahead.Coming) -> dict[str, Any]:
+    return {**c.__dict__, "local_page": _local_page(c.award_key)}
+
+
+def _local_page(award_key: str) -> str:
+    return f"awards/{links.safe_name(award_key)}.html"
+
+
+def _atom(site: Site, dates: list[ahead.Coming]) -> str:
+    root_url = site.config.settings.site_url
+    entries = []
+    for c in dates:
+        entered = (date.fromisoformat(c.date) - timedelta(days=FEED_DAYS)).isoformat() + "T00:00:00Z"
+        page = c.page_url or (f"{root_url}/{_local_page(c.award_key)}" if root_url else _local_page(c.award_key))
+        entries.append(
+            {
+                "headline": f"{c.date}: {c.what}: {c.headline}",
+                "atom_id": f"urn:uuid:{c.uid.split('@')[0]}",
+                "detected_at": min(entered, site.now),
+                "url": page,
+                "summary": "; ".join([*c.facts, c.description] if c.description else c.facts),
+            }
+        )
+    entries.sort(key=lambda e: (e["detected_at"], e["atom_id"]), reverse=True)
+    return site.templates["feed.xml"].render(
+        title="watcher: coming up",
+        feed_id="urn:uuid:" + ahead.event_uid("feed", "coming-up", "xml").split("@")[0],
+        updated=entries[0]["detected_at"] if entries else site.now,
+        self_url=f"{root_url}/coming-up.xml" if root_url else "coming-up.xml",
+        page_url=f"{root_url}/coming-up.html" if root_url else "coming-up.html",
+        entries=entries,
+    )
+
+
+def calendar(events: list[ahead.Coming], now: str, site_url: str | None) -> str:
+    """An iCalendar (RFC 5545) text with one all-day event per date; text escaped by ``icalendar``."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", "watcher: coming up")
+    stamp = icalendar.vDatetime.from_ical(now.replace("-", "").replace(":", ""))
+    for c in events:
+        day = date.fromisoformat(c.date)
+        ev = icalendar.Event()
+        ev.add("uid", c.uid)
+        ev.add("dtstamp", stamp)
+        ev.add("dtstart", day)
+        ev.add("dtend", day + timedelta(days=1))
+        ev.add("summary", f"{c.what[:1].upper()}{c.what[1:]}: {c.headline}")
+        page = c.page_url or (f"{site_url}/{_local_page(c.award_key)}" if site_url else None)
+        lines = [*c.facts, c.description, f"Official record: {c.official_url}"]
+        if page:
+            lines.append(f"On the site: {page}")
+        ev.add("description", "\n".join(x for x in lines if x))
+        ev.add("url", page or c.official_url)
+        ev.add("transp", "TRANSPARENT")  # a reminder, not a busy day
+        cal.add_component(ev)
+    return cal.to_ical().decode("utf-8")
