@@ -110,6 +110,12 @@ def test_ending_soon_is_recorded_once_per_award_and_date_and_a_moved_date_is_new
                       " WHERE award_key = 'CONT_AWD_ENDS_7014_-NONE-_-NONE-'")  # fmt: skip
     assert record_ending_soon(memory_db, DAY2) == 1
     assert ending(memory_db)[-1] == ("ENDS", "2026-09-12", DAY2)
+    # A --now before the latest change writes nothing (a digest's watermark is an id: ids must follow time);
+    # the next run at a later time records it.
+    memory_db.execute("UPDATE awards SET end_date = '2026-09-14', potential_end_date = '2026-09-14'"
+                      " WHERE award_key = 'CONT_AWD_ENDS_7014_-NONE-_-NONE-'")  # fmt: skip
+    assert record_ending_soon(memory_db, DAY1) == 0
+    assert record_ending_soon(memory_db, DAY2) == 1
     # A date already past is never announced; one further than 30 days waits.
     assert record_ending_soon(memory_db, "2026-10-15T12:00:00Z") == 0
     assert record_ending_soon(memory_db, "2026-11-05T12:00:00Z") == 1  # NOPOTENTIAL ends 2026-12-01

@@ -11,8 +11,9 @@ the digests that told people about them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -94,9 +95,17 @@ def demo(config: Config, db_path: Path, echo: Callable[[str], None] = print, *, 
 
 
 def run_demo(
-    db: Database, config: Config, seeds: Path, echo: Callable[[str], None] = print, outbox: Path | None = None
+    db: Database,
+    config: Config,
+    seeds: Path,
+    echo: Callable[[str], None] = print,
+    outbox: Path | None = None,
+    days: Collection[date] | None = None,
 ) -> list[RunResult]:
-    """Poll each dated capture in turn; after each, write the digests due that day into ``outbox``."""
+    """Poll each dated capture in turn; after each, write the digests due that day into ``outbox``.
+
+    ``days``: replay only the captures of these days (tests replay a day, send digests, replay the next).
+    """
     # No recorded SAM.gov response for a DHS award exists (docs/api/sam.md 8): the demo replays USAspending only.
     watches = {
         name: w.model_copy(
@@ -123,7 +132,7 @@ def run_demo(
         replay as url,
         ApiClient(url, timeout=settings.timeout_seconds, attempts=settings.attempts, min_interval=0) as client,
     ):
-        for snap in snapshots(seeds):
+        for snap in [s for s in snapshots(seeds) if days is None or s.day in days]:
             replay.set_awards(with_dates(dataset(seeds, snap)))  # SYNTHESIZED end dates: see demo_dates
             replay.set_subawards(subawards_on(snap.day, list(replay.awards.values())))  # SYNTHESIZED: see the module
             for r in run_all(db, config, client, today=snap.day, now=f"{snap.day}T12:00:00Z"):

@@ -93,9 +93,16 @@ def record_ending_soon(db: Database, now: str, days: int = ENDING_SOON_DAYS) -> 
 
     Idempotent (the partial unique index ignores a repeat), and one transaction: the caller
     runs it before reading changes for digests, with the same ``now`` (``--now`` replays work).
+    Nothing is written while the log holds a change detected after ``now`` (a ``--now`` in the
+    past on a newer database): ids must grow with ``detected_at``, since a digest's watermark is
+    an id, and an alert slipped in after later changes would carry the watermark past them. The
+    next run at a later ``now`` records it.
     """
     db.execute("BEGIN IMMEDIATE")  # the write lock first: a poll writing meanwhile never deadlocks this
     try:
+        if db.execute("SELECT 1 FROM changes WHERE detected_at > ? LIMIT 1", [now]).fetchone():
+            db.conn.rollback()
+            return 0
         rows = upcoming(db, now, days, kinds=ENDING_KINDS)
         dates = sorted({(r["award_key"], r["date"]) for r in rows})
         before = db.conn.total_changes
