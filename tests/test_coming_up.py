@@ -214,6 +214,7 @@ def test_the_ics_feed_parses_has_all_day_events_with_stable_uids_and_escaped_tex
     assert hostile.decoded("dtend").isoformat() == "2026-09-11"  # all-day: a date, ending the next day
     assert str(hostile["summary"]) == f"Ends (no option left): {HOSTILE}: ICE delivery order ENDS"
     assert "https://watch.example.org/awards/CONT_AWD_ENDS_7014_-NONE-_-NONE-.html" in str(hostile["description"])
+    assert "days" not in str(hostile["description"])  # nothing relative to the build day: events stay as they are
     assert str(hostile["url"]) == "https://watch.example.org/awards/CONT_AWD_ENDS_7014_-NONE-_-NONE-.html"
     raw = (out / "coming-up.ics").read_text()
     assert "\\;" in raw and "\\," in raw  # RFC 5545 escaping of the text, not the raw punctuation

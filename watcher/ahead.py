@@ -44,6 +44,7 @@ class Coming:
     date_kind: str
     what: str  # "ends if every option is exercised"
     headline: str  # "Palantir Technologies Inc.: ICE delivery order 70CMSD22FC0000123"
+    when: str  # "in 12 days": as of the digest or build, so never in a feed (it would change every build)
     facts: list[str]
     description: str
     total: Decimal | None
@@ -71,7 +72,7 @@ def coming(
     """A ``coming_up`` row in words: who, which award, what happens on the date, and the money at stake."""
     key = row["award_key"]
     recipient, what, total = award_header(key, row, agency_abbr)
-    facts = [in_days(days_between(today, row["date"]))]
+    facts = []
     if total is not None:
         facts.append(f"{usd_short(total)} obligated so far")
     potential = finite_amount(row.get("potential_value"))
@@ -86,6 +87,7 @@ def coming(
         date_kind=row["date_kind"],
         what=DATE_WORDS.get(row["date_kind"], row["date_kind"]),
         headline=clean(f"{recipient}: {what}", 300),
+        when=in_days(days_between(today, row["date"])),
         facts=[clean(f, 200) for f in facts],
         description=clean(row.get("description"), 200),
         total=total,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 #: The page lists this many days ahead, in these bands (days from today, inclusive).
 PAGE_DAYS = 365
 BANDS = ((0, 30, "In the next 30 days"), (31, 90, "In 31 to 90 days"), (91, 180, "In 91 to 180 days"),
-         (181, PAGE_DAYS, "Later this year"))  # fmt: skip
+         (181, PAGE_DAYS, "In 6 to 12 months"))  # fmt: skip
 #: The Atom feed's window: a date appears as an entry once it is this close.
 FEED_DAYS = 180
 #: The calendar keeps dates this long after they passed (a calendar app would drop them otherwise).
