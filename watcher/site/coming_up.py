@@ -28,12 +28,17 @@ if TYPE_CHECKING:
 PAGE_DAYS = 365
 BANDS = ((0, 30, "In the next 30 days"), (31, 90, "In 31 to 90 days"), (91, 180, "In 91 to 180 days"),
          (181, PAGE_DAYS, "In 6 to 12 months"))  # fmt: skip
-#: The Atom feed's window: a date appears as an entry once it is this close.
+#: The page lists at most this many dates per band (the soonest); the rest are in the CSV download.
+BAND_ROWS = 500
+#: The Atom feed's window: a date appears as an entry once it is this close; at most FEED_ENTRIES (the soonest).
 FEED_DAYS = 180
+FEED_ENTRIES = 200
 #: The calendar keeps dates this long after they passed (a calendar app would drop them otherwise).
 ICS_PAST_DAYS = 90
-#: The calendar's events run this far ahead (an IDV's last order date can be a decade out).
-ICS_DAYS = 3650
+#: The calendar's events run this far ahead, at most ICS_EVENTS of them (the earliest): writing an
+#: event costs about 0.7 ms (bench/RESULTS.md), and no calendar app wants tens of thousands.
+ICS_DAYS = 2 * 365
+ICS_EVENTS = 2000
 PRODID = "-//watcher//Coming up//EN"
 
 
@@ -46,7 +51,7 @@ def write(site: Site) -> None:
     bands = []
     for lo, hi, label in BANDS:
         band = [c for c in dates if lo <= ahead.days_between(today, c.date) <= hi]
-        bands.append((label, [_row(c) for c in band]))
+        bands.append((label, [_row(c) for c in band[:BAND_ROWS]], len(band)))
     site.render(
         "coming-up.html",
         "coming_up.html",
@@ -57,11 +62,12 @@ def write(site: Site) -> None:
         feed="coming-up.xml",
         ics="coming-up.ics",
     )
-    site.w.write("coming-up.xml", _atom(site, [c for c in dates if ahead.days_between(today, c.date) <= FEED_DAYS]))
+    soon = [c for c in dates if ahead.days_between(today, c.date) <= FEED_DAYS]
+    site.w.write("coming-up.xml", _atom(site, soon[:FEED_ENTRIES]))
     start = (date.fromisoformat(today) - timedelta(days=ICS_PAST_DAYS)).isoformat()
     events = [
         ahead.coming(r, site.abbr, root_url, today, site.vendor_names)
-        for r in coming_up.upcoming(site.db, start, ICS_DAYS)
+        for r in coming_up.upcoming(site.db, start, ICS_PAST_DAYS + ICS_DAYS)[:ICS_EVENTS]
     ]
     site.w.write("coming-up.ics", calendar(events, site.now, root_url))
 
