@@ -79,7 +79,7 @@ def coming(
     if potential is not None and (total is None or potential > total):
         facts.append(f"{usd_short(potential)} with all options")
     if row.get("vendors"):
-        names = [(vendor_names or {}).get(v, v) for v in str(row["vendors"]).split(", ")]
+        names = [(vendor_names or {}).get(v, v) for v in str(row["vendors"]).split(",")]
         facts.append(f"{'vendor' if len(names) == 1 else 'vendors'}: {clean(', '.join(names), 160)}")
     return Coming(
         award_key=key,

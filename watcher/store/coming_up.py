@@ -46,7 +46,8 @@ COMING_UP_SQL = """
     SELECT d.award_key, d.date_kind, d.date, a.piid, a.category, a.award_type, a.recipient_name,
            a.awarding_subagency, a.funding_subagency, a.description, a.total_obligation, a.potential_value,
            a.end_date, a.potential_end_date, a.last_date_to_order,
-           (SELECT group_concat(vendor, ', ') FROM award_vendors v WHERE v.award_key = d.award_key) AS vendors,
+           (SELECT group_concat(DISTINCT m.vendor) FROM matches m
+            WHERE m.entity_key = d.award_key AND m.vendor != '') AS vendors,
            (SELECT group_concat(DISTINCT watch) FROM matches m WHERE m.entity_key = d.award_key) AS watches,
            a.source_url
     FROM (
@@ -61,7 +62,7 @@ COMING_UP_SQL = """
         UNION ALL
         SELECT award_key, 'last_order', last_date_to_order FROM awards WHERE last_date_to_order IS NOT NULL
     ) d JOIN awards a ON a.award_key = d.award_key
-    WHERE d.award_key IN (SELECT entity_key FROM matches)
+    WHERE EXISTS (SELECT 1 FROM matches m WHERE m.entity_key = d.award_key)
 """
 
 

@@ -136,11 +136,15 @@ def m023_schema_versions(db: Database) -> None:
 
 @migrations()
 def m024_ending_soon(db: Database) -> None:
-    """``ending_soon`` is recorded once per award and date (store/coming_up.py): a partial unique index says so.
+    """The calendar ahead (store/coming_up.py): ``ending_soon`` once per award and date, and its dates indexed.
 
-    The diff of such a change is ``{"ends_on": [null, date]}``, so (entity_key, diff) is the
-    award and the date; other kinds of change are not constrained.
+    The diff of an ``ending_soon`` change is ``{"ends_on": [null, date]}``, so a partial unique
+    index on (entity_key, diff) is one per award and date; other kinds of change are not
+    constrained. The three date columns are indexed so that ``coming_up`` read for a window of
+    dates reads only that window (100k awards: 0.09 s for 30 days instead of 4.4 s, bench/RESULTS.md).
     """
     db.execute(
         "CREATE UNIQUE INDEX IF NOT EXISTS changes_ending_soon ON changes (entity_key, diff) WHERE kind = 'ending_soon'"
     )
+    for column in ("end_date", "potential_end_date", "last_date_to_order"):
+        db.table("awards").create_index([column], if_not_exists=True)
