@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from watcher.fpds import ModificationKind
 from watcher.models import ChangeKind
 
 #: SAM.gov notice types (Get Opportunities v2 `ptype`): u justification, p presolicitation, a award notice,
@@ -169,7 +170,9 @@ class Subscriber(Strict):
 
     email: EmailAddress
     watches: list[str] = Field(default_factory=list)  # empty: every watch
-    kinds: list[ChangeKind] = Field(default_factory=list)  # empty: every kind
+    # Empty: every kind. A ModificationKind (option_exercised, terminated, novation...) picks the
+    # new modifications whose FPDS action type is of that kind (digest/build.py select_changes).
+    kinds: list[ChangeKind | ModificationKind] = Field(default_factory=list)
     min_amount: Decimal | None = None  # only awards (or notices) at least this large
     min_change: Decimal | None = None  # only modifications that move at least this much money
     urgent_amount: Decimal | None = None  # a change this large goes out at once, whatever the cadence

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from watcher.models import COMPETITION_FIELDS
 from watcher.store.migrations import migrations
 
 
@@ -132,3 +133,18 @@ def m022_review_queue(db: Database) -> None:
 def m023_schema_versions(db: Database) -> None:
     """Which watcher version applied each migration: an older watcher opening this database names the one it needs."""
     db.table("schema_versions").create({"migration": str, "watcher_version": str, "recorded_at": str}, pk="migration")
+
+
+@migrations()
+def m024_competition_facts(db: Database) -> None:
+    """Competition and ceiling facts per award, from the award detail the poll already fetches.
+
+    Awards stored before this migration keep NULL in them until their detail is read again (a
+    change to the award); that first filling is silent (``diff.FILL_FIELDS``), not a change.
+    """
+    types = {"number_of_offers_received": int, "base_exercised_options": float}
+    have = set(db.table("awards").columns_dict)
+    for name in COMPETITION_FIELDS:
+        if name not in have:
+            db.table("awards").add_column(name, types.get(name, str))
+    db.table("awards").create_index(["solicitation_identifier"], if_not_exists=True)
