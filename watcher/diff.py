@@ -64,13 +64,20 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def _diff_value(value: Any) -> Any:
+    """A count (number_of_offers_received) stays a whole number in a diff: 2, not "2.00"; else json_value."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return json_value(value)
+
+
 def field_diff(old: dict[str, Any], new: dict[str, Any], fields: Iterable[str]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every compared field whose canonical value differs."""
     out: dict[str, list[Any]] = {}
     for f in fields:
         a, b = canonical(old.get(f)), canonical(new.get(f))
         if a != b:
-            out[f] = [json_value(a), json_value(b)]
+            out[f] = [_diff_value(old.get(f)), _diff_value(new.get(f))]
     return out
 
 
