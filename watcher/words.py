@@ -285,7 +285,7 @@ def award_item(
         mods = [clean(t.get("modification_number"), 20) or "?" for t in new_txs]
         money = f"added {usd(amount)}" if amount > 0 else f"removed {usd(-amount)}" if amount < 0 else "moved no money"
         typed = action_types(new_txs, a)
-        headline = f"{recipient}: {_mods(mods)} to {what}{': ' + typed if typed else ''} {money}"
+        headline = f"{recipient}: {_mods(mods)} to {what}{': ' + typed + ',' if typed else ''} {money}"
         for t in new_txs:
             text = clean(t.get("description"), 200)
             if text:
