@@ -315,3 +315,38 @@ def test_the_facts_are_worded_and_api_text_is_escaped_where_rendered() -> None:
     assert facts == {"Competition": "not competed (C)", "Offers received": "0"}
     bar = str(competition.ceiling_bar({"potential_value": 1.0, "total_obligation": 0.5}))
     assert "<script" not in bar
+
+
+def test_history_puts_linked_notices_typed_actions_and_flags_on_one_timeline(memory_db: Any) -> None:
+    from watcher.site.export import history, render_history
+
+    memory_db["awards"].insert(
+        {"award_key": "K", "piid": "70CDCR21C0001", "solicitation_identifier": "70CDCR21R0001", "extent_competed": "C"}
+    )
+    memory_db["transactions"].insert_all(
+        [
+            {"transaction_key": "T0", "award_key": "K", "modification_number": "0", "action_date": "2021-04-01"},
+            {"transaction_key": "T1", "award_key": "K", "modification_number": "P00001", "action_date": "2022-04-01",
+             "action_type": "G", "obligation": 5000.0},
+        ]
+    )  # fmt: skip
+    memory_db["notices"].insert_all(
+        [
+            {"notice_id": "sol", "type": "Solicitation", "title": "Case management", "posted_date": "2021-01-05",
+             "solicitation_number": "70CDCR-21-R-0001"},
+            {"notice_id": "ja", "type": "Justification", "title": "J&A: only one source", "posted_date": "2021-02-05",
+             "solicitation_number": "70CDCR21R0001"},
+        ]
+    )  # fmt: skip
+    h = history(memory_db, "K")
+    assert h["flags"] == ["sole_source"]
+    assert [(e["at"], e["event"]) for e in h["timeline"]] == [
+        ("2021-01-05", "notice"),
+        ("2021-02-05", "notice"),
+        ("2021-04-01", "action"),
+        ("2022-04-01", "action"),
+    ]
+    text = render_history(h)
+    assert "flags: sole source" in text
+    assert "2021-02-05  SAM.gov Justification ja: J&A: only one source (linked by solicitation number)" in text
+    assert "2022-04-01  action P00001 [option exercised]: +$5,000.00" in text
