@@ -130,7 +130,7 @@ def award_from_search(row: dict[str, Any], group: str, row_fingerprint: str | No
 #: Award fields that only the award detail endpoint provides (the search row lacks them).
 DETAIL_FIELDS = ("parent_name", "parent_uei", "potential_value", "potential_end_date", *COMPETITION_FIELDS)
 
-#: Competition facts kept from ``latest_transaction_contract_data`` (docs/api/usaspending.md 3.2):
+#: Competition facts kept from ``latest_transaction_contract_data`` (docs/api/usaspending.md 4.1):
 #: award column -> the detail's key. Each code comes with the API's description of it.
 CONTRACT_DATA_TEXT = {
     "extent_competed": "extent_competed",
