@@ -145,3 +145,6 @@ def test_an_exercised_option_is_reported_as_option_exercised_with_its_money(env,
     assert "<td>option exercised</td>" in page and "<td>administrative change</td>" in page
     assert "Single offer" in page and "Sole source" in page
     assert "$3,500,000.00 obligated of $4,000,000.00 ceiling (88%)" in page and "<svg" in page
+    vendor = (tmp_path / "site" / "vendors" / "palantir.html").read_text()
+    assert "Single offer: 1 award, $3,500,000.00 obligated" in vendor
+    assert "Sole source: 1 award, $3,500,000.00 obligated" in vendor
