@@ -350,3 +350,8 @@ def test_history_puts_linked_notices_typed_actions_and_flags_on_one_timeline(mem
     assert "flags: sole source" in text
     assert "2021-02-05  SAM.gov Justification ja: J&A: only one source (linked by solicitation number)" in text
     assert "2022-04-01  action P00001 [option exercised]: +$5,000.00" in text
+
+
+def test_the_apis_trailing_full_stop_is_dropped_from_a_fact() -> None:
+    said = dict(competition.facts({"type_set_aside": "NONE", "type_set_aside_description": "NO SET ASIDE USED."}))
+    assert said == {"Set-aside": "no set aside used (NONE)"}

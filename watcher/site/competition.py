@@ -46,7 +46,7 @@ def flags(award: dict[str, Any], watched: bool) -> list[str]:
 
 def _said(award: dict[str, Any], field: str) -> str:
     """A code with the API's words for it ("NOT COMPETED (C)"), cleaned; "" when neither is known."""
-    code, words = clean(award.get(field), 40), clean(award.get(f"{field}_description"), 160)
+    code, words = clean(award.get(field), 40), clean(award.get(f"{field}_description"), 160).rstrip(".")
     if words and code:
         return f"{words.lower()} ({code})"
     return words.lower() or code
