@@ -185,7 +185,11 @@ def test_page_names_from_hostile_ids_are_safe() -> None:
         ("email: a@example.org\n    timezone: Mars/Olympus", "subscribers.s.timezone", "not a time zone"),
         ("email: a@example.org\n    quiet_hours: '22-7'", "subscribers.s.quiet_hours", "24-hour time"),
         ("email: a@example.org\n    watches: [nope]", "subscribers.s.watches.0", "no watch named 'nope'"),
-        ("email: a@example.org\n    kinds: [new_awards]", "subscribers.s.kinds.0", "Input should be"),
+        (
+            "email: a@example.org\n    kinds: [new_awards]",
+            "subscribers.s.kinds.0",
+            "is not a kind of change; use one of new_award",
+        ),
         ("email: a@example.org\n    emial: b@example.org", "subscribers.s.emial", "unknown key"),
     ],
 )

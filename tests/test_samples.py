@@ -10,7 +10,13 @@ import pytest
 
 from watcher.http import error_detail, parse_json
 from watcher.sources.usaspending.api import check_messages
-from watcher.sources.usaspending.parse import SEARCH_FIELDS, award_from_search, detail_fields, transaction_from_api
+from watcher.sources.usaspending.parse import (
+    DETAIL_FIELDS,
+    SEARCH_FIELDS,
+    award_from_search,
+    detail_fields,
+    transaction_from_api,
+)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "usaspending"
 ALL_JSON = sorted(p for p in SAMPLES.rglob("*.json") if "errors" not in p.parts)
@@ -74,7 +80,7 @@ def test_transactions_sample_parses() -> None:
 )
 def test_award_detail_samples_parse(name: str) -> None:
     fields = detail_fields(parse_json((SAMPLES / name).read_bytes(), name))
-    assert set(fields) == {"parent_name", "parent_uei", "potential_value", "potential_end_date"}
+    assert set(fields) == set(DETAIL_FIELDS)
     if name.startswith("awards__CONT_AWD_0007"):
         assert fields["potential_value"] == Decimal("1630072347.66")
         assert fields["potential_end_date"] == "2030-02-28"  # from "2030-02-28 00:00:00"

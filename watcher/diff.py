@@ -14,6 +14,7 @@ from typing import Any
 from watcher.models import (
     AWARD_CHANGED,
     AWARD_SLOTS,
+    COMPETITION_FIELDS,
     NEW_AWARD,
     NEW_TRANSACTION,
     SUBAWARD_SLOTS,
@@ -33,6 +34,9 @@ VOLATILE_AWARD_FIELDS = frozenset({"award_key", "last_modified_date", "source_ur
 VOLATILE_TRANSACTION_FIELDS = frozenset({"transaction_key", "award_key"})
 AWARD_FIELDS = tuple(f for f in AWARD_SLOTS if f not in VOLATILE_AWARD_FIELDS)
 TRANSACTION_FIELDS = tuple(f for f in TRANSACTION_SLOTS if f not in VOLATILE_TRANSACTION_FIELDS)
+#: Fields added after awards were first stored (the competition facts): their first value on an
+#: award stored without them is filled in silently, not reported; a later change is news.
+FILL_FIELDS = frozenset(COMPETITION_FIELDS)
 
 
 def canonical(value: Any) -> Any:
@@ -60,13 +64,20 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def _diff_value(value: Any) -> Any:
+    """A count (number_of_offers_received) stays a whole number in a diff: 2, not "2.00"; else json_value."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return json_value(value)
+
+
 def field_diff(old: dict[str, Any], new: dict[str, Any], fields: Iterable[str]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every compared field whose canonical value differs."""
     out: dict[str, list[Any]] = {}
     for f in fields:
         a, b = canonical(old.get(f)), canonical(new.get(f))
         if a != b:
-            out[f] = [json_value(a), json_value(b)]
+            out[f] = [_diff_value(old.get(f)), _diff_value(new.get(f))]
     return out
 
 
@@ -82,6 +93,7 @@ def diff_award(old: dict[str, Any] | None, new: Award, fields: Iterable[str] = A
     if old is None:
         return Change(NEW_AWARD, new.award_key, new.award_key, amount_delta=canonical(new.total_obligation))
     diff = field_diff(old, new.to_row(), fields)
+    diff = {f: v for f, v in diff.items() if not (f in FILL_FIELDS and v[0] is None)}
     if not diff:
         return None
     return Change(

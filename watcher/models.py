@@ -76,6 +76,21 @@ class Award:
     last_modified_date: str | None = None
     source_url: str | None = None
     fingerprint: str | None = None  # hash of the search row, to skip unchanged awards cheaply
+    # Competition facts, from the award detail's latest_transaction_contract_data (COMPETITION_FIELDS).
+    extent_competed: str | None = None  # FPDS code, e.g. "C" (not competed)
+    extent_competed_description: str | None = None
+    number_of_offers_received: int | None = None
+    solicitation_procedures: str | None = None  # e.g. "SSS" (only one source)
+    solicitation_procedures_description: str | None = None
+    other_than_full_and_open: str | None = None  # the authority for not competing fully, e.g. "ONE"
+    other_than_full_and_open_description: str | None = None
+    type_set_aside: str | None = None  # e.g. "NONE", "SBA"
+    type_set_aside_description: str | None = None
+    type_of_contract_pricing: str | None = None  # e.g. "J" (firm fixed price)
+    type_of_contract_pricing_description: str | None = None
+    solicitation_identifier: str | None = None
+    base_exercised_options: Decimal | None = None  # the ceiling is potential_value (base and all options)
+    parent_award_key: str | None = None  # the parent IDV's generated id (CONT_IDV_...)
 
     def to_row(self) -> dict[str, Any]:
         # Not dataclasses.asdict: that deep-copies every value, and this runs per award on the hot path.
@@ -146,6 +161,24 @@ class Subaward:
         values: list[Any] = [row.get(f) for f in SUBAWARD_SLOTS]
         return cls(*values)
 
+
+#: Award fields added with the competition facts (migration m024): only the award detail gives them.
+COMPETITION_FIELDS: tuple[str, ...] = (
+    "extent_competed",
+    "extent_competed_description",
+    "number_of_offers_received",
+    "solicitation_procedures",
+    "solicitation_procedures_description",
+    "other_than_full_and_open",
+    "other_than_full_and_open_description",
+    "type_set_aside",
+    "type_set_aside_description",
+    "type_of_contract_pricing",
+    "type_of_contract_pricing_description",
+    "solicitation_identifier",
+    "base_exercised_options",
+    "parent_award_key",
+)
 
 #: The fields of each record, in column order.
 AWARD_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(Award))

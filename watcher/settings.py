@@ -14,8 +14,9 @@ from email.utils import parseaddr
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from watcher.fpds import ModificationKind
 from watcher.models import ChangeKind
 
 #: SAM.gov notice types (Get Opportunities v2 `ptype`): u justification, p presolicitation, a award notice,
@@ -159,6 +160,15 @@ def _path(value: str) -> str:
     return value
 
 
+def _kind(value: object) -> ChangeKind | ModificationKind:
+    """A change kind, or a kind of modification (option_exercised...); a typo gets the whole list."""
+    for enum in (ChangeKind, ModificationKind):
+        if value in {k.value for k in enum}:
+            return enum(value)
+    known = ", ".join([*ChangeKind, *ModificationKind])
+    raise ValueError(f"{value!r} is not a kind of change; use one of {known}")
+
+
 EmailAddress = Annotated[str, AfterValidator(email_address)]
 PathText = Annotated[str, AfterValidator(_path)]
 Clock = Annotated[str, AfterValidator(_clock)]
@@ -169,7 +179,9 @@ class Subscriber(Strict):
 
     email: EmailAddress
     watches: list[str] = Field(default_factory=list)  # empty: every watch
-    kinds: list[ChangeKind] = Field(default_factory=list)  # empty: every kind
+    # Empty: every kind. A ModificationKind (option_exercised, terminated, novation...) picks the
+    # new modifications whose FPDS action type is of that kind (digest/build.py select_changes).
+    kinds: list[Annotated[ChangeKind | ModificationKind, BeforeValidator(_kind)]] = Field(default_factory=list)
     min_amount: Decimal | None = None  # only awards (or notices) at least this large
     min_change: Decimal | None = None  # only modifications that move at least this much money
     urgent_amount: Decimal | None = None  # a change this large goes out at once, whatever the cadence

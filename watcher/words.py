@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from watcher import links
+from watcher import fpds, links
 from watcher.models import ChangeKind, SourceName
 from watcher.values import finite_amount
 
@@ -139,9 +139,13 @@ FIELD_WORDS = {
     "amount": "subaward amount",
     "sub_recipient_name": "subcontractor",
     "sub_recipient_uei": "subcontractor UEI",
+    **fpds.FIELD_WORDS,  # the competition facts
 }
-MONEY_FIELDS = {"total_obligation", "potential_value", "obligation", "award_amount", "amount"}
-OTHER_FIELDS = {"end_date", "potential_end_date", "last_date_to_order", "recipient_name", "recipient_uei", "start_date"}
+MONEY_FIELDS = {"total_obligation", "potential_value", "obligation", "award_amount", "amount", "base_exercised_options"}
+OTHER_FIELDS = {
+    *("end_date", "potential_end_date", "last_date_to_order", "recipient_name", "recipient_uei", "start_date"),
+    *("extent_competed", "number_of_offers_received", "type_set_aside", "base_exercised_options"),
+}
 
 
 def _fact(name: str, old: Any, new: Any) -> str:
@@ -184,6 +188,25 @@ def award_header(key: str, a: dict[str, Any], agency_abbr: dict[str, str]) -> tu
     piid = clean(a.get("piid"), 60) or key
     what = " ".join(p for p in (agency, award_type_words(a), piid) if p)
     return recipient, what, finite_amount(a.get("total_obligation"))
+
+
+def action_type_words(t: dict[str, Any], award: dict[str, Any]) -> str | None:
+    """What one contract action did, in words ("option exercised", "novated to NEW CO"); None if unknown."""
+    said = fpds.action_words(t.get("action_type"), clean(t.get("action_type_description"), 80) or None)
+    if said and fpds.action_kind(t.get("action_type")) == fpds.ModificationKind.NOVATION:
+        who = clean(award.get("recipient_name"), 120)
+        return f"novated to {who}" if who else said
+    return said
+
+
+def action_types(txs: Sequence[dict[str, Any]], award: dict[str, Any]) -> str:
+    """The distinct types of some contract actions, in order ("option exercised, funding only")."""
+    out: list[str] = []
+    for t in txs:
+        said = action_type_words(t, award)
+        if said and said not in out:
+            out.append(said)
+    return ", ".join(out)
 
 
 def _mods(numbers: list[str]) -> str:
@@ -262,7 +285,8 @@ def award_item(
         amount = sum((finite_amount(t.get("obligation")) or Decimal(0) for t in new_txs), Decimal(0))
         mods = [clean(t.get("modification_number"), 20) or "?" for t in new_txs]
         money = f"added {usd(amount)}" if amount > 0 else f"removed {usd(-amount)}" if amount < 0 else "moved no money"
-        headline = f"{recipient}: {_mods(mods)} to {what} {money}"
+        typed = action_types(new_txs, a)
+        headline = f"{recipient}: {_mods(mods)} to {what}{': ' + typed + ',' if typed else ''} {money}"
         for t in new_txs:
             text = clean(t.get("description"), 200)
             if text:

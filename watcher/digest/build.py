@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from watcher import ahead, links
 from watcher.config import Config
+from watcher.fpds import MODIFICATION_CODES, ModificationKind
 from watcher.models import ChangeKind
 from watcher.settings import Subscriber
 from watcher.store import coming_up, rows_by_key
@@ -83,11 +84,16 @@ def select_changes(
 ) -> list[dict[str, Any]]:
     """Changes after the watermark, matched by one of the watches, of the wanted kinds, not already claimed."""
     marks = ",".join("?" * len(watches))
-    kinds = ""
-    args: list[Any] = [watermark, up_to, *watches, subscriber]
+    kinds, args = "", [watermark, up_to, *watches, subscriber]
     if sub.kinds:
-        kinds = f"AND c.kind IN ({','.join('?' * len(sub.kinds))})"
-        args += list(sub.kinds)
+        plain = [k for k in sub.kinds if isinstance(k, ChangeKind)]
+        codes = [c for k in sub.kinds if isinstance(k, ModificationKind) for c in MODIFICATION_CODES[k]]
+        kinds = (
+            f"AND (c.kind IN ({','.join('?' * len(plain))}) OR (c.kind = 'new_transaction' AND EXISTS ("
+            "SELECT 1 FROM transactions t WHERE t.transaction_key = c.entity_key"
+            f" AND upper(trim(t.action_type)) IN ({','.join('?' * len(codes))}))))"
+        )
+        args += [*plain, *codes]
     return list(
         db.query(
             f"""

@@ -182,9 +182,60 @@ def _award(key: str, rows: list[dict[str, str]]) -> ReplayAward:
     return ReplayAward("contracts", row, detail, transactions)
 
 
+#: The award detail's ``latest_transaction_contract_data`` keys, from the torn-apart download's columns
+#: (a custom award download names them so: usaspending-api download_column_historical_lookups).
+CONTRACT_DATA_COLUMNS = {
+    "extent_competed": "extent_competed_code",
+    "extent_competed_description": "extent_competed",
+    "number_of_offers_received": "number_of_offers_received",
+    "solicitation_procedures": "solicitation_procedures_code",
+    "solicitation_procedures_description": "solicitation_procedures",
+    "other_than_full_and_open": "other_than_full_and_open_competition_code",
+    "other_than_full_and_open_description": "other_than_full_and_open_competition",
+    "type_set_aside": "type_of_set_aside_code",
+    "type_set_aside_description": "type_of_set_aside",
+    "type_of_contract_pricing": "type_of_contract_pricing_code",
+    "type_of_contract_pricing_description": "type_of_contract_pricing",
+    "solicitation_identifier": "solicitation_identifier",
+}
+
+
+def _download_date(text: str) -> str:
+    """The torn-apart files write dates as DD/MM/YYYY; ISO ones pass through."""
+    if "/" in text:
+        d, m, y = text.split("/")
+        return f"{y}-{m}-{d}"
+    return text
+
+
+def contract_data(seeds: Path) -> dict[str, dict[str, str | None]]:
+    """PIID -> the competition fields of its latest action in the torn-apart rows (seeds/ice/SOURCES.md 2a).
+
+    These are real FPDS values for awards the demo replays; the wrags81 rows lack them. An empty
+    cell is the API's null. No file: no competition data (the replayed details then lack it).
+    """
+    path = seeds / "ice" / "torn_apart" / "ice_contract_transactions_fy13-fy18__demo_awards.csv"
+    if not path.exists():
+        return {}
+    latest: dict[str, dict[str, str]] = {}
+    for row in read_rows([path]):
+        piid, when = row["award_id_piid"], _download_date(row["action_date"])
+        if piid not in latest or when >= _download_date(latest[piid]["action_date"]):
+            latest[piid] = row
+    return {piid: {k: row[c] or None for k, c in CONTRACT_DATA_COLUMNS.items()} for piid, row in latest.items()}
+
+
 def dataset(seeds: Path, snapshot: Snapshot) -> list[ReplayAward]:
-    """What USAspending served on ``snapshot.day``: FY2021-25 history plus that day's FY2026 rows."""
-    return build_awards(read_rows([*history_files(seeds), snapshot.path]))
+    """What USAspending served on ``snapshot.day``: FY2021-25 history plus that day's FY2026 rows.
+
+    An award with competition fields in the torn-apart rows gets them in its detail.
+    """
+    awards = build_awards(read_rows([*history_files(seeds), snapshot.path]))
+    facts = contract_data(seeds)
+    for a in awards:
+        if a.row["Award ID"] in facts:
+            a.detail["latest_transaction_contract_data"] = facts[a.row["Award ID"]]
+    return awards
 
 
 def agency_names(agencies: Iterable[Any]) -> set[tuple[str, str, str]]:

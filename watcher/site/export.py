@@ -17,6 +17,7 @@ from typing import IO, Any
 from sqlite_utils import Database
 
 from watcher.errors import ConfigError
+from watcher.fpds import action_words
 from watcher.values import MAX_AMOUNT, finite_amount, parse_utc
 from watcher.words import clean, usd
 
@@ -82,10 +83,15 @@ EXPORTS: dict[str, tuple[str, str]] = {
         " JOIN subawards u ON u.subaward_key = s.subaward_key) a",
         "a.action_date",
     ),
+    # The competition flags per award (view award_flags, rules in docs/competition.md).
+    "flags": ("SELECT f.* FROM award_flags f JOIN awards a ON a.award_key = f.award_key", "a.last_modified_date"),
     # The calendar ahead (store/coming_up.py): --since/--until pick the dates, e.g. --since today's date.
     "coming_up": ("SELECT a.* FROM coming_up a", "a.date"),
 }
 
+
+#: The flag columns of the award_flags view.
+FLAG_NAMES = ("single_offer", "sole_source", "small_business_set_aside_to_big_tech", "near_ceiling")
 
 #: Exports for the operator only (`watcher export`), never among the site's downloads: the review queue.
 OPERATOR_EXPORTS: dict[str, tuple[str, str]] = {"review": ("SELECT r.* FROM review r", "r.first_seen_at")}
@@ -306,10 +312,14 @@ def history(db: Database, award: str) -> dict[str, Any]:
     award_data = dict(zip(cols, award_row.fetchone(), strict=True))
     events: list[dict[str, Any]] = []
     for t in db.query("SELECT * FROM transactions WHERE award_key = ? ORDER BY action_date", [key]):
-        events.append({"at": t["action_date"], "event": "action", **t})
+        events.append({"at": t["action_date"], "event": "action", **t, "did": action_words(t["action_type"])})
+    # SAM.gov notices tied to it by award number or by its solicitation number (a solicitation, a J&A...).
+    for n in db.query("SELECT * FROM award_notices WHERE award_key = ? ORDER BY posted_date", [key]):
+        events.append({"at": n["posted_date"], "event": "notice", **n})
     for c in db.query("SELECT * FROM changes WHERE award_key = ? ORDER BY id", [key]):
         events.append({"at": c["detected_at"], "event": "detected", **c, "diff": json.loads(c["diff"] or "{}")})
     events.sort(key=lambda e: (e["at"] or "", e["event"] == "detected"))
+    flag_row = next(db.query("SELECT * FROM award_flags WHERE award_key = ?", [key]), None)
     return {
         "award": award_data,
         "matches": list(
@@ -318,6 +328,7 @@ def history(db: Database, award: str) -> dict[str, Any]:
         "provenance": list(
             db.query("SELECT source, first_seen_at, last_seen_at, url FROM provenance WHERE entity_key = ?", [key])
         ),
+        "flags": [f for f, v in (flag_row or {}).items() if f in FLAG_NAMES and v],
         "timeline": events,
         # every subaward reported under it (withdrawn ones too, with deleted_at), newest first
         "subawards": list(
@@ -372,6 +383,8 @@ def render_history(h: dict[str, Any]) -> str:
         f"  {a['source_url']}",
         "why it matched:",
     ]
+    if h.get("flags"):
+        lines.insert(4, "  flags: " + ", ".join(f.replace("_", " ") for f in h["flags"]))
     lines += [
         f"  {m['watch']}: {_plain(m['vendor']) or '(keyword)'} by {m['reason']}: {_plain(m['evidence'])}"
         for m in h["matches"]
@@ -397,9 +410,15 @@ def render_history(h: dict[str, Any]) -> str:
     lines.append("timeline:")
     for e in h["timeline"]:
         if e["event"] == "action":
+            did = f" [{e['did']}]" if e.get("did") else ""
             lines.append(
-                f"  {e['at']}  action {_plain(e['modification_number'])}: {_usd(e['obligation'])}"
+                f"  {e['at']}  action {_plain(e['modification_number'])}{did}: {_usd(e['obligation'])}"
                 f"  {_plain(e['description']) or ''}"
+            )
+        elif e["event"] == "notice":
+            lines.append(
+                f"  {e['at']}  SAM.gov {_plain(e['type']) or 'notice'} {_plain(e['notice_id'])}: {_plain(e['title'])}"
+                f" (linked by {e['linked_by']})"
             )
         else:
             fields = "; ".join(f"{k} {_plain(v[0])} -> {_plain(v[1])}" for k, v in e["diff"].items())

@@ -18,7 +18,7 @@ from watcher import links, words
 from watcher.ahead import ending_item
 from watcher.config import Config
 from watcher.models import ChangeKind
-from watcher.site import export, money
+from watcher.site import competition, export, money
 from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
@@ -144,6 +144,9 @@ class Site:
         txs = grouped(self.db, f"SELECT * FROM transactions WHERE 1=1{where} ORDER BY award_key", args)
         chs = grouped(self.db, f"SELECT * FROM changes WHERE award_key IS NOT NULL{where} ORDER BY award_key", args)
         subs = grouped(self.db, subaward_pages.table_sql(where), args)
+        notices = grouped(
+            self.db, f"SELECT * FROM award_notices WHERE 1=1{where} ORDER BY award_key, posted_date", args
+        )
         match_where = where.replace("award_key", "entity_key")
         ms = grouped(
             self.db, f"SELECT *, entity_key AS award_key FROM matches WHERE 1=1{match_where} ORDER BY entity_key", args
@@ -178,7 +181,9 @@ class Site:
                 matches=matches,
                 vendor_names=_vendor_list(matches),
                 fields=fields,
-                transactions=tx_rows,
+                transactions=competition.typed_actions(tx_rows, a),
+                competition=competition.section(a, any(m["vendor"] for m in matches)),
+                notices=notices.take(key),
                 subawards=sub_rows,
                 changes=[{**self.entry(c, a, tx_by_key, "../", header, by_sub), "page": None} for c in changes],
             )
@@ -249,18 +254,19 @@ class Site:
             where,
             [vendor],
             intro=f"DHS awards to {name}, or that mention it (bought through a reseller).",
-            extra={"resellers": resellers, "facts": [], "links": []},
+            extra={"resellers": resellers, "facts": competition.listing_counts(self.db, where, [vendor]), "links": []},
             vendor=vendor,
         )
 
     def agency_page_write(self, agency: str) -> None:
+        agency_where = "a.awarding_subagency = ? AND a.award_key IN (SELECT entity_key FROM matches)"
         self.listing(
             self.agency_page(agency),
             clean(agency),
-            "a.awarding_subagency = ? AND a.award_key IN (SELECT entity_key FROM matches)",
+            agency_where,
             [agency],
             intro=f"Watched awards made by {clean(agency)}.",
-            extra={"resellers": [], "facts": [], "links": []},
+            extra={"resellers": [], "facts": competition.listing_counts(self.db, agency_where, [agency]), "links": []},
         )
 
     def watch_page(self, name: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlite_utils import Database, Migrations
 
 from watcher.diff import AWARD_FIELDS, TRANSACTION_FIELDS
+from watcher.models import COMPETITION_FIELDS
 
 migrations = Migrations("watcher")
 
@@ -21,7 +22,9 @@ TRANSACTION_COLUMNS = ("transaction_key", "award_key", *TRANSACTION_FIELDS)
 @migrations()
 def m001_initial(db: Database) -> None:
     amounts = {"total_obligation", "potential_value"}
-    award_cols: dict[str, Any] = {c: (float if c in amounts else str) for c in AWARD_COLUMNS}
+    # The awards table as first released: later columns come with their own migrations (m024).
+    first = (c for c in AWARD_COLUMNS if c not in COMPETITION_FIELDS)
+    award_cols: dict[str, Any] = {c: (float if c in amounts else str) for c in first}
     award_cols |= {"first_seen_at": str, "last_seen_at": str, "enriched_at": str}
     db.table("awards").create(award_cols, pk="award_key")
     tx_cols: dict[str, Any] = {c: (float if c == "obligation" else str) for c in TRANSACTION_COLUMNS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from watcher.models import COMPETITION_FIELDS
 from watcher.store.migrations import migrations
 
 
@@ -135,7 +136,22 @@ def m023_schema_versions(db: Database) -> None:
 
 
 @migrations()
-def m024_ending_soon(db: Database) -> None:
+def m024_competition_facts(db: Database) -> None:
+    """Competition and ceiling facts per award, from the award detail the poll already fetches.
+
+    Awards stored before this migration keep NULL in them until their detail is read again (a
+    change to the award); that first filling is silent (``diff.FILL_FIELDS``), not a change.
+    """
+    types = {"number_of_offers_received": int, "base_exercised_options": float}
+    have = set(db.table("awards").columns_dict)
+    for name in COMPETITION_FIELDS:
+        if name not in have:
+            db.table("awards").add_column(name, types.get(name, str))
+    db.table("awards").create_index(["solicitation_identifier"], if_not_exists=True)
+
+
+@migrations()
+def m025_ending_soon(db: Database) -> None:
     """The calendar ahead (store/coming_up.py): ``ending_soon`` once per award and date, and its dates indexed.
 
     The diff of an ``ending_soon`` change is ``{"ends_on": [null, date]}``, so a partial unique

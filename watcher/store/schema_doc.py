@@ -54,6 +54,29 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "last_seen_at": f"When a poll last returned the award, {UTC} (refreshed at most daily)",
             "enriched_at": f"When its transactions and detail were last fetched, {UTC}; null if never",
             "backfilled_at": f"When `watcher backfill` stored it (null: a poll did), {UTC}",
+            # The competition facts (docs/competition.md), from the award detail's latest_transaction_contract_data.
+            "extent_competed": "FPDS extent-competed code: A full and open, B not available for competition, "
+            "C not competed, D full and open after exclusion of sources, F competed under simplified "
+            "acquisition, G not competed under simplified acquisition (null: not reported or not read yet)",
+            "extent_competed_description": "The API's words for extent_competed, e.g. NOT COMPETED",
+            "number_of_offers_received": "How many offers the agency received (an integer; null: not reported)",
+            "solicitation_procedures": "FPDS solicitation-procedures code, e.g. NP negotiated proposal, "
+            "SSS only one source, SP1 simplified acquisition, MAFO fair opportunity under a multiple-award vehicle",
+            "solicitation_procedures_description": "The API's words for solicitation_procedures",
+            "other_than_full_and_open": "The authority cited for not competing fully (FAR 6.302), e.g. ONE only "
+            "one source, URG urgency; null when the award was competed",
+            "other_than_full_and_open_description": "The API's words for other_than_full_and_open",
+            "type_set_aside": "Set-aside code: NONE, or the class of business it was reserved for (SBA small "
+            "business, 8A, HZC HUBZone, SDVOSBC, WOSB...)",
+            "type_set_aside_description": "The API's words for type_set_aside",
+            "type_of_contract_pricing": "Pricing code, e.g. J firm fixed price, Y time and materials, "
+            "U cost plus fixed fee",
+            "type_of_contract_pricing_description": "The API's words for type_of_contract_pricing",
+            "solicitation_identifier": "The solicitation the award came from: links SAM.gov notices with the "
+            "same solicitation number (view award_notices)",
+            "base_exercised_options": f"Base and exercised options: what is committed so far, {USD}; "
+            "the ceiling (base and all options) is potential_value",
+            "parent_award_key": "The parent IDV's generated id (CONT_IDV_...), from the award detail",
         },
     ),
     "transactions": (
@@ -602,6 +625,43 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
             "description": "The award's description",
             "evidence": "The mention that matched",
             "source_url": "The award on usaspending.gov",
+        },
+    ),
+    "award_flags": (
+        "Competition flags per award, each 1 or 0 (the rules are in docs/competition.md).",
+        {
+            "award_key": "The award",
+            "piid": "Its PIID",
+            "recipient_name": "Its recipient",
+            "awarding_subagency": "The component that signed it",
+            "total_obligation": f"Total obligated, {USD}",
+            "ceiling": f"Base and all options (awards.potential_value), {USD}",
+            "base_exercised_options": f"Base and exercised options, {USD}",
+            "number_of_offers_received": "Offers received",
+            "extent_competed": "FPDS extent-competed code",
+            "solicitation_procedures": "FPDS solicitation-procedures code",
+            "other_than_full_and_open": "The authority for not competing fully",
+            "type_set_aside": "Set-aside code",
+            "single_offer": "1 when exactly one offer was received",
+            "sole_source": "1 when extent_competed is B, C, G or NDO (not competed) or solicitation_procedures "
+            "is SSS (only one source)",
+            "small_business_set_aside_to_big_tech": "1 when the award was set aside for small businesses "
+            "(type_set_aside other than NONE) and it matches a watched vendor, none of which is a small business",
+            "near_ceiling": "1 when total_obligation is above 90% of a positive ceiling",
+            "source_url": "The award on usaspending.gov",
+        },
+    ),
+    "award_notices": (
+        "SAM.gov notices tied to an award: by the award number they announce, or by the award's solicitation number.",
+        {
+            "award_key": "The award",
+            "notice_id": "SAM.gov noticeId",
+            "type": "Notice type (solicitation, justification, award notice...)",
+            "title": "Notice title",
+            "posted_date": f"Posted, {ISO_DATE}",
+            "solicitation_number": "The notice's solicitation number",
+            "linked_by": "award number, or solicitation number (compared in upper case without dashes or spaces)",
+            "notice_url": "The notice on sam.gov",
         },
     ),
     "notice_awards": (

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from watcher import fpds
 from watcher.store.coming_up import COMING_UP_SQL
+
+#: A solicitation number compared loosely: upper case, without dashes or spaces ("70CDCR-21-R-0001").
+LOOSE_SOLICITATION = "replace(replace(upper(trim({c})), '-', ''), ' ', '')"
+_NOT_COMPETED = ", ".join(f"'{c}'" for c in fpds.NOT_COMPETED)
 
 #: The fiscal year of an ISO date: FY2026 runs from 2025-10-01 to 2026-09-30.
 FISCAL_YEAR = "(CAST(substr({d}, 1, 4) AS INTEGER) + (CAST(substr({d}, 6, 2) AS INTEGER) >= 10))"
@@ -93,6 +98,38 @@ VIEWS: dict[str, str] = {
             AND d.reason IN ('recipient', 'uei', 'parent')
         )
         GROUP BY a.award_key, v.vendor
+    """,
+    # The flag rules of docs/competition.md (the same as watcher/fpds.py): 1 or 0, never NULL.
+    "award_flags": f"""
+        SELECT a.award_key, a.piid, a.recipient_name, a.awarding_subagency, a.total_obligation,
+               a.potential_value AS ceiling, a.base_exercised_options, a.number_of_offers_received,
+               a.extent_competed, a.solicitation_procedures, a.other_than_full_and_open, a.type_set_aside,
+               coalesce(a.number_of_offers_received = 1, 0) AS single_offer,
+               (upper(coalesce(a.extent_competed, '')) IN ({_NOT_COMPETED})
+                OR upper(coalesce(a.solicitation_procedures, '')) = '{fpds.ONLY_ONE_SOURCE}') AS sole_source,
+               (coalesce(nullif(upper(trim(a.type_set_aside)), ''), '{fpds.NO_SET_ASIDE}') != '{fpds.NO_SET_ASIDE}'
+                AND EXISTS (SELECT 1 FROM matches m WHERE m.entity_key = a.award_key AND m.vendor != ''))
+                   AS small_business_set_aside_to_big_tech,
+               coalesce(a.potential_value > 0 AND a.total_obligation > {fpds.NEAR_CEILING_SHARE} * a.potential_value, 0)
+                   AS near_ceiling,
+               a.source_url
+        FROM awards a
+    """,
+    # Notices tied to an award by the award number they announce (notices.award_key, a PIID) or
+    # by the solicitation the award came from (awards.solicitation_identifier): one award's
+    # solicitation, its justification (J&A) and its award notice on one timeline.
+    "award_notices": f"""
+        SELECT n.award_key, n.notice_id, n.type, n.title, n.posted_date, n.solicitation_number,
+               'award number' AS linked_by, n.source_url AS notice_url
+        FROM notices n WHERE n.award_key IS NOT NULL
+        UNION
+        SELECT a.award_key, n.notice_id, n.type, n.title, n.posted_date, n.solicitation_number,
+               'solicitation number', n.source_url
+        FROM awards a JOIN notices n
+          ON {LOOSE_SOLICITATION.format(c="n.solicitation_number")}
+           = {LOOSE_SOLICITATION.format(c="a.solicitation_identifier")}
+        WHERE a.solicitation_identifier IS NOT NULL AND trim(a.solicitation_identifier) != ''
+          AND (n.award_key IS NULL OR n.award_key != a.award_key)
     """,
     "notice_awards": """
         SELECT n.notice_id, n.type, n.title, n.posted_date, n.award_number, n.award_amount, n.awardee_name,

@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from watcher.http import redact_bytes
-from watcher.models import Award, Change, Match, Transaction
+from watcher.models import COMPETITION_FIELDS, Award, Change, Match, Transaction
 from watcher.store import attributions
 from watcher.store.migrations import AWARD_COLUMNS, AWARD_FTS_COLUMNS, TRANSACTION_COLUMNS
 from watcher.store.provenance import drop_versions, record_versions
@@ -99,7 +99,7 @@ def drop_backfilled(db: Database, award_key: str, keep: set[str]) -> set[str]:
     return provisional & keep
 
 
-_DETAIL_ONLY = ("parent_name", "parent_uei", "potential_value", "potential_end_date")
+_DETAIL_ONLY = ("parent_name", "parent_uei", "potential_value", "potential_end_date", *COMPETITION_FIELDS)
 _AWARD_WRITE_COLUMNS = (*AWARD_COLUMNS, "first_seen_at", "last_seen_at", "enriched_at")
 _award_values = operator.attrgetter(*AWARD_COLUMNS)  # Award -> tuple in column order, in C
 _DETAIL_ONLY_AT = tuple((AWARD_COLUMNS.index(f), f) for f in _DETAIL_ONLY)

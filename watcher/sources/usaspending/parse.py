@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from watcher.errors import ImpossibleAmount, SourceError
-from watcher.models import Award, Transaction
+from watcher.models import COMPETITION_FIELDS, Award, Transaction
 from watcher.values import plain_text, to_date, to_decimal
 
 USASPENDING_AWARD_URL = "https://www.usaspending.gov/award/{key}"
@@ -128,23 +128,68 @@ def award_from_search(row: dict[str, Any], group: str, row_fingerprint: str | No
 
 
 #: Award fields that only the award detail endpoint provides (the search row lacks them).
-DETAIL_FIELDS = ("parent_name", "parent_uei", "potential_value", "potential_end_date")
+DETAIL_FIELDS = ("parent_name", "parent_uei", "potential_value", "potential_end_date", *COMPETITION_FIELDS)
+
+#: Competition facts kept from ``latest_transaction_contract_data`` (docs/api/usaspending.md 4.1):
+#: award column -> the detail's key. Each code comes with the API's description of it.
+CONTRACT_DATA_TEXT = {
+    "extent_competed": "extent_competed",
+    "extent_competed_description": "extent_competed_description",
+    "solicitation_procedures": "solicitation_procedures",
+    "solicitation_procedures_description": "solicitation_procedures_description",
+    "other_than_full_and_open": "other_than_full_and_open",
+    "other_than_full_and_open_description": "other_than_full_and_open_description",
+    "type_set_aside": "type_set_aside",
+    "type_set_aside_description": "type_set_aside_description",
+    "type_of_contract_pricing": "type_of_contract_pricing",
+    "type_of_contract_pricing_description": "type_of_contract_pricing_description",
+    "solicitation_identifier": "solicitation_identifier",
+}
+
+
+def offers(value: Any, what: str) -> int | None:
+    """``number_of_offers_received``: FPDS stores it as text ("2"); a non-number is refused naming the award."""
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        raise SourceError(f"{what}: number_of_offers_received {text!r} is not a whole number") from None
+    if number < 0:
+        raise SourceError(f"{what}: number_of_offers_received {number} is negative")
+    return number
 
 
 def detail_fields(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail-only fields of ``GET /api/v2/awards/<id>/``, normalized."""
+    """The detail-only fields of ``GET /api/v2/awards/<id>/``, normalized.
+
+    The competition facts come from ``latest_transaction_contract_data``, which describes the
+    award as of its latest action (FPDS carries them on every action); a detail without it
+    (or with it null) leaves them all None. ``base_and_all_options`` is the ceiling, stored as
+    ``potential_value``; ``base_exercised_options`` is what has been committed to so far.
+    """
     if not isinstance(detail, dict) or "generated_unique_award_id" not in detail:
         raise SourceError("award detail response has no generated_unique_award_id")
+    what = str(detail["generated_unique_award_id"])
     recipient = detail.get("recipient") or {}
     period = detail.get("period_of_performance") or {}
-    return {
+    contract = detail.get("latest_transaction_contract_data") or {}
+    parent = detail.get("parent_award") or {}
+    if not isinstance(contract, dict) or not isinstance(parent, dict):
+        raise SourceError(f"{what}: latest_transaction_contract_data or parent_award is not an object")
+    out: dict[str, Any] = {
         "parent_name": _text(recipient.get("parent_recipient_name")),
         "parent_uei": _text(recipient.get("parent_recipient_uei")),
-        "potential_value": amount(
-            detail.get("base_and_all_options"), str(detail["generated_unique_award_id"]), "base_and_all_options"
-        ),
+        "potential_value": amount(detail.get("base_and_all_options"), what, "base_and_all_options"),
         "potential_end_date": to_date(period.get("potential_end_date")),
     }
+    out |= {column: _text(contract.get(key)) for column, key in CONTRACT_DATA_TEXT.items()}
+    out["number_of_offers_received"] = offers(contract.get("number_of_offers_received"), what)
+    out["base_exercised_options"] = amount(detail.get("base_exercised_options"), what, "base_exercised_options")
+    parent_key = _text(parent.get("generated_unique_award_id"))
+    out["parent_award_key"] = parent_key.upper() if parent_key else None
+    return out
 
 
 def transaction_from_api(row: dict[str, Any], award_key: str) -> Transaction:
