@@ -47,11 +47,14 @@ def write(site: Site) -> None:
     today = site.now[:10]
     root_url = site.config.settings.site_url
     rows = coming_up.upcoming(site.db, today, PAGE_DAYS)
-    dates = [ahead.coming(r, site.abbr, root_url, today, site.vendor_names) for r in rows]
+
+    def words(rows: list[dict[str, Any]]) -> list[ahead.Coming]:  # only the rows shown are worded
+        return [ahead.coming(r, site.abbr, root_url, today, site.vendor_names) for r in rows]
+
     bands = []
     for lo, hi, label in BANDS:
-        band = [c for c in dates if lo <= ahead.days_between(today, c.date) <= hi]
-        bands.append((label, [_row(c) for c in band[:BAND_ROWS]], len(band)))
+        band = [r for r in rows if lo <= ahead.days_between(today, r["date"]) <= hi]
+        bands.append((label, [_row(c) for c in words(band[:BAND_ROWS])], len(band)))
     site.render(
         "coming-up.html",
         "coming_up.html",
@@ -62,13 +65,10 @@ def write(site: Site) -> None:
         feed="coming-up.xml",
         ics="coming-up.ics",
     )
-    soon = [c for c in dates if ahead.days_between(today, c.date) <= FEED_DAYS]
-    site.w.write("coming-up.xml", _atom(site, soon[:FEED_ENTRIES]))
+    soon = [r for r in rows if ahead.days_between(today, r["date"]) <= FEED_DAYS]
+    site.w.write("coming-up.xml", _atom(site, words(soon[:FEED_ENTRIES])))
     start = (date.fromisoformat(today) - timedelta(days=ICS_PAST_DAYS)).isoformat()
-    events = [
-        ahead.coming(r, site.abbr, root_url, today, site.vendor_names)
-        for r in coming_up.upcoming(site.db, start, ICS_PAST_DAYS + ICS_DAYS)[:ICS_EVENTS]
-    ]
+    events = words(coming_up.upcoming(site.db, start, ICS_PAST_DAYS + ICS_DAYS)[:ICS_EVENTS])
     site.w.write("coming-up.ics", calendar(events, site.now, root_url))
 
 

@@ -17,7 +17,7 @@ every date, past ones too; readers filter on ``date`` (``upcoming`` below does).
 
 ``ending_soon`` is a row of ``changes`` written once per award and date, when a final date or
 a last-order date falls within ``ENDING_SOON_DAYS``: a partial unique index (migration
-``m024_ending_soon``) makes a second insert of the same award and date a no-op, so a rerun, a
+``m025_ending_soon``) makes a second insert of the same award and date a no-op, so a rerun, a
 crash between the insert and the digest, or two digest runs on one day never record it twice;
 the digest ledger (``delivery_items``) then mails each such change once per subscriber. A
 date that moves is a new date, and a new change.
