@@ -42,6 +42,7 @@ AWARDS: dict[str, tuple[str, str | None, str | None, str | None, str]] = {
 }
 DAY1 = "2026-08-20T12:00:00Z"
 DAY2 = "2026-08-21T12:00:00Z"
+ENDS = "CONT_AWD_ENDS_7014_-NONE-_-NONE-"
 
 
 def seed(db: Any) -> None:
@@ -246,6 +247,18 @@ def test_the_page_and_atom_feed_list_the_dates_escaped_and_stable(tmp_path: Path
     again = feedparser.parse((out / "coming-up.xml").read_bytes())
     assert {e.id for e in again.entries} == ids
     assert "As of 2026-08-21." in (out / "coming-up.html").read_text()
+    # The same day, an incremental build rewrites the page only when a change may have moved a date.
+    db = store.open_db(tmp_path / "w.db")
+    db.execute("UPDATE awards SET end_date = '2026-09-12', potential_end_date = '2026-09-12'"
+               " WHERE award_key = 'CONT_AWD_ENDS_7014_-NONE-_-NONE-'")  # fmt: skip
+    db.execute("INSERT INTO changes (detected_at, kind, entity_key, award_key, diff) VALUES (?, 'award_changed', ?, ?,"
+               " '{\"description\": [\"A\", \"B\"]}')", [DAY2, ENDS, ENDS])  # fmt: skip
+    build_site(tmp_path, "2026-08-21T13:00:00Z", full=False)
+    assert "2026-09-12" not in (out / "coming-up.html").read_text()
+    db.execute("INSERT INTO changes (detected_at, kind, entity_key, award_key, diff) VALUES (?, 'award_changed', ?, ?,"
+               " '{\"end_date\": [\"2026-09-10\", \"2026-09-12\"]}')", [DAY2, ENDS, ENDS])  # fmt: skip
+    build_site(tmp_path, "2026-08-21T14:00:00Z", full=False)
+    assert "2026-09-12" in (out / "coming-up.html").read_text()
 
 
 def test_export_coming_up_filters_on_the_date(memory_db: Any) -> None:

@@ -165,7 +165,15 @@ def _full_build(
                 bundles.append(f"pagefind-{i}/")
         site.static_pages(bundles=bundles)
         (target / MANIFEST).write_text(
-            json.dumps({"last_change": last_change, "full_built_at": now, "recent": [], "bundles": bundles})
+            json.dumps(
+                {
+                    "last_change": last_change,
+                    "full_built_at": now,
+                    "recent": [],
+                    "bundles": bundles,
+                    "coming_up_day": now[:10],
+                }
+            )
         )
     except BaseException:  # a full disk, a template error, Ctrl-C: no worker outlives the build, nothing of it stays
         for proc, _ in workers:
@@ -342,8 +350,11 @@ def _incremental(
 ) -> BuildResult:
     keys, vendors, agencies, watches = _touched(db, manifest["last_change"])
     result = BuildResult(out, False, touched=keys)
-    coming = Writer(current, atomic=True)  # its dates are counted from today: rewritten by every build
-    coming_up_page.write(Site(db, config, env, coming, now))
+    if manifest.get("coming_up_day") != now[:10] or coming_up_page.dates_changed(db, manifest["last_change"]):
+        coming = Writer(current, atomic=True)  # its dates count from today: rewritten once a day, or when they move
+        coming_up_page.write(Site(db, config, env, coming, now))
+        manifest["coming_up_day"] = now[:10]
+        coming.write(MANIFEST, json.dumps(manifest))
     if not keys:
         result.search = "unchanged"
         return result

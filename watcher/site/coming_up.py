@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import icalendar
+from sqlite_utils import Database
 
 from watcher import ahead, links
 from watcher.store import coming_up
@@ -70,6 +71,23 @@ def write(site: Site) -> None:
     start = (date.fromisoformat(today) - timedelta(days=ICS_PAST_DAYS)).isoformat()
     events = words(coming_up.upcoming(site.db, start, ICS_PAST_DAYS + ICS_DAYS)[:ICS_EVENTS])
     site.w.write("coming-up.ics", calendar(events, site.now, root_url))
+
+
+def dates_changed(db: Database, since: int) -> bool:
+    """Whether a change after ``since`` may have moved a date of the page: a new or deleted award, a date field.
+
+    An incremental build rewrites the page when this says so, or on the first build of a new day
+    (its "in N days" and its windows count from today); otherwise it costs nothing (at 100k
+    awards the page and feeds take seconds, bench/RESULTS.md, and incremental builds aim at 3 s).
+    """
+    return (
+        db.execute(
+            "SELECT 1 FROM changes WHERE id > ? AND (kind IN ('new_award', 'deleted', 'ending_soon')"
+            " OR diff LIKE '%end_date%' OR diff LIKE '%last_date_to_order%') LIMIT 1",
+            [since],
+        ).fetchone()
+        is not None
+    )
 
 
 def _row(c: ahead.Coming) -> dict[str, Any]:
