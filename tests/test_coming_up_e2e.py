@@ -100,15 +100,17 @@ def test_an_award_ending_within_30_days_is_told_once_and_not_again_the_next_day(
     smtp.inbox.messages.clear()
     poll(cfg, db, date(2026, 8, 21))
     out = digest(cfg, db, "2026-08-21T12:00:00Z")
-    # The next day: the calendar subscriber gets that day's changes (a subaward, two modifications), and
-    # its section still lists the date (it is a calendar), but the alert is not told again; the alerts-only
-    # subscriber gets nothing.
+    # The next day: the calendar subscriber gets that day's changes (a subaward, two modifications), but
+    # neither the alert nor the date again (each date is listed once: the section says so and links the
+    # whole calendar); the alerts-only subscriber gets nothing.
     assert "alerts-only: nothing new" in out and "calendar: sent" in out, out
     day2 = mails(smtp)
     assert list(day2) == ["calendar@example.org"]
     (calendar,) = day2["calendar@example.org"]
     assert ALERT not in calendar and "ending soon" not in calendar.split("\n")[0]
-    assert "* 2026-09-10: ends (no option left)" in calendar
+    assert "* 2026-09-10: ends (no option left)" not in calendar
+    assert "2026-09-18: current period ends" not in calendar
+    assert "The dates new since your last digest (each date is listed once)" in calendar.split("\n")[0]
 
     with sqlite3.connect(db) as conn:
         (cid,) = conn.execute("SELECT id FROM changes WHERE kind = 'ending_soon'").fetchone()
@@ -128,5 +130,8 @@ def test_an_award_ending_within_30_days_is_told_once_and_not_again_the_next_day(
     digest(cfg, db, "2026-08-22T12:00:00Z")
     day3 = mails(smtp)
     assert "CBP delivery order 70B04C22F00000001 ends on 2026-09-15" in day3["alerts@example.org"][0]
+    # the moved date is news to the calendar subscriber too: listed again, at its new date
+    section = day3["calendar@example.org"][0].split("\n")[0].split("Coming up in the next 30 days")[1]
+    assert "* 2026-09-15: ends (no option left): FOUR POINTS" in section and "2026-09-10" not in section
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM changes WHERE kind = 'ending_soon'").fetchone() == (2,)

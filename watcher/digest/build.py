@@ -66,6 +66,10 @@ class Digest:
     coming_up: list[ahead.Coming] = field(default_factory=list)
     coming_up_more: int = 0
     coming_up_url: str | None = None
+    #: The far end of the coming-up window shown (kept on the delivery: the next digest starts past it).
+    coming_up_until: str | None = None
+    #: True when dates an earlier digest already listed were left out (the section lists what is new).
+    coming_up_only_new: bool = False
 
     @property
     def change_ids(self) -> list[int]:
@@ -225,8 +229,13 @@ def build(
 
     summary = summarize(items)
     soon: list[ahead.Coming] = []
+    told = None
     if sub.lookahead_days:
         rows = coming_up.upcoming(db, now, sub.lookahead_days, watches)
+        told = coming_up.told_until(db, name)
+        if told:  # each date once: those that entered the window since, and those of awards that changed
+            changed = set(award_keys)
+            rows = [r for r in rows if r["date"] > told or r["award_key"] in changed]
         soon = [
             ahead.coming(r, abbr, site, now, names)
             for r in rows
@@ -255,6 +264,8 @@ def build(
         coming_up=soon[:COMING_UP_ITEMS],
         coming_up_more=max(0, len(soon) - COMING_UP_ITEMS),
         coming_up_url=f"{site}/coming-up.html" if site else None,
+        coming_up_until=coming_up.window(now, sub.lookahead_days)[1] if sub.lookahead_days else None,
+        coming_up_only_new=bool(sub.lookahead_days and told),
     )
 
 

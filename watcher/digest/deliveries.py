@@ -166,6 +166,7 @@ def _claim(
         "message_id": message_id,
         "changes": len(dg.change_ids),
         "considered_up_to": up_to,
+        "coming_up_until": dg.coming_up_until,
         "message": message,
     }
     if dry_run:

@@ -89,6 +89,20 @@ def upcoming(
     return list(db.query(sql + " ORDER BY c.date, c.award_key, c.date_kind", args))
 
 
+def told_until(db: Database, subscriber: str) -> str | None:
+    """The far end of the latest coming-up window this subscriber's digests have shown (None: never shown).
+
+    A digest that is ``pending`` counts: its exact bytes are resent, never rebuilt. A ``failed``
+    one does not: the server certainly did not take it, so its dates were never told.
+    """
+    row = db.execute(
+        "SELECT max(coming_up_until) FROM deliveries"
+        " WHERE subscriber = ? AND status IN ('pending', 'sent', 'written')",
+        [subscriber],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def record_ending_soon(db: Database, now: str, days: int = ENDING_SOON_DAYS) -> int:
     """Write an ``ending_soon`` change for each watched award and date ending within ``days`` not yet recorded.
 

@@ -164,3 +164,13 @@ def m025_ending_soon(db: Database) -> None:
     )
     for column in ("end_date", "potential_end_date", "last_date_to_order"):
         db.table("awards").create_index([column], if_not_exists=True)
+
+
+@migrations()
+def m026_deliveries_coming_up_until(db: Database) -> None:
+    """Each digest's coming-up window's far end, so that a date is in a subscriber's section once.
+
+    The next digest lists only the dates past that end (they entered the window since), and
+    the dates of awards that changed meanwhile (a date moved into the window is news).
+    """
+    db.table("deliveries").add_column("coming_up_until", str)

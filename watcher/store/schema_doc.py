@@ -392,6 +392,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "outbox_path": "The .eml file, in outbox mode",
             "message": "The complete message (RFC 5322 bytes), resent unchanged if a send is retried",
             "parent_id": "For a chat notice (channel apprise): the e-mail delivery it announces, held until sent",
+            "coming_up_until": "The last date its Coming up section covered (none: no section); the next "
+            "digest lists only later dates and those of awards that changed, so each date is told once",
         },
     ),
     "delivery_items": (
