@@ -96,8 +96,7 @@ def told_until(db: Database, subscriber: str) -> str | None:
     one does not: the server certainly did not take it, so its dates were never told.
     """
     row = db.execute(
-        "SELECT max(coming_up_until) FROM deliveries"
-        " WHERE subscriber = ? AND status IN ('pending', 'sent', 'written')",
+        "SELECT max(coming_up_until) FROM deliveries WHERE subscriber = ? AND status IN ('pending', 'sent', 'written')",
         [subscriber],
     ).fetchone()
     return row[0] if row else None
