@@ -112,6 +112,8 @@ def add(state: State, key: str, path: Path | None, evidence: str, **given: Any) 
     config = state.config()
     folder = folder or config.path.parent
     target = path or vendorfile.target(folder, config.settings.vendors_file)
+    if key not in config.vendors and not given.get("name"):
+        raise ConfigError(f"vendor {key!r} is new (neither shipped nor in {target}): give its --name")
     entry: dict[str, Any] = {}
     if given.get("name"):
         entry["name"] = given["name"]
