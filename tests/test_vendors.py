@@ -181,7 +181,7 @@ def test_add_writes_the_overlay_and_check_reports_it(env: Any) -> None:
     assert checked.exit_code == 0, checked.output
     assert f"relx (RELX / LexisNexis, 1 UEI(s)): yours ({overlay})" in checked.output
     assert "palantir (Palantir Technologies): shipped + yours (" in checked.output
-    assert "amazon (Amazon Web Services): shipped (" in checked.output
+    assert f"shipped ({loaded.seeds_file}): amazon, microsoft" in checked.output
     assert (config.parent / "vendors.yaml.bak").exists()  # the previous version
 
 

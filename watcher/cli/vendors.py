@@ -22,14 +22,17 @@ from watcher.values import to_decimal
 
 
 def origin_lines(config: Config) -> list[str]:
-    """Where each vendor a watch uses (and each one of your own file) is defined: for ``watcher check``."""
+    """Where each vendor a watch uses (and each one of your own file) is defined: for ``watcher check``.
+
+    Shipped definitions are listed together on one line; yours, and shipped ones you extend, one per line."""
     used = {k for w in config.watches.values() for k in w.vendors}
     mine = {k.split(".", 1)[1] for k, o in config.origins.items() if k.startswith("vendors.") and o != "shipped"}
     keys = [k for k in config.vendors if k in used | mine]
-    if not keys:
-        return []
-    lines = ["  vendor definitions:"]
-    for key in keys:
+    shipped = [k for k in keys if config.origins.get(f"vendors.{k}", "shipped") == "shipped"]
+    lines = ["  vendor definitions:"] if keys else []
+    if shipped:
+        lines.append(f"    {config.origin('vendors', shipped[0])}: {', '.join(shipped)}")
+    for key in (k for k in keys if k not in shipped):
         v = config.vendors[key]
         ueis = f", {len(v.ueis)} UEI(s)" if v.ueis else ""
         lines.append(f"    {key} ({v.name}{ueis}): {config.origin('vendors', key)}")

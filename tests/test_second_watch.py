@@ -1,0 +1,111 @@
+"""The second shipped watch (dhs-surveillance-data) on every real ICE/CBP row in seeds/ice.
+
+The expected rows are computed here with the test's own rule (company and product names,
+as plain regexes over recipient and description), not with the watch's aliases and mentions;
+the watch's matcher must find exactly those rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from decimal import Decimal
+from pathlib import Path
+
+from tests.conftest import ROOT
+from watcher.config import default_seeds_dir, load_config
+from watcher.match import build_matcher
+from watcher.models import Award
+
+WATCH = "dhs-surveillance-data"
+#: The test's own rule: which names in a row's recipient or description mean each vendor.
+NAMES = {
+    "lexisnexis": r"LEXIS ?NEXIS|\bRELX\b|ACCURINT",
+    "thomson_reuters": r"THOMSON REUTERS",
+    "motorola_solutions": r"MOTOROLA",
+    "clearview_ai": r"CLEARVIEW",
+    "babel_street": r"BABEL STREET",
+    "penlink": r"PEN-?LINK",
+    "cellebrite": r"CELLEBRITE",
+    "magnet_forensics": r"MAGNET (FORENSICS|AXIOM)",
+    "grayshift": r"GRAY ?KEY|GRAYSHIFT",
+    "sayari": r"SAYARI",
+    "shadowdragon": r"SHADOW ?DRAGON|SOCIALNET",
+    "fivecast": r"FIVECAST",
+    "skopenow": r"SKOPENOW",
+    "cobwebs": r"COBWEBS",
+    "giant_oak": r"GIANT OAK",
+    "transunion": r"TRANS ?UNION",
+    "equifax": r"EQUIFAX",
+    "dataminr": r"DATAMINR",
+    "zignal": r"ZIGNAL",
+}
+
+
+def _rows() -> list[dict[str, str]]:
+    """Every distinct row of every CSV file in seeds/ice (the snapshots repeat rows)."""
+    seen: set[tuple[str, ...]] = set()
+    rows = []
+    for path in sorted(Path(default_seeds_dir(), "ice").rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                ident = tuple(r.values())
+                if ident not in seen:
+                    seen.add(ident)
+                    rows.append(r)
+    return rows
+
+
+def _expected(row: dict[str, str]) -> set[str]:
+    text = f"{row['Recipient Name']} || {row['Transaction Description']}".upper()
+    return {v for v, pattern in NAMES.items() if re.search(pattern, text)}
+
+
+def test_the_watch_finds_exactly_the_rows_that_name_its_vendors() -> None:
+    config = load_config(ROOT / "queries.yaml")
+    watch = config.watches[WATCH]
+    assert set(watch.vendors) == set(NAMES)  # the test's rule covers every vendor of the watch
+    assert {a.abbreviation for a in watch.agencies} == {"ICE", "CBP"}
+    matcher = build_matcher(watch, config.resellers)
+    rows = _rows()
+    assert len(rows) > 5000
+    expected: dict[int, set[str]] = {}
+    found: dict[int, set[str]] = {}
+    for i, r in enumerate(rows):
+        assert r["Agency"] in ("ICE", "CBP")
+        award = Award(
+            award_key=r["Generated Award ID"],
+            recipient_name=r["Recipient Name"],
+            description=r["Transaction Description"],
+            total_obligation=Decimal(r["Federal Action Obligation"] or "0"),
+        )
+        if want := _expected(r):
+            expected[i] = want
+        if got := {m.vendor for m in matcher.match(award)}:
+            found[i] = got
+    missed = {rows[i]["Award ID"] + " " + rows[i]["Modification"]: v for i, v in expected.items() if found.get(i) != v}
+    extra = {rows[i]["Award ID"] + " " + rows[i]["Modification"]: v for i, v in found.items() if i not in expected}
+    assert missed == {} and extra == {}
+    # every vendor of the watch is shown by at least one real row, and the watch is not a trivial one
+    assert set().union(*found.values()) == set(NAMES)
+    assert len(found) >= 100
+
+
+def test_every_new_vendor_cites_rows_that_exist() -> None:
+    """Each cited award id of the watch's vendors is in the file its evidence names (W21..W26, A26)."""
+    config = load_config(ROOT / "queries.yaml")
+    base = Path(default_seeds_dir(), "ice", "wrags81_cbp_ice_dashboard")
+    files = {
+        f"W{y}": base / f"CBP_ICE_FY20{y}_Contract_Obligations__vendor_subset__commit15b1aa27.csv"
+        for y in range(21, 27)
+    }
+    files["A26"] = base / "snapshots_fy2026" / "FY2026__ICE_all_rows__commit15b1aa27__2026-08-22.csv"
+    cited = 0
+    for key in NAMES:
+        vendor = config.vendors[key]
+        assert vendor.evidence, key
+        for line in vendor.evidence:
+            for tag, award_id in re.findall(r"\b(W2\d|A26),? ([0-9A-Z]{13,17})\b", line):
+                assert award_id in files[tag].read_text(encoding="utf-8"), (key, tag, award_id)
+                cited += 1
+    assert cited >= len(NAMES)
