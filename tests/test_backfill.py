@@ -30,6 +30,14 @@ CONTENT = {
 }
 
 
+def _rewritten_awards() -> set[str]:
+    """Awards with an action whose description differs between the captures (a later correction)."""
+    texts: dict[tuple[str, str], set[str]] = {}
+    for r in read_rows([*history_files(SEEDS), *(s.path for s in snapshots(SEEDS))]):
+        texts.setdefault((r["Generated Award ID"], r["Modification"]), set()).add(r["Transaction Description"])
+    return {key for (key, _), seen in texts.items() if len(seen) > 1}
+
+
 def content(db: Path, table: str, columns: str | None = None) -> set[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
         return set(conn.execute(columns or CONTENT[table]))
@@ -97,9 +105,18 @@ def test_backfill_stores_what_polling_stores_with_a_fraction_of_the_requests(
     server: Any, clean: Path, demo_db: Path
 ) -> None:
     # demo_db was built by polling the same captures, one /api/v2/transactions/ and detail call per award.
+    # An action whose description the captures rewrote (2 of them) was matched by polling under its earlier
+    # text ("MAGNET AXIOM", the dhs-surveillance-data watch): a backfill sees only the last text.
+    rewritten = _rewritten_awards()
+    assert len(rewritten) <= 2
     for table in ("awards", "transactions", "matches"):
         cols = CONTENT[table].replace(", fingerprint", "")
-        assert content(clean, table, cols) == content(demo_db, table, cols), table
+        key = 0 if table == "awards" else 1
+
+        def kept(rows: set[tuple[Any, ...]], key: int = key) -> set[tuple[Any, ...]]:
+            return {r for r in rows if r[key] not in rewritten}
+
+        assert kept(content(clean, table, cols)) == kept(content(demo_db, table, cols)), table
     with sqlite3.connect(clean) as conn:
         assert conn.execute("SELECT count(*) FROM changes").fetchone() == (0,)  # history is not news
         assert conn.execute("SELECT count(*) FROM awards WHERE backfilled_at IS NULL").fetchone() == (0,)
@@ -108,7 +125,8 @@ def test_backfill_stores_what_polling_stores_with_a_fraction_of_the_requests(
         (requests,) = conn.execute(
             "SELECT count(*) FROM responses WHERE path LIKE '%spending_by_transaction%'"
         ).fetchone()
-    assert awards == 162 and requests < awards / 5  # vs. 2 requests per award when polled
+    # 162 for dhs-big-tech and 56 more for dhs-surveillance-data (the second shipped watch)
+    assert awards == 218 and requests < awards / 5  # vs. 2 requests per award when polled
 
 
 @pytest.mark.slow
