@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -109,3 +110,17 @@ def test_every_new_vendor_cites_rows_that_exist() -> None:
                 assert award_id in files[tag].read_text(encoding="utf-8"), (key, tag, award_id)
                 cited += 1
     assert cited >= len(NAMES)
+
+
+def test_the_demo_runs_both_watches_and_the_site_shows_both(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db) as conn:
+        ran = {w for (w,) in conn.execute("SELECT DISTINCT watch FROM runs WHERE status = 'ok'")}
+        assert ran == {"dhs-big-tech", WATCH}
+        found = {v for (v,) in conn.execute("SELECT DISTINCT vendor FROM matches WHERE watch = ?", [WATCH])}
+    # the demo replays the vendor-subset captures, where these vendors appear through resellers' orders
+    assert {"cellebrite", "penlink", "babel_street", "grayshift", "magnet_forensics"} <= found
+    site = demo_db.parent / "demo-site"
+    assert f'href="watches/{WATCH}.html"' in (site / "index.html").read_text()
+    page = (site / "watches" / f"{WATCH}.html").read_text()
+    assert "Babel Street" in page and "PenLink" in page
+    assert (site / "vendors" / "cellebrite.html").exists()
