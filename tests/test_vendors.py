@@ -236,3 +236,39 @@ def test_a_renamed_recipient_with_the_same_uei_is_still_matched_by_uei(env: Any)
     # it was found by its UEI: the recipient walk sent the UEI in recipient_search_text
     bodies = [b for _, p, b in replay.requests if p.endswith("spending_by_award/")]
     assert any(LNRS.encode() in b and b"recipient_search_text" in b for b in bodies)
+
+
+# ---------------------------------------------------------------- the overlay, as data
+
+
+def test_merge_extends_shipped_definitions_and_adds_new_ones() -> None:
+    from watcher import vendorfile
+
+    shipped = {
+        "vendors": {"acme": {"name": "Acme", "aliases": ["ACME"], "ueis": [{"uei": "TESTACME0001", "evidence": "a"}]}},
+        "resellers": {},
+    }
+    overlay = {
+        "vendors": {
+            "acme": {"aliases": ["ACME", "ACME DATA"], "ueis": [{"uei": "testacme0001", "evidence": "b"}]},
+            "newco": {"name": "NewCo", "aliases": ["NEWCO"]},
+        }
+    }
+    merged, origins = vendorfile.merge(shipped, overlay)
+    acme = merged["vendors"]["acme"]
+    assert acme["aliases"] == ["ACME", "ACME DATA"]  # no repeats, shipped first
+    assert acme["ueis"] == [{"uei": "TESTACME0001", "evidence": "a"}]  # the same UEI once, with the shipped evidence
+    assert acme["name"] == "Acme"
+    assert origins == {"vendors.acme": "shipped + yours", "vendors.newco": "yours"}
+    assert shipped["vendors"]["acme"]["aliases"] == ["ACME"]  # the shipped data is not changed in place
+
+
+def test_a_mention_from_your_file_that_sam_refuses_is_reported_in_your_file(env: Any) -> None:
+    run, config, _ = env
+    text = config.read_text().replace("    lookback_days: 30\n", "    lookback_days: 30\n    sources: [sam_awards]\n"
+                                      "    sam_queries: vendors\n")  # fmt: skip
+    config.write_text(text)
+    (config.parent / "vendors.yaml").write_text("vendors:\n  palantir:\n    mentions:\n      - GOTHAM & FOUNDRY\n")
+    res = run("check")
+    assert res.exit_code == 2
+    assert f"{config.parent / 'vendors.yaml'}:4: vendors.palantir.mentions.0:" in res.output and "'&'" in res.output

@@ -285,7 +285,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def _check_sam_terms(doc: yamlpos.Located, vendor_doc: yamlpos.Located, spec: QueriesFile, seeds: VendorSeeds) -> None:
+def _check_sam_terms(
+    doc: yamlpos.Located,
+    vendor_doc: yamlpos.Located,
+    spec: QueriesFile,
+    seeds: VendorSeeds,
+    overlay: yamlpos.Located | None = None,
+) -> None:
     """Refuse a keyword or mention that a watch would send to SAM.gov Contract Awards as ``q`` and it would refuse.
 
     Only watches with ``sam_awards`` in their sources and ``sam_queries: vendors`` send their
@@ -313,6 +319,9 @@ def _check_sam_terms(doc: yamlpos.Located, vendor_doc: yamlpos.Located, spec: Qu
                 continue  # an unknown vendor key: reported below, where vendors are resolved
             for j, term in enumerate(mentions):
                 if problem := sam_term_problem(term):
+                    mine = ((overlay.data.get("vendors") or {}).get(v) or {}) if overlay and where is vendor_doc else {}
+                    if term in (mine.get("mentions") or []):  # the term came from the user's vendors file
+                        where, j = overlay, mine["mentions"].index(term)  # type: ignore[assignment]
                     raise where.error((*loc, "mentions", j), problem + why)
 
 
@@ -344,7 +353,7 @@ def load_config(path: Path, root: Path | None = None) -> Config:
                 where = overlay if overlay and origins[f"resellers.{key}"] != vendorfile.SHIPPED else vendor_doc
                 raise where.error(("resellers", key, "vendors", i), f"unknown vendor {vkey!r}")
 
-    _check_sam_terms(doc, vendor_doc, spec, vendor_seeds)
+    _check_sam_terms(doc, vendor_doc, spec, vendor_seeds, overlay)
     by_name = {a.name: a for a in agencies.agencies.values()}
     watches: dict[str, Watch] = {}
     for wname, w in spec.watches.items():
