@@ -19,7 +19,9 @@ def _spellings() -> set[str]:
     names: set[str] = set()
     for path in sorted(Path(ICE).rglob("*.csv")):
         with path.open(newline="", encoding="utf-8") as fh:
-            names |= {r["Recipient Name"] for r in csv.DictReader(fh) if r.get("Recipient Name")}
+            for r in csv.DictReader(fh):  # the dashboard's rows, or the torn-apart file's download columns
+                cols = ("Recipient Name", "recipient_name", "recipient_doing_business_as_name", "recipient_parent_name")
+                names |= {r[c] for c in cols if r.get(c)}
     return names
 
 

@@ -43,6 +43,26 @@ NAMES = {
 }
 
 
+AGENCIES = {"U.S. IMMIGRATION AND CUSTOMS ENFORCEMENT": "ICE", "U.S. CUSTOMS AND BORDER PROTECTION": "CBP"}
+
+
+def _row(r: dict[str, str]) -> dict[str, str]:
+    """A row of either layout in seeds/ice: the dashboard's flattened search rows, or the torn-apart
+    file's full contract-transaction rows (USAspending download columns)."""
+    if "Recipient Name" in r:
+        return r
+    piid = r["award_id_piid"]
+    return {
+        "Agency": AGENCIES.get(r["awarding_sub_agency_name"].upper(), r["awarding_sub_agency_name"]),
+        "Award ID": piid,
+        "Recipient Name": r["recipient_name"],
+        "Federal Action Obligation": r["federal_action_obligation"],
+        "Modification": r["modification_number"],
+        "Transaction Description": r["award_description"],
+        "Generated Award ID": f"CONT_AWD_{piid}_-NONE-_-NONE-_-NONE-",
+    }
+
+
 def _rows() -> list[dict[str, str]]:
     """Every distinct row of every CSV file in seeds/ice (the snapshots repeat rows)."""
     seen: set[tuple[str, ...]] = set()
@@ -53,7 +73,7 @@ def _rows() -> list[dict[str, str]]:
                 ident = tuple(r.values())
                 if ident not in seen:
                     seen.add(ident)
-                    rows.append(r)
+                    rows.append(_row(r))
     return rows
 
 
