@@ -131,6 +131,7 @@ def test_your_vendors_file_survives_reinstalling_the_package(installed: Path, tm
         subprocess.run(
             [str(python), "-c", "import watcher.config as c; print(c.default_seeds_dir())"],
             cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
             capture_output=True,
             text=True,
             check=True,
