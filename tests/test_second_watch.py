@@ -12,6 +12,7 @@ import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ROOT
 from watcher.config import default_seeds_dir, load_config
@@ -144,3 +145,24 @@ def test_the_demo_runs_both_watches_and_the_site_shows_both(demo_db: Path) -> No
     page = (site / "watches" / f"{WATCH}.html").read_text()
     assert "Babel Street" in page and "PenLink" in page
     assert (site / "vendors" / "cellebrite.html").exists()
+
+
+def test_an_award_two_watches_hold_keeps_each_watchs_attributions_current(memory_db: Any) -> None:
+    """Watch A rewrites an award's actions (it reads a reseller order that watch B matched): B's honest
+    totals must include the new action, though B did not write this page."""
+    from watcher import store
+    from watcher.models import Match
+
+    db = memory_db
+    db["vendors"].insert({"vendor": "cellebrite", "name": "Cellebrite", "mentions": '["CELLEBRITE"]'})
+    key = "CONT_AWD_70B06C21F00001052_7014_-NONE-_-NONE-"
+    db["awards"].insert({"award_key": key, "recipient_name": "CARAHSOFT TECHNOLOGY CORP", "description": "LICENSES"})
+    tx = {"award_key": key, "obligation": 100.0, "action_date": "2021-09-01"}
+    db["transactions"].insert({**tx, "transaction_key": "T0", "modification_number": "0", "description": "CELLEBRITE"})
+    store.replace_matches(db, WATCH, {key: [Match("cellebrite", "mention", "mentions 'CELLEBRITE'")]}, "2026-01-01")
+    db["transactions"].insert(
+        {**tx, "transaction_key": "T1", "modification_number": "P00001", "description": "CELLEBRITE"}
+    )
+    store.replace_matches(db, "dhs-big-tech", {key: []}, "2026-01-02")  # the other watch's page: no match of its own
+    tied = {t for (t,) in db.execute("SELECT transaction_key FROM attributions WHERE watch = ?", [WATCH])}
+    assert tied == {"T0", "T1"}
