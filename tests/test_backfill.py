@@ -21,6 +21,7 @@ from watcher.fakes.usaspending import UsaspendingReplay
 from watcher.sources.usaspending.history import slice_days, slices
 
 SINCE, UNTIL = "2020-10-01", "2026-08-22"
+WATCHES = 2  # the shipped queries.yaml's watches: a backfill runs one after the other
 CONTENT = {
     "awards": "SELECT award_key, piid, recipient_name, total_obligation, description, fingerprint FROM awards",
     "transactions": "SELECT transaction_key, award_key, modification_number, action_date, obligation, description"
@@ -28,6 +29,14 @@ CONTENT = {
     # an award's matches: a backfill reads no subawards (the demo's sub-recipient matches are a poll's)
     "matches": "SELECT watch, entity_key, vendor, reason, evidence FROM matches WHERE entity_key NOT LIKE 'SUBAWD_%'",
 }
+
+
+def _rewritten_awards() -> set[str]:
+    """Awards with an action whose description differs between the captures (a later correction)."""
+    texts: dict[tuple[str, str], set[str]] = {}
+    for r in read_rows([*history_files(SEEDS), *(s.path for s in snapshots(SEEDS))]):
+        texts.setdefault((r["Generated Award ID"], r["Modification"]), set()).add(r["Transaction Description"])
+    return {key for (key, _), seen in texts.items() if len(seen) > 1}
 
 
 def content(db: Path, table: str, columns: str | None = None) -> set[tuple[Any, ...]]:
@@ -40,6 +49,7 @@ def server() -> Any:
     from watcher.config import load_config
 
     config = load_config(ROOT / "queries.yaml")
+    assert len(config.watches) == WATCHES
     awards = build_awards(read_rows([*history_files(SEEDS), snapshots(SEEDS)[-1].path]))
     replay = UsaspendingReplay(awards)
     replay.extra_agencies = agency_names(config.agencies.values())
@@ -97,9 +107,18 @@ def test_backfill_stores_what_polling_stores_with_a_fraction_of_the_requests(
     server: Any, clean: Path, demo_db: Path
 ) -> None:
     # demo_db was built by polling the same captures, one /api/v2/transactions/ and detail call per award.
+    # An action whose description the captures rewrote (2 of them) was matched by polling under its earlier
+    # text ("MAGNET AXIOM", the dhs-surveillance-data watch): a backfill sees only the last text.
+    rewritten = _rewritten_awards()
+    assert len(rewritten) <= 2
     for table in ("awards", "transactions", "matches"):
         cols = CONTENT[table].replace(", fingerprint", "")
-        assert content(clean, table, cols) == content(demo_db, table, cols), table
+        key = 0 if table == "awards" else 1
+
+        def kept(rows: set[tuple[Any, ...]], key: int = key) -> set[tuple[Any, ...]]:
+            return {r for r in rows if r[key] not in rewritten}
+
+        assert kept(content(clean, table, cols)) == kept(content(demo_db, table, cols)), table
     with sqlite3.connect(clean) as conn:
         assert conn.execute("SELECT count(*) FROM changes").fetchone() == (0,)  # history is not news
         assert conn.execute("SELECT count(*) FROM awards WHERE backfilled_at IS NULL").fetchone() == (0,)
@@ -108,24 +127,33 @@ def test_backfill_stores_what_polling_stores_with_a_fraction_of_the_requests(
         (requests,) = conn.execute(
             "SELECT count(*) FROM responses WHERE path LIKE '%spending_by_transaction%'"
         ).fetchone()
-    assert awards == 162 and requests < awards / 5  # vs. 2 requests per award when polled
+    # 162 for dhs-big-tech and 56 more for dhs-surveillance-data (the second shipped watch)
+    assert awards == 218 and requests < awards / 5  # vs. 2 requests per award when polled
 
 
 @pytest.mark.slow
 def test_a_backfill_killed_anywhere_resumes_to_the_same_database(server: Any, clean: Path, tmp_path: Path) -> None:
     rng = random.Random(1122)  # the seed of the kill times
     resumed = 0
-    server.delay = 0.12  # about 5 s in all: the kill lands in sizing, staging, awards or history completion
+    server.delay = 0.12  # some seconds in all: the kill lands in sizing, staging, awards or history completion
     try:
+        # Kill times are fractions of an uninterrupted run's length, which grows with the shipped watches.
+        (tmp_path / "timing").mkdir()
+        started = time.monotonic()
+        assert backfill(server, tmp_path / "timing" / "w.db").returncode == 0
+        whole = time.monotonic() - started
         for trial in range(3):
             db = tmp_path / f"t{trial}" / "w.db"
             db.parent.mkdir()
             proc = backfill(server, db, wait=False)
-            time.sleep(rng.uniform(1.0, 4.5))
+            time.sleep(rng.uniform(0.2, 0.9) * whole)
             proc.send_signal(signal.SIGKILL)
             assert proc.wait() == -signal.SIGKILL
-            with sqlite3.connect(db) as conn:  # killed in the middle: the backfill had not finished
-                assert conn.execute("SELECT count(*) FROM backfills WHERE finished_at IS NOT NULL").fetchone() == (0,)
+            with sqlite3.connect(
+                db
+            ) as conn:  # killed in the middle: the backfill (one per shipped watch) had not finished
+                (finished,) = conn.execute("SELECT count(*) FROM backfills WHERE finished_at IS NOT NULL").fetchone()
+                assert finished < WATCHES
             again = backfill(server, db)
             assert again.returncode == 0, again.stdout + again.stderr
             resumed += "done before" in again.stdout

@@ -107,3 +107,47 @@ def test_demo_works_from_an_empty_folder(installed: Path, tmp_path: Path) -> Non
             )
         }
     assert "new_award" in kinds
+
+
+def test_your_vendors_file_survives_reinstalling_the_package(installed: Path, tmp_path: Path) -> None:
+    """`vendors add` writes ./vendors.yaml, an overlay on the packaged seeds; reinstalling the package
+    rewrites the packaged seeds (a line planted there is gone) and the overlay is still applied."""
+    python = installed.parent / "python"
+    added = _run(installed, tmp_path, "vendors", "add", "acme_data", "--name", "Acme Data", "--alias", "ACME DATA",
+                 "--uei", "TESTACME0001", "--evidence", "made up for the test")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    extended = _run(installed, tmp_path, "vendors", "add", "babel_street", "--alias", "BABEL STREET FEDERAL",
+                    "--evidence", "made up for the test")  # fmt: skip
+    assert extended.returncode == 0, extended.stderr
+    lines = ("acme_data (Acme Data, 1 UEI(s)): yours (", "babel_street (Babel Street): shipped + yours (")
+
+    def check() -> str:
+        out = _run(installed, tmp_path, "check")
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert all(line in check() for line in lines)
+    seeds = Path(
+        subprocess.run(
+            [str(python), "-c", "import watcher.config as c; print(c.default_seeds_dir())"],
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip(),
+        "vendors.yaml",
+    )
+    assert str(installed.parent.parent) in str(seeds)  # the installed package's own seeds
+    seeds.write_text(seeds.read_text() + "\n# planted by the test\n")
+    (wheel,) = (installed.parent.parent.parent / "dist").glob("watcher-*.whl")
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    assert "planted by the test" not in seeds.read_text()  # the package was replaced...
+    assert (tmp_path / "vendors.yaml").exists()  # ...and your file was not touched
+    after = check()
+    assert all(line in after for line in lines)
+    assert "ACME DATA" in (tmp_path / "vendors.yaml").read_text()

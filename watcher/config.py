@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from watcher import yamlpos
+from watcher import vendorfile, yamlpos
 from watcher.errors import ConfigError
 from watcher.models import SourceName
 from watcher.settings import Settings, Strict, Subscriber
@@ -107,6 +107,21 @@ class Reseller(Strict):
     evidence: list[str] = Field(default_factory=list)
 
 
+class OverlayVendor(Vendor):
+    """A vendor in the user's own vendors file: a new one needs a name; one extending a shipped key need not."""
+
+    name: str | None = Field(default=None, min_length=1)  # type: ignore[assignment]
+
+
+class OverlayReseller(Reseller):
+    name: str | None = Field(default=None, min_length=1)  # type: ignore[assignment]
+
+
+class OverlaySeeds(Strict):
+    vendors: dict[str, OverlayVendor] = Field(default_factory=dict)
+    resellers: dict[str, OverlayReseller] = Field(default_factory=dict)
+
+
 class AgencySeeds(Strict):
     agencies: dict[str, Agency]
 
@@ -191,6 +206,20 @@ class Config(BaseModel):
     vendors: dict[str, Vendor]
     resellers: dict[str, Reseller]
     subscribers: dict[str, Subscriber] = Field(default_factory=dict)
+    seeds_file: Path | None = None  # the shipped (or settings.seeds_dir) vendors.yaml
+    vendors_file: Path | None = None  # the user's overlay (vendorfile.py), when there is one
+    #: "vendors.<key>" / "resellers.<key>" -> shipped | yours | shipped + yours
+    origins: dict[str, str] = Field(default_factory=dict)
+
+    def origin(self, section: str, key: str) -> str:
+        """Where a vendor or reseller definition comes from, in words, with the file(s): for `watcher check`."""
+        where = self.origins.get(f"{section}.{key}", vendorfile.SHIPPED)
+        files = {
+            vendorfile.SHIPPED: [self.seeds_file],
+            vendorfile.YOURS: [self.vendors_file],
+            vendorfile.BOTH: [self.seeds_file, self.vendors_file],
+        }[where]
+        return f"{where} ({', '.join(str(f) for f in files if f)})"
 
     def templates_dir(self) -> Path:
         d = Path(self.settings.templates_dir or "templates")
@@ -256,7 +285,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def _check_sam_terms(doc: yamlpos.Located, vendor_doc: yamlpos.Located, spec: QueriesFile, seeds: VendorSeeds) -> None:
+def _check_sam_terms(
+    doc: yamlpos.Located,
+    vendor_doc: yamlpos.Located,
+    spec: QueriesFile,
+    seeds: VendorSeeds,
+    overlay: yamlpos.Located | None = None,
+) -> None:
     """Refuse a keyword or mention that a watch would send to SAM.gov Contract Awards as ``q`` and it would refuse.
 
     Only watches with ``sam_awards`` in their sources and ``sam_queries: vendors`` send their
@@ -284,6 +319,9 @@ def _check_sam_terms(doc: yamlpos.Located, vendor_doc: yamlpos.Located, spec: Qu
                 continue  # an unknown vendor key: reported below, where vendors are resolved
             for j, term in enumerate(mentions):
                 if problem := sam_term_problem(term):
+                    mine = ((overlay.data.get("vendors") or {}).get(v) or {}) if overlay and where is vendor_doc else {}
+                    if term in (mine.get("mentions") or []):  # the term came from the user's vendors file
+                        where, j = overlay, mine["mentions"].index(term)  # type: ignore[assignment]
                     raise where.error((*loc, "mentions", j), problem + why)
 
 
@@ -304,13 +342,18 @@ def load_config(path: Path, root: Path | None = None) -> Config:
     agency_doc = yamlpos.load(seeds / "agencies.yaml")
     vendor_doc = yamlpos.load(seeds / "vendors.yaml")
     agencies: AgencySeeds = _validate(AgencySeeds, agency_doc)
-    vendor_seeds: VendorSeeds = _validate(VendorSeeds, vendor_doc)
+    _validate(VendorSeeds, vendor_doc)
+    overlay_path = vendorfile.locate(root or path.parent, spec.settings.vendors_file)
+    overlay = _load_overlay(doc, overlay_path, vendor_doc) if overlay_path else None
+    merged, origins = vendorfile.merge(vendor_doc.data, overlay.data if overlay else None)
+    vendor_seeds: VendorSeeds = _validate(VendorSeeds, yamlpos.Located(vendor_doc.path, merged, vendor_doc.lines))
     for key, reseller in vendor_seeds.resellers.items():
         for i, vkey in enumerate(reseller.vendors):
             if vkey not in vendor_seeds.vendors:
-                raise vendor_doc.error(("resellers", key, "vendors", i), f"unknown vendor {vkey!r}")
+                where = overlay if overlay and origins[f"resellers.{key}"] != vendorfile.SHIPPED else vendor_doc
+                raise where.error(("resellers", key, "vendors", i), f"unknown vendor {vkey!r}")
 
-    _check_sam_terms(doc, vendor_doc, spec, vendor_seeds)
+    _check_sam_terms(doc, vendor_doc, spec, vendor_seeds, overlay)
     by_name = {a.name: a for a in agencies.agencies.values()}
     watches: dict[str, Watch] = {}
     for wname, w in spec.watches.items():
@@ -338,9 +381,10 @@ def load_config(path: Path, root: Path | None = None) -> Config:
                 vendors[v] = vendor_seeds.vendors[v]
             else:
                 known = ", ".join(vendor_seeds.vendors)
+                mine = f" or {overlay_path}" if overlay_path else f", your own {vendorfile.OVERLAY_FILE}"
                 raise doc.error(
                     ("watches", wname, "vendors", i),
-                    f"unknown vendor {v!r}; use a key from {seeds / 'vendors.yaml'} ({known}) "
+                    f"unknown vendor {v!r}; use a key from {seeds / 'vendors.yaml'}{mine} ({known}) "
                     "or an inline {name, aliases, ueis, mentions}",
                 )
         if not vendors and not w.keywords:
@@ -374,4 +418,24 @@ def load_config(path: Path, root: Path | None = None) -> Config:
         agencies=dict(agencies.agencies),
         vendors=dict(vendor_seeds.vendors),
         resellers=dict(vendor_seeds.resellers),
+        seeds_file=vendor_doc.path,
+        vendors_file=overlay_path,
+        origins=origins,
     )
+
+
+def _load_overlay(doc: yamlpos.Located, path: Path, seeds: yamlpos.Located) -> yamlpos.Located | None:
+    """The user's vendors file, checked on its own (its errors name its own lines): None when it is empty."""
+    if not path.is_file():
+        raise doc.error(("settings", "vendors_file"), f"{path}: no such file")
+    overlay = yamlpos.load(path)
+    if overlay.data is None:
+        return None
+    _validate(OverlaySeeds, overlay)
+    shipped = seeds.data if isinstance(seeds.data, dict) else {}
+    for section in vendorfile.SECTIONS:
+        for key, entry in (overlay.data.get(section) or {}).items():
+            if key not in (shipped.get(section) or {}) and not (entry or {}).get("name"):
+                what = section[:-1]
+                raise overlay.error((section, key), f"a new {what} needs a name (no shipped {what} is called {key!r})")
+    return overlay

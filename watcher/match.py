@@ -24,13 +24,16 @@ from decimal import Decimal
 
 from watcher.config import Reseller, Vehicle, Vendor, Watch
 from watcher.models import Award, Match
+from watcher.names import NORMALIZATION, name_variants, normalize_name
 
-_NON_WORD = re.compile(r"[^A-Z0-9]+")
 
-
-def normalize_name(name: str | None) -> str:
-    """Upper case, punctuation to spaces, whitespace collapsed: 'Palantir USG, Inc.' -> 'PALANTIR USG INC'."""
-    return _NON_WORD.sub(" ", (name or "").upper()).strip()
+def _starts(norms: tuple[str, ...], aliases: Iterable[str]) -> str | None:
+    """The alias that one of a name's normalized variants starts with (whole words), if any."""
+    for alias in aliases:
+        for norm in norms:
+            if norm and alias and (norm == alias or norm.startswith(alias + " ")):
+                return alias
+    return None
 
 
 def _phrase_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
@@ -53,14 +56,9 @@ class VendorMatcher:
     mention_re: re.Pattern[str] | None
     vehicles: dict[tuple[str, str], Vehicle] = field(default_factory=dict)  # (PIID, agency code) -> vehicle
 
-    def alias_of(self, norm: str) -> str | None:
-        """The alias that a normalized name starts with (whole words), if any."""
-        if not norm:
-            return None
-        for alias in self.aliases:
-            if norm == alias or norm.startswith(alias + " "):
-                return alias
-        return None
+    def alias_of(self, norms: tuple[str, ...]) -> str | None:
+        """The alias that a name's normalized variants (names.name_variants) start with (whole words), if any."""
+        return _starts(norms, self.aliases)
 
 
 def compile_vendor(key: str, vendor: Vendor) -> VendorMatcher:
@@ -152,18 +150,18 @@ class Matcher:
     def _resolve(self, name: str | None) -> tuple[dict[str, str], dict[str, str]]:
         hit = self._names.get(name)
         if hit is None:
-            norm = normalize_name(name)
-            aliases = {vm.key: a for vm in self.vendors if (a := vm.alias_of(norm))}
-            resellers = {vm.key: r for vm in self.vendors if (r := self.reseller_of(norm, vm.key))}
+            norms = name_variants(name)
+            aliases = {vm.key: a for vm in self.vendors if (a := vm.alias_of(norms))}
+            resellers = {vm.key: r for vm in self.vendors if (r := self.reseller_of(norms, vm.key))}
             if len(self._names) > 50_000:
                 self._names.clear()
             hit = self._names[name] = (aliases, resellers)
         return hit
 
-    def reseller_of(self, norm: str, vendor_key: str) -> str | None:
-        """The known reseller of ``vendor_key`` that a normalized recipient name is, if any."""
+    def reseller_of(self, norms: tuple[str, ...], vendor_key: str) -> str | None:
+        """The known reseller of ``vendor_key`` that a recipient (its normalized variants) is, if any."""
         for _key, reseller, aliases in self.resellers:
-            if vendor_key in reseller.vendors and any(norm == a or norm.startswith(a + " ") for a in aliases):
+            if vendor_key in reseller.vendors and _starts(norms, aliases):
                 return reseller.name
         return None
 
@@ -185,9 +183,9 @@ class Matcher:
             return None
         if self.watch.min_amount is not None and (award.total_obligation or Decimal(0)) < self.watch.min_amount:
             return None
-        norm = normalize_name(award.recipient_name)
+        norms = name_variants(award.recipient_name)
         for key, _reseller, aliases in self.review_resellers():
-            if norm and any(norm == a or norm.startswith(a + " ") for a in aliases):
+            if _starts(norms, aliases):
                 return key
         return None
 
@@ -258,6 +256,7 @@ def signature(watch: Watch, resellers: dict[str, Reseller]) -> str:
         "keywords": list(watch.keywords),
         "min_amount": None if watch.min_amount is None else str(watch.min_amount),
         "resellers": {k: r.model_dump(mode="json", exclude={"evidence"}) for k, r in resellers.items()},
+        "names": NORMALIZATION,  # a new name normalization may match other recipients: judge again
     }
     return hashlib.sha1(json.dumps(rules, sort_keys=True).encode()).hexdigest()  # noqa: S324
 

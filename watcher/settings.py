@@ -281,6 +281,9 @@ class Settings(Strict):
     alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     seeds_dir: PathText | None = None
+    # Your own vendors file, an overlay on the shipped vendor map (vendorfile.py); default ./vendors.yaml
+    # beside queries.yaml when it exists. Relative to queries.yaml's folder.
+    vendors_file: PathText | None = None
     # The versions of each record's raw answers kept (the latest; an answer is stored once per distinct
     # content): a record that changes at every poll keeps this many, not one per poll. At least 1.
     raw_versions_kept: int = Field(default=3, ge=1, le=1000)

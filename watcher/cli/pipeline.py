@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from watcher import jobs
+from watcher.cli import vendors as vendors_cli
 from watcher.cli.base import RECORD, STARTER_CONFIG, State, _require_known, _site_dir, cli
 from watcher.config import Config
 from watcher.errors import ConfigError
@@ -50,6 +51,8 @@ def check(state: State, live: bool, record: Path | None) -> None:
     for w in config.watches.values():
         agencies = ", ".join(a.abbreviation or a.name for a in w.agencies)
         click.echo(f"  {w.name}: {agencies} x {', '.join(w.vendors) or '-'}; keywords: {', '.join(w.keywords) or '-'}")
+    for line in vendors_cli.origin_lines(config):
+        click.echo(line)
     for line in registry.describe(config):
         click.echo(line)
     if live:

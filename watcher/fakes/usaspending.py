@@ -35,6 +35,7 @@ from watcher.fakes.usaspending_awards import (
 )
 from watcher.fakes.usaspending_bulk import GROUPS, BulkSearches, page_metadata
 from watcher.fakes.usaspending_idvs import IdvAwards
+from watcher.fakes.usaspending_recipients import RecipientEndpoints
 from watcher.fakes.usaspending_subawards import SubawardSearches
 
 BULK_PATHS = {
@@ -57,7 +58,7 @@ class _Encoded:
     parts: list[bytes]
 
 
-class UsaspendingReplay(SubawardSearches, BulkSearches, IdvAwards, localserver.Served):
+class UsaspendingReplay(SubawardSearches, BulkSearches, IdvAwards, RecipientEndpoints, localserver.Served):
     """The fake API. ``start()`` returns its base URL; ``set_awards()`` swaps the data between polls."""
 
     def __init__(self, awards: list[ReplayAward] | None = None) -> None:
@@ -98,7 +99,7 @@ class UsaspendingReplay(SubawardSearches, BulkSearches, IdvAwards, localserver.S
 
     # ------------------------------------------------------------ dispatch
     def handle(self, method: str, path: str, raw: bytes) -> tuple[int, bytes | Stream, str]:
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         if self.delay:
             time.sleep(self.delay)
         with self._lock:
@@ -153,6 +154,8 @@ class UsaspendingReplay(SubawardSearches, BulkSearches, IdvAwards, localserver.S
                 out = self.transactions(self._json(raw))
             elif m := re.fullmatch(r"/api/v2/awards/((?:CONT|ASST)_(?:AWD|IDV|NON|AGG)_.+)/", path):
                 out = self.detail(unquote(m.group(1)))
+            elif path.startswith(("/api/v2/recipient/", "/api/v2/autocomplete/recipient/")):  # usaspending_recipients
+                out = self.recipient_route(method, path, self._json(raw) if method == "POST" else None, query)
             else:
                 raise ApiError(404, b"<h1>Not Found</h1>", "text/html")
         except ApiError as err:

@@ -164,9 +164,15 @@ def matches(a: ReplayAward, filters: dict[str, Any]) -> bool:
         return False
     terms = filters.get("recipient_search_text")
     if terms:
-        name = str(row.get("Recipient Name") or "").upper()
-        uei = str(row.get("Recipient UEI") or "").upper()
-        if not any(str(t).upper() in name or str(t).upper() == uei for t in terms):
+        # query_with_filters._RecipientSearchText: the recipient's and the parent's names (``.contains``) and
+        # UEIs (phrase_prefix on a keyword field: a prefix), so a parent UEI finds every child's award.
+        rec = a.detail.get("recipient") or {}
+        names = [str(row.get("Recipient Name") or "").upper(), str(rec.get("parent_recipient_name") or "").upper()]
+        ueis = [str(row.get("Recipient UEI") or "").upper(), str(rec.get("parent_recipient_uei") or "").upper()]
+        if not any(
+            any(str(t).upper() in n for n in names if n) or any(u.startswith(str(t).upper()) for u in ueis if u)
+            for t in terms
+        ):
             return False
     keywords = filters.get("keywords")
     return not keywords or bool(keyword_pattern(tuple(keywords)).search(a.search_text))

@@ -69,3 +69,18 @@ def refresh(db: Database, watch: str, keys: Sequence[str]) -> None:
         "INSERT OR REPLACE INTO attributions (watch, vendor, transaction_key, award_key, path) VALUES (?,?,?,?,?)",
         rows,
     )
+
+
+def refresh_others(db: Database, watch: str, keys: Sequence[str]) -> None:
+    """Recompute the other watches' attributions of these awards: their actions are shared, their matches not."""
+    others: dict[str, list[str]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for w, key in db.execute(
+            f"SELECT DISTINCT watch, entity_key FROM matches WHERE watch != ? AND entity_key IN ({marks})",
+            [watch, *chunk],
+        ):
+            others.setdefault(w, []).append(key)
+    for w, held in others.items():
+        refresh(db, w, held)

@@ -257,7 +257,11 @@ def replace_matches(
             for m in ms
         ],
     )
-    attributions.refresh(db, watch, [k for k in matches if k.startswith(("CONT_AWD_", "CONT_IDV_"))])
+    awards = [k for k in matches if k.startswith(("CONT_AWD_", "CONT_IDV_"))]
+    attributions.refresh(db, watch, awards)
+    # Another watch holding one of these awards ties money from the same stored actions, which this
+    # page may just have changed (a reseller order one watch matches and the other reads for review).
+    attributions.refresh_others(db, watch, awards)
 
 
 #: (entity_key, official url, [(raw response, index in its results or None)]): where a record was read.

@@ -11,6 +11,7 @@ reports of one subaward share that key and become one record (:func:`collapse`).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +20,6 @@ from typing import Any, TypeVar
 from watcher.config import AWARD_TYPE_CODES, Watch
 from watcher.diff import SUBAWARD_FACT_FIELDS, SUBAWARD_FILL_FIELDS, json_value
 from watcher.errors import SourceError
-from watcher.match import normalize_name
 from watcher.models import Subaward
 from watcher.sources.usaspending.api import Query, plan, search_body
 from watcher.sources.usaspending.parse import parse_award_key
@@ -63,7 +63,9 @@ def subaward_key(prime_award_key: str, number: str | None, action_date: str | No
     does not give it); the report's own id changes with every re-filing; the name is the one
     both endpoints give, normalized so punctuation does not split a subaward in two.
     """
-    ident = "|".join([prime_award_key.upper(), (number or "").strip().upper(), action_date or "", normalize_name(name)])
+    # Its own simple normalization, frozen: the key is stored, and names.normalize_name may learn more suffixes.
+    plain = re.sub(r"[^A-Z0-9]+", " ", (name or "").upper()).strip()
+    ident = "|".join([prime_award_key.upper(), (number or "").strip().upper(), action_date or "", plain])
     return "SUBAWD_" + hashlib.sha1(ident.encode()).hexdigest()[:24].upper()  # noqa: S324 - identity
 
 
