@@ -405,3 +405,40 @@ def subaward_item(
         vendor_label=vendor_label,
         other_changes=True,
     )
+
+
+#: What readers see for each award column (site award pages); the column name stays in a small
+#: "in the data" note for researchers. The order is the page's.
+AWARD_LABELS: dict[str, str] = {
+    "piid": "Contract number (PIID)",
+    "award_type": "Kind of award",
+    "recipient_name": "Paid to",
+    "recipient_uei": "Paid to, its UEI",
+    "parent_name": "Parent company",
+    "parent_uei": "Parent company, its UEI",
+    "awarding_agency": "Awarded by (department)",
+    "awarding_subagency": "Awarded by",
+    "funding_agency": "Paid for by (department)",
+    "funding_subagency": "Paid for by",
+    "total_obligation": "Total obligated",
+    "potential_value": "Potential value with all options",
+    "start_date": "Starts",
+    "end_date": "Ends",
+    "potential_end_date": "Ends if every option is used",
+    "last_date_to_order": "Last day to place orders",
+    "parent_award_piid": "Ordered under (contract number)",
+    "naics_code": "Industry code (NAICS)",
+    "naics_description": "Industry",
+    "psc_code": "Product or service code (PSC)",
+    "psc_description": "Product or service",
+    "last_modified_date": "Last modified by the agency",
+    "first_seen_at": "First seen here",
+    "last_seen_at": "Last seen here",
+    "category": "Contract or vehicle",
+    "award_key": "USAspending's award ID",
+}
+
+
+def day(value: Any) -> str:
+    """A stored date or timestamp as the site prints every day: ``2026-08-22`` (ISO, so it sorts and never misreads)."""
+    return str(value)[:10] if value else ""

@@ -50,7 +50,7 @@ def headline(years: dict[str, list[YearSplit]], names: dict[str, str], now: str)
                 "total": sum(s.values(), Decimal(0)) if s else None,
                 "paths": [s.get(p) for p in paths],
             }
-            for v, s in sorted(splits.items(), key=lambda kv: names.get(kv[0], kv[0]).lower())
+            for v, s in sorted(splits.items(), key=lambda kv: (names.get(kv[0]) or kv[0]).lower())
         ]
         tables.append(
             {
@@ -68,7 +68,7 @@ def vendor_chart(years: dict[str, list[YearSplit]], names: dict[str, str], now: 
     """Every vendor's money for the last few fiscal years, stacked by path, with the table of the same numbers."""
     first = fiscal_year(now) - CHART_YEARS + 1
     rows = []
-    for v in sorted(years, key=lambda k: names.get(k, k).lower()):
+    for v in sorted(years, key=lambda k: (names.get(k) or k).lower()):
         for y, total, split in years[v]:
             if first <= y <= fiscal_year(now):
                 rows.append((names.get(v, v), y, total, split, f"{vendor_page(v)}#fy-{y}"))

@@ -16,25 +16,17 @@ from sqlite_utils import Database
 
 from watcher import links, words
 from watcher.config import Config
-from watcher.site import export, front, money
+from watcher.site import award_view, export, front, money
 from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
-from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item, usd
+from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item
 
 FEED_ENTRIES = 50
 LIST_AWARDS = 500
 TIMELINE = 50
 VENDOR_WHERE = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
-MONEY = frozenset({"total_obligation", "potential_value"})
-AWARD_FIELDS = (
-    "award_key", "piid", "category", "award_type", "recipient_name", "recipient_uei", "parent_name", "parent_uei",
-    "awarding_agency", "awarding_subagency", "funding_agency", "funding_subagency", "total_obligation",
-    "potential_value", "start_date", "end_date", "potential_end_date", "last_date_to_order", "parent_award_piid",
-    "naics_code", "naics_description", "psc_code", "psc_description", "last_modified_date", "first_seen_at",
-    "last_seen_at",
-)  # fmt: skip
 
 
 def _uuid(*parts: Any) -> str:
@@ -163,7 +155,6 @@ class Site:
                 official_url=links.usaspending_award(key),
             )
             matches = [words.match_view(m, self.vendor_names) for m in ms.take(key)]
-            fields = [(f, "" if a[f] is None else usd(a[f]) if f in MONEY else a[f]) for f in AWARD_FIELDS]
             rel = f"awards/{links.safe_name(key)}.html"
             if stubs is not None:
                 stubs.write(rel, self.templates["stub.html"].render(a=view, vendor_names=_vendor_list(matches)))
@@ -174,7 +165,8 @@ class Site:
                 a=view,
                 matches=matches,
                 vendor_names=_vendor_list(matches),
-                fields=fields,
+                fields=award_view.fields(a),
+                money=award_view.money_over_time(a, tx_rows),
                 transactions=tx_rows,
                 subawards=sub_rows,
                 changes=[{**self.entry(c, a, tx_by_key, "../", header, by_sub), "page": None} for c in changes],
