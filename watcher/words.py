@@ -157,7 +157,8 @@ def _fact(name: str, old: Any, new: Any) -> str:
         return f"orders allowed until {new or 'no date'} (was {old or 'no date'})"
     if name == "description":
         return f"description now: {clean(new, DESCRIPTION_CHARS)}"
-    label = FIELD_WORDS.get(name, name.replace("_", " "))
+    plain = AWARD_LABELS.get(name)  # the award page's label, so a reader meets one name for a field
+    label = FIELD_WORDS.get(name) or (plain[:1].lower() + plain[1:] if plain else name.replace("_", " "))
     return f"{label}: {clean(old, 120) or 'none'} → {clean(new, 120) or 'none'}"
 
 
@@ -413,9 +414,9 @@ AWARD_LABELS: dict[str, str] = {
     "piid": "Contract number (PIID)",
     "award_type": "Kind of award",
     "recipient_name": "Paid to",
-    "recipient_uei": "Paid to, its UEI",
+    "recipient_uei": "Paid to (UEI)",
     "parent_name": "Parent company",
-    "parent_uei": "Parent company, its UEI",
+    "parent_uei": "Parent company (UEI)",
     "awarding_agency": "Awarded by (department)",
     "awarding_subagency": "Awarded by",
     "funding_agency": "Paid for by (department)",
