@@ -105,3 +105,54 @@ def test_award_fields_are_labelled_and_formatted_one_way() -> None:
     assert shown["Parent company"] == ("parent_name", "not reported")
     assert shown["Contract or vehicle"][1].startswith("Vehicle")
     assert not any(re.search(r"[a-z]_[a-z]", label) for label in shown)  # no column name as a label
+
+
+def test_biggest_changes_are_the_last_30_days_largest_amounts_either_way(memory_db) -> None:
+    memory_db["matches"].insert_all(
+        [{"watch": "w", "entity_key": k, "vendor": "pal", "reason": "uei"} for k in ("A", "B", "C", "D")],
+        alter=True,
+    )
+    rows = [
+        ("2026-08-20T00:00:00Z", "A", 5_000.0),
+        ("2026-08-10T00:00:00Z", "B", -90_000.0),  # money taken back counts by its size
+        ("2026-07-01T00:00:00Z", "C", 1_000_000.0),  # older than 30 days
+        ("2026-08-21T00:00:00Z", "D", 0.0),  # moved nothing
+        ("2026-08-21T00:00:00Z", "UNWATCHED", 7_000_000.0),  # no page on the site
+        ("2026-08-23T00:00:00Z", "A", 9_000_000.0),  # after the build's clock
+    ]
+    memory_db["changes"].insert_all(
+        [
+            {"detected_at": at, "kind": "new_transaction", "entity_key": k, "award_key": k, "amount_delta": v}
+            for at, k, v in rows
+        ]
+    )
+    got = front.biggest_changes(memory_db, "2026-08-22T12:00:00Z")
+    assert [(c["award_key"], c["amount_delta"]) for c in got] == [("B", -90_000.0), ("A", 5_000.0)]
+
+
+def test_freshness_says_when_each_source_last_answered_and_why_its_last_poll_failed(memory_db) -> None:
+    runs = [
+        ("w", "usaspending", "2026-08-20T12:00:00Z", "ok", None),
+        ("w", "usaspending", "2026-08-21T12:00:00Z", "error", "HTTP 503 <b>down</b>"),
+        ("w", "sam_opportunities", "2026-08-21T12:00:00Z", "ok", None),
+        ("other", "sam_awards", "2026-08-21T12:00:00Z", "ok", None),  # a watch no longer configured
+    ]
+    memory_db["runs"].insert_all(
+        [
+            {"watch": w, "source": s, "started_at": at, "finished_at": at, "status": st, "error": e}
+            for w, s, at, st, e in runs
+        ]
+    )
+    got = {f["source"]: f for f in front.freshness(memory_db, ["w"], "2026-08-22T12:00:00Z")}
+    assert set(got) == {"USAspending", "SAM.gov"}
+    assert got["USAspending"]["as_of"] == "2026-08-20 12:00:00 UTC"
+    assert (
+        got["USAspending"]["failed"] and got["USAspending"]["error"] == "HTTP 503 <b>down</b>"
+    )  # escaped by the template
+    assert got["SAM.gov"] == {
+        "source": "SAM.gov",
+        "as_of": "2026-08-21 12:00:00 UTC",
+        "last_poll": "2026-08-21 12:00:00 UTC",
+        "failed": False,
+        "error": "",
+    }

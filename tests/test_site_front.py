@@ -219,7 +219,7 @@ def test_vendor_charts_draw_the_numbers_of_their_tables(page, demo_site: str) ->
     resellers = [(cells[0]["text"], money(cells[2]["text"])) for cells in rows[:12]]
     drawn = _chart_segments(page, "chart-resellers")
     assert resellers and sorted(drawn.values()) == sorted(v for _, v in resellers if v > 0)
-    for (label, series), value in drawn.items():  # each bar is the reseller of the same amount (names cut at 40)
+    for (label, series), value in drawn.items():  # each bar is the reseller of the same amount (names cut at 36)
         assert series == "reseller"
         assert any(name.startswith(label.rstrip("…")) and v == value for name, v in resellers), label
 

@@ -79,7 +79,7 @@ def stacked_bars(
     """
     if not rows:
         return Markup("")
-    left = min(220, max(64, 8 * max(len(label) for label, _ in rows)))
+    left = min(300, max(64, int(6.6 * max(len(label) for label, _ in rows)) + 10))
     right = 80
     legend = 22 if len(series) > 1 else 0
     span = width - left - right

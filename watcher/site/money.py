@@ -99,7 +99,7 @@ def chart(fy: list[YearSplit], title: str, vendor_name: str | None, ident: str =
 def resellers_chart(rows: list[dict[str, Any]], vendor_name: str) -> Markup:
     """The resellers a vendor's money flows through, largest first: one bar each (the table has them all)."""
     bars = [
-        (clean(r["recipient_name"], 40) or "unknown", {"reseller": Decimal(str(round(r["total"] or 0, 2)))})
+        (clean(r["recipient_name"], 36) or "unknown", {"reseller": Decimal(str(round(r["total"] or 0, 2)))})
         for r in rows[:RESELLER_BARS]
     ]
     return stacked_bars(
