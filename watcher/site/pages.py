@@ -215,7 +215,7 @@ class Site:
         fy = (
             self.vendor_years(vendor)
             if vendor and where == VENDOR_WHERE
-            else money.by_fiscal_year(self.db, where, args)
+            else money.by_fiscal_year(self.db, where, args, vendor)
         )
         chart = money.chart(fy, title, who)
         self.render(
