@@ -100,7 +100,7 @@ def biggest_changes(db: Database, now: str, days: int = RECENT_DAYS, limit: int 
             "SELECT * FROM changes WHERE detected_at >= ? AND detected_at <= ? AND award_key IS NOT NULL"
             " AND amount_delta IS NOT NULL AND amount_delta != 0"
             " AND kind NOT IN ('new_notice', 'notice_changed')"
-            " AND award_key IN (SELECT entity_key FROM matches)"
+            " AND +award_key IN (SELECT entity_key FROM matches)"  # +: scan the window by date, not every watched award
             " ORDER BY abs(amount_delta) DESC, id DESC LIMIT ?",
             [since, now, limit],
         )
