@@ -111,7 +111,9 @@ def test_demo_shows_vehicle_orders_in_digests_and_on_the_site(demo_db: Path) -> 
     text = email.message_from_bytes(may.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
     assert "an order under Palantir Technologies' own contract vehicle 70RTAC26A00000001" in " ".join(text.split())
     page = demo_db.parent / "demo-site" / "awards" / "CONT_AWD_70CTD026FC0000012_7012_70RTAC26A00000001_7001.html"
-    assert "an order under the vendor&#39;s own contract vehicle (vehicle)" in page.read_text()
+    html = page.read_text()
+    assert "an order under the vendor&#39;s own contract vehicle:" in html  # the reason in words, its code in a note
+    assert "in the data: <code>matches.reason</code> = vehicle" in html
     with sqlite3.connect(demo_db) as conn:
         vehicles = conn.execute("SELECT count(DISTINCT entity_key) FROM matches WHERE reason = 'vehicle'").fetchone()[0]
     assert vehicles >= 5  # Palantir's BPA and GSA schedule orders, Microsoft's IDIQ orders

@@ -314,7 +314,8 @@ def test_digests_and_pages_tell_of_a_confirmed_order_and_never_of_a_pending_one(
     site = tmp_path / "site"
     assert run("site", "--out", str(site)).exit_code == 0
     page = (site / f"awards/{DELL}.html").read_text()
-    assert "reviewed order: a reseller&#39;s order that a person reviewed and confirmed (reviewed)" in page
+    assert "reviewed order: a reseller&#39;s order that a person reviewed and confirmed:" in page
+    assert "in the data: <code>matches.reason</code> = reviewed" in page
     assert "&lt;b&gt;per the order file&lt;/b&gt;" in page
 
 

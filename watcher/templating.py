@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
 
-from watcher.words import usd, usd_short
+from watcher.words import day, usd, usd_short
 
 
 def _upfirst(text: str) -> str:
@@ -29,5 +29,5 @@ def environment(user_dir: Path | None = None) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(usd=usd, usd_short=usd_short, upfirst=_upfirst)
+    env.filters.update(usd=usd, usd_short=usd_short, upfirst=_upfirst, day=day)
     return env

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from watcher import fpds, links
+from watcher.labels import AWARD_LABELS, FIELD_WORDS, MONEY_FIELDS, OTHER_FIELDS
 from watcher.models import ChangeKind, SourceName
 from watcher.values import finite_amount
 
@@ -129,24 +130,6 @@ class Item:
 
 # ---------------------------------------------------------------- plain words
 
-FIELD_WORDS = {
-    "total_obligation": "total obligated",
-    "potential_value": "potential value with all options",
-    "recipient_name": "recipient",
-    "parent_name": "parent company",
-    "awarding_subagency": "awarding office",
-    "funding_subagency": "funding office",
-    "amount": "subaward amount",
-    "sub_recipient_name": "subcontractor",
-    "sub_recipient_uei": "subcontractor UEI",
-    **fpds.FIELD_WORDS,  # the competition facts
-}
-MONEY_FIELDS = {"total_obligation", "potential_value", "obligation", "award_amount", "amount", "base_exercised_options"}
-OTHER_FIELDS = {
-    *("end_date", "potential_end_date", "last_date_to_order", "recipient_name", "recipient_uei", "start_date"),
-    *("extent_competed", "number_of_offers_received", "type_set_aside", "base_exercised_options"),
-}
-
 
 def _fact(name: str, old: Any, new: Any) -> str:
     """One field's change in words; the values are API text, so they are cleaned and bounded."""
@@ -162,7 +145,8 @@ def _fact(name: str, old: Any, new: Any) -> str:
         return f"orders allowed until {new or 'no date'} (was {old or 'no date'})"
     if name == "description":
         return f"description now: {clean(new, DESCRIPTION_CHARS)}"
-    label = FIELD_WORDS.get(name, name.replace("_", " "))
+    plain = AWARD_LABELS.get(name)  # the award page's label, so a reader meets one name for a field
+    label = FIELD_WORDS.get(name) or (plain[:1].lower() + plain[1:] if plain else name.replace("_", " "))
     return f"{label}: {clean(old, 120) or 'none'} → {clean(new, 120) or 'none'}"
 
 
@@ -430,3 +414,8 @@ def subaward_item(
         vendor_label=vendor_label,
         other_changes=True,
     )
+
+
+def day(value: Any) -> str:
+    """A stored date or timestamp as the site prints every day: ``2026-08-22`` (ISO, so it sorts and never misreads)."""
+    return str(value)[:10] if value else ""

@@ -12,10 +12,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from markupsafe import Markup
 from sqlite_utils import Database
 
-from watcher.site.charts import bar_chart
+from watcher.site.charts import Series, stacked_bars
 from watcher.values import MAX_AMOUNT
+from watcher.words import clean
+
+RESELLER_BARS = 12
 
 #: How the money reached a vendor, in the words the site uses (the order is the table's).
 PATH_WORDS = {
@@ -24,6 +28,14 @@ PATH_WORDS = {
     "reviewed": "Confirmed by review",
     "reseller": "Named in a reseller's order",
     "subaward": "As a subcontractor",
+}
+#: Each path's fill in the charts (distinct in hue and lightness, each at least 3:1 against white).
+PATH_COLORS = {
+    "direct": "#5a2a82",
+    "vehicle": "#0b57a4",
+    "reviewed": "#1a6b3c",
+    "reseller": "#b35c00",
+    "subaward": "#6b6b63",
 }
 FISCAL_YEAR = "(CAST(substr(t.action_date, 1, 4) AS INTEGER) + (CAST(substr(t.action_date, 6, 2) AS INTEGER) >= 10))"
 
@@ -56,20 +68,48 @@ def by_fiscal_year(db: Database, where: str, args: list[Any], vendor: str | None
     return [(y, sum(p.values(), Decimal(0)), p) for y, p in sorted(years.items())]
 
 
-def chart(fy: list[YearSplit], title: str, vendor_name: str | None) -> dict[str, Any] | None:
+def path_series(paths: list[str]) -> list[Series]:
+    """The chart layers for these paths, in the table's order."""
+    return [Series(p, PATH_WORDS[p], PATH_COLORS[p]) for p in PATH_WORDS if p in paths]
+
+
+def chart(fy: list[YearSplit], title: str, vendor_name: str | None, ident: str = "chart-fy") -> dict[str, Any] | None:
     """The listing's chart and table: total per year, and one column per path that has money."""
     if not fy:
         return None
     paths = [p for p in PATH_WORDS if any(p in split for _, _, split in fy)]
     who = vendor_name or "the watched vendors"
     return {
-        "svg": bar_chart([(y, total) for y, total, _ in fy], f"{title}: obligations by fiscal year"),
+        "svg": stacked_bars(
+            [(f"FY{y}", split) for y, _, split in fy],
+            path_series(paths),
+            ident=ident,
+            title=f"{title}: money obligated by fiscal year, at least",
+            desc="One bar per federal fiscal year, split by the path the money took; the numbers, including"
+            " money taken back (not drawn), are in the table that follows.",
+        ),
         "rows": [(y, total, [split.get(p) for p in paths]) for y, total, split in fy],
         "paths": [PATH_WORDS[p] for p in paths],
         "caption": f"At least this much: the sum of the contract actions tied to {who}, by federal fiscal year"
         " (October to September). An award that names a vendor in one modification counts that modification"
         " only; an action tied to two vendors counts once here.",
     }
+
+
+def resellers_chart(rows: list[dict[str, Any]], vendor_name: str) -> Markup:
+    """The resellers a vendor's money flows through, largest first: one bar each (the table has them all)."""
+    bars = [
+        (clean(r["recipient_name"], 36) or "unknown", {"reseller": Decimal(str(round(r["total"] or 0, 2)))})
+        for r in rows[:RESELLER_BARS]
+    ]
+    return stacked_bars(
+        bars,
+        path_series(["reseller"]),
+        ident="chart-resellers",
+        title=f"Money tied to {vendor_name} through each reseller, at least",
+        desc=f"One bar per recipient whose orders name {vendor_name}, largest first (at most {RESELLER_BARS});"
+        " the table that follows has every reseller and the exact amounts.",
+    )
 
 
 def resellers(db: Database, vendor: str) -> list[dict[str, Any]]:

@@ -18,24 +18,17 @@ from watcher import links, words
 from watcher.ahead import ending_item
 from watcher.config import Config
 from watcher.models import ChangeKind
-from watcher.site import competition, export, money
+from watcher.site import award_view, competition, export, front, money
 from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
-from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item, usd
+from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item
 
 FEED_ENTRIES = 50
 LIST_AWARDS = 500
 TIMELINE = 50
-MONEY = frozenset({"total_obligation", "potential_value"})
-AWARD_FIELDS = (
-    "award_key", "piid", "category", "award_type", "recipient_name", "recipient_uei", "parent_name", "parent_uei",
-    "awarding_agency", "awarding_subagency", "funding_agency", "funding_subagency", "total_obligation",
-    "potential_value", "start_date", "end_date", "potential_end_date", "last_date_to_order", "parent_award_piid",
-    "naics_code", "naics_description", "psc_code", "psc_description", "last_modified_date", "first_seen_at",
-    "last_seen_at",
-)  # fmt: skip
+VENDOR_WHERE = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
 
 
 def _uuid(*parts: Any) -> str:
@@ -54,6 +47,7 @@ class Site:
         self.abbr = {a.name: a.abbreviation or a.name for a in config.agencies.values()}
         self.agency_keys = {a.name: k for k, a in config.agencies.items()}
         self.freshness = data_as_of(db, list(config.watches), now)
+        self._years: dict[str, list[money.YearSplit]] = {}
         self.templates = {
             n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml", "stub.html")
         }
@@ -169,7 +163,6 @@ class Site:
                 official_url=links.usaspending_award(key),
             )
             matches = [words.match_view(m, self.vendor_names) for m in ms.take(key)]
-            fields = [(f, "" if a[f] is None else usd(a[f]) if f in MONEY else a[f]) for f in AWARD_FIELDS]
             rel = f"awards/{links.safe_name(key)}.html"
             if stubs is not None:
                 stubs.write(rel, self.templates["stub.html"].render(a=view, vendor_names=_vendor_list(matches)))
@@ -180,7 +173,8 @@ class Site:
                 a=view,
                 matches=matches,
                 vendor_names=_vendor_list(matches),
-                fields=fields,
+                fields=award_view.fields(a),
+                money=award_view.money_over_time(a, tx_rows),
                 transactions=competition.typed_actions(tx_rows, a),
                 competition=competition.section(a, any(m["vendor"] for m in matches)),
                 notices=notices.take(key),
@@ -228,7 +222,12 @@ class Site:
         feed_rel = rel.replace(".html", ".xml")
         self.feed(feed_rel, f"{title}: changes", rel, changes[:FEED_ENTRIES])
         who = self.vendor_names.get(vendor, vendor) if vendor else None
-        chart = money.chart(money.by_fiscal_year(self.db, where, args, vendor), title, who)
+        fy = (
+            self.vendor_years(vendor)
+            if vendor and where == VENDOR_WHERE
+            else money.by_fiscal_year(self.db, where, args, vendor)
+        )
+        chart = money.chart(fy, title, who)
         self.render(
             rel,
             "listing.html",
@@ -246,15 +245,19 @@ class Site:
 
     def vendor_page(self, vendor: str) -> None:
         name = self.vendor_names.get(vendor, vendor)
-        where = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
         resellers = money.resellers(self.db, vendor)
         self.listing(
             f"vendors/{links.safe_name(vendor)}.html",
             name,
-            where,
+            VENDOR_WHERE,
             [vendor],
             intro=f"DHS awards to {name}, or that mention it (bought through a reseller).",
-            extra={"resellers": resellers, "facts": competition.listing_counts(self.db, where, [vendor]), "links": []},
+            extra={
+                "resellers": resellers,
+                "resellers_svg": money.resellers_chart(resellers, name),
+                "facts": competition.listing_counts(self.db, VENDOR_WHERE, [vendor]),
+                "links": [],
+            },
             vendor=vendor,
         )
 
@@ -288,6 +291,7 @@ class Site:
         )
 
     def home(self) -> None:
+        """The front page: money per vendor this and last fiscal year, biggest recent changes, freshness, links."""
         changes = self._changes_for("1=1", [])
         self.feed("feed.xml", "watcher: every change", "index.html", changes[:FEED_ENTRIES])
         vendors = [r[0] for r in self.db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != '' ORDER BY 1")]
@@ -309,15 +313,27 @@ class Site:
             ("Vendors", vendor_links),
             ("Agencies", [(clean(a), self.agency_page(a), "") for a in agencies]),
         ]
-        self.timeline_page(
+        years = {v: self.vendor_years(v) for v in vendors}
+        self.render(
             "index.html",
-            "DHS contracts with big tech: what changed",
-            "New awards and every change to them, for the vendors and agencies watched here.",
-            "feed.xml",
-            self.entries(changes, ""),
-            facts=self.freshness,
+            "front.html",
+            title="DHS contracts with big tech: what changed",
+            intro="New awards and every change to them, for the vendors and agencies watched here.",
+            feed="feed.xml",
+            headline=front.headline(years, self.vendor_names, self.now),
+            chart=front.vendor_chart(years, self.vendor_names, self.now),
+            biggest=self.entries(front.biggest_changes(self.db, self.now), ""),
+            recent_days=front.RECENT_DAYS,
+            freshness=front.freshness(self.db, list(self.config.watches), self.now),
             links=nav,
+            changes=self.entries(changes, ""),
         )
+
+    def vendor_years(self, vendor: str) -> list[money.YearSplit]:
+        """A vendor's money by fiscal year and path, read once per build (its page and the home page show it)."""
+        if vendor not in self._years:
+            self._years[vendor] = money.by_fiscal_year(self.db, VENDOR_WHERE, [vendor], vendor)
+        return self._years[vendor]
 
     def timeline_page(
         self,

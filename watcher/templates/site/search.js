@@ -9,4 +9,11 @@ window.addEventListener("DOMContentLoaded", function () {
     element: "#search", showSubResults: false, showImages: false, baseUrl: base, bundlePath: base + bundles[0],
     mergeIndex: bundles.slice(1).map(function (b) { return {bundlePath: base + b, baseUrl: base}; })
   });
+  // pagefind's input has only a title and a placeholder: give it a real label (axe: label-title-only).
+  var label = function () {
+    var input = element.querySelector("input");
+    if (input && !input.getAttribute("aria-label")) { input.setAttribute("aria-label", "Search the awards"); }
+  };
+  label();
+  new MutationObserver(label).observe(element, {childList: true, subtree: true});
 });
