@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -338,3 +339,44 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page_type(
         if bad:
             found[rel] = bad
     assert found == {}, json.dumps(found, indent=1)
+
+
+def test_home_lists_what_is_coming_up_in_the_next_90_days_each_linking_to_its_award(
+    page, demo_site: str, demo_db: Path
+) -> None:
+    """The home page's coming-up list equals the watched awards' dates of the next 90 days, read here from the
+    awards and matches tables by the view's documented rules (not through the view), soonest first."""
+    conn = sqlite3.connect(demo_db)
+    (now,) = conn.execute("SELECT max(finished_at) FROM runs").fetchone()
+    rows = conn.execute(
+        "SELECT award_key, end_date, potential_end_date, last_date_to_order FROM awards"
+        " WHERE award_key IN (SELECT entity_key FROM matches)"
+    ).fetchall()
+    conn.close()
+    today = now[:10]
+    horizon = (date.fromisoformat(today) + timedelta(days=90)).isoformat()
+    expected = []
+    for key, end, potential, last_order in rows:
+        end, potential, last_order = (d[:10] if d else None for d in (end, potential, last_order))
+        dates = []
+        if end:
+            dates.append(end)
+        if potential and (not end or potential > end):
+            dates.append(potential)
+        if last_order:
+            dates.append(last_order)
+        expected += [(d, key) for d in dates if today <= d <= horizon]
+    expected.sort()
+    assert expected, "the demo has dates ahead (watcher/fakes/demo_dates.py)"
+    page.goto(f"{demo_site}/index.html")
+    items = page.locator("#coming-up li")
+    shown = [
+        (t.split(" ", 1)[0], h.rsplit("/", 1)[1].removesuffix(".html"))
+        for t, h in zip(
+            items.all_inner_texts(), items.locator("a").evaluate_all("as => as.map(a => a.href)"), strict=True
+        )
+    ]
+    assert [d for d, _ in shown] == [d for d, _ in expected][:8]
+    assert sorted(shown) == sorted(expected)[: len(shown)]
+    for _, key in shown:  # each links to an award page that exists
+        assert (demo_db.parent / "demo-site" / "awards" / f"{key}.html").exists()

@@ -1,4 +1,5 @@
-"""The home page as a front page: money per vendor this and last fiscal year, the biggest recent changes, freshness.
+"""The home page as a front page: money per vendor this and last fiscal year, the biggest recent changes, what is
+coming up, freshness.
 
 Pure shaping of numbers the site already computes (``money.by_fiscal_year`` per vendor, the
 same figures as the vendor pages, so the two always agree) plus two small reads: the
@@ -15,14 +16,19 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from watcher import links
+from watcher import ahead, links
 from watcher.site.charts import stacked_bars
 from watcher.site.money import PATH_WORDS, YearSplit, path_series
+from watcher.store import coming_up
 from watcher.words import SOURCE_LABELS, clean, when
 
 #: How far back "recent" reaches for the biggest changes, and how many are listed.
 RECENT_DAYS = 30
 BIGGEST = 8
+#: How far ahead the home page looks for end, option and last order dates, and how many it lists
+#: (the soonest; the Coming up page has them all).
+AHEAD_DAYS = 90
+AHEAD = 8
 #: Fiscal years in the home chart (the current one and the ones before it).
 CHART_YEARS = 5
 
@@ -105,6 +111,17 @@ def biggest_changes(db: Database, now: str, days: int = RECENT_DAYS, limit: int 
             [since, now, limit],
         )
     )
+
+
+def coming(db: Database, now: str, abbr: dict[str, str], site_url: str | None, names: dict[str, str]) -> dict[str, Any]:
+    """The soonest dates of the next ``AHEAD_DAYS`` (the ``coming_up`` view, worded as the Coming up page does)."""
+    rows = coming_up.upcoming(db, now[:10], AHEAD_DAYS)
+    shown = [ahead.coming(r, abbr, site_url, now[:10], names) for r in rows[:AHEAD]]
+    return {
+        "days": AHEAD_DAYS,
+        "rows": [{**c.__dict__, "local_page": f"awards/{links.safe_name(c.award_key)}.html"} for c in shown],
+        "more": max(0, len(rows) - AHEAD),
+    }
 
 
 def freshness(db: Database, watches: list[str], now: str) -> list[dict[str, Any]]:

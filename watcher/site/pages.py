@@ -324,6 +324,7 @@ class Site:
             chart=front.vendor_chart(years, self.vendor_names, self.now),
             biggest=self.entries(front.biggest_changes(self.db, self.now), ""),
             recent_days=front.RECENT_DAYS,
+            coming=front.coming(self.db, self.now, self.abbr, self.config.settings.site_url, self.vendor_names),
             freshness=front.freshness(self.db, list(self.config.watches), self.now),
             links=nav,
             changes=self.entries(changes, ""),
