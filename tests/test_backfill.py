@@ -134,7 +134,7 @@ def test_backfill_stores_what_polling_stores_with_a_fraction_of_the_requests(
 @pytest.mark.slow
 def test_a_backfill_killed_anywhere_resumes_to_the_same_database(server: Any, clean: Path, tmp_path: Path) -> None:
     rng = random.Random(1122)  # the seed of the kill times
-    resumed = 0
+    resumed = cut_short = 0
     server.delay = 0.12  # some seconds in all: the kill lands in sizing, staging, awards or history completion
     try:
         # Kill times are fractions of an uninterrupted run's length, which grows with the shipped watches.
@@ -146,14 +146,12 @@ def test_a_backfill_killed_anywhere_resumes_to_the_same_database(server: Any, cl
             db = tmp_path / f"t{trial}" / "w.db"
             db.parent.mkdir()
             proc = backfill(server, db, wait=False)
-            time.sleep(rng.uniform(0.2, 0.9) * whole)
+            time.sleep(rng.uniform(0.2, 0.8) * whole)
             proc.send_signal(signal.SIGKILL)
             assert proc.wait() == -signal.SIGKILL
-            with sqlite3.connect(
-                db
-            ) as conn:  # killed in the middle: the backfill (one per shipped watch) had not finished
+            with sqlite3.connect(db) as conn:  # on a loaded machine a late kill may find every watch done
                 (finished,) = conn.execute("SELECT count(*) FROM backfills WHERE finished_at IS NOT NULL").fetchone()
-                assert finished < WATCHES
+            cut_short += finished < WATCHES
             again = backfill(server, db)
             assert again.returncode == 0, again.stdout + again.stderr
             resumed += "done before" in again.stdout
@@ -162,6 +160,7 @@ def test_a_backfill_killed_anywhere_resumes_to_the_same_database(server: Any, cl
             with sqlite3.connect(db) as conn:
                 assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
                 assert conn.execute("SELECT count(*) FROM changes").fetchone() == (0,)
+        assert cut_short  # at least one kill landed before the backfills (one per shipped watch) had finished
         assert resumed  # at least one rerun started from the slices written before the kill
     finally:
         server.delay = 0.0
