@@ -175,12 +175,18 @@ def _site(state: State, config: Config, out: Path, full: bool) -> int:
     return 0
 
 
+def _publish(config: Config, site: Path) -> int:
+    click.echo(jobs.publish_site(config, site).line())
+    return 0
+
+
 @cli.command()
 @_site_dir("--site", "site_out", "Where to build the site.")
-@click.option("--no-site", is_flag=True, help="Skip the site.")
+@click.option("--no-site", is_flag=True, help="Skip the site (and publishing it).")
+@click.option("--no-publish", is_flag=True, help="Build the site but do not publish it (settings.publish).")
 @click.pass_obj
-def run(state: State, site_out: Path, no_site: bool) -> None:
-    """One full pass for cron: poll every watch, update the site, send the digests that are due.
+def run(state: State, site_out: Path, no_site: bool, no_publish: bool) -> None:
+    """One full pass for cron: poll every watch, update the site (and publish it), send the digests that are due.
 
     A failing step does not stop the next ones (the site and digests work from what is
     stored); the exit code is 1 if any of them failed.
@@ -189,6 +195,8 @@ def run(state: State, site_out: Path, no_site: bool) -> None:
     steps: list[tuple[str, Callable[[], int]]] = [("poll", lambda: _poll(state, config))]
     if not no_site:
         steps.append(("site", lambda: _site(state, config, site_out, False)))
+        if jobs.publishes_after_build(config) and not no_publish:
+            steps.append(("publish", lambda: _publish(config, site_out)))
     steps.append(("digest", lambda: _digests(state, config, None)))
     sys.exit(1 if jobs.run_steps(steps, lambda line: click.echo(line, err=True)) else 0)
 
