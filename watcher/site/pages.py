@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from watcher import links, words
 from watcher.config import Config
 from watcher.site import export, money
+from watcher.site import notices as notice_pages
 from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
@@ -52,6 +53,7 @@ class Site:
         self.abbr = {a.name: a.abbreviation or a.name for a in config.agencies.values()}
         self.agency_keys = {a.name: k for k, a in config.agencies.items()}
         self.freshness = data_as_of(db, list(config.watches), now)
+        self.notices = notice_pages.Notices(db, config)
         self.templates = {
             n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml", "stub.html")
         }
@@ -64,7 +66,11 @@ class Site:
     def render(self, rel: str, template: str, **ctx: Any) -> None:
         root = "../" * rel.count("/")
         tpl = self.templates.get(template) or self.env.get_template(f"site/{template}")
-        self.w.write(rel, tpl.render(root=root, built_at=self.now, feed=ctx.pop("feed", None), **ctx))
+        share = {  # the canonical URL and the line shared links show (Open Graph, Twitter cards)
+            "canonical": f"{self.site_url}/{rel}" if self.site_url else None,
+            "summary": ctx.pop("summary", None) or ctx.get("intro") or ctx.get("title", ""),
+        }
+        self.w.write(rel, tpl.render(root=root, built_at=self.now, feed=ctx.pop("feed", None), **share, **ctx))
 
     # ------------------------------------------------------------ changes as words
 
@@ -169,6 +175,7 @@ class Site:
                 rel,
                 "award.html",
                 title=f"{a['piid'] or key} · {a['recipient_name'] or ''}",
+                summary=f"{header[1]} to {header[0]}: {usd(header[2])} obligated.",
                 a=view,
                 matches=matches,
                 vendor_names=_vendor_list(matches),
@@ -244,7 +251,11 @@ class Site:
             where,
             [vendor],
             intro=f"DHS awards to {name}, or that mention it (bought through a reseller).",
-            extra={"resellers": resellers, "facts": [], "links": []},
+            extra={
+                "resellers": resellers,
+                "facts": [],
+                "links": notice_pages.listed(self.notices.of_vendor(vendor), "../"),
+            },
             vendor=vendor,
         )
 
@@ -255,7 +266,7 @@ class Site:
             "a.awarding_subagency = ? AND a.award_key IN (SELECT entity_key FROM matches)",
             [agency],
             intro=f"Watched awards made by {clean(agency)}.",
-            extra={"resellers": [], "facts": [], "links": []},
+            extra={"resellers": [], "facts": [], "links": notice_pages.listed(self.notices.of_agency(agency), "../")},
         )
 
     def watch_page(self, name: str) -> None:
@@ -349,7 +360,7 @@ class Site:
         for c in changes:
             n = notices.get(c["entity_key"])
             item = notice_item(c["entity_key"], [c], n, [], "", None)
-            page = f"awards/{links.safe_name(n['award_key'])}.html" if n and n.get("award_key") else None
+            page = notice_pages.page_of(c["entity_key"]) if n else None  # its page links to the award it announces
             url = (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url
             entries.append(_entry(c, item, page, item.official_url, url))
         self.w.write(
@@ -386,7 +397,7 @@ class Site:
         downloads.append(("watcher.db (the SQLite database)", "downloads/watcher.db"))
         self.render("about.html", "about.html", title="About the data", freshness=self.freshness, downloads=downloads)
         self.render("search.html", "search.html", title="Search", bundles=bundles)
-        for asset in ("style.css", "search.js"):  # files, not inline: the pages' CSP runs no inline script
+        for asset in ("style.css", "print.css", "search.js"):  # files, not inline: the pages' CSP runs no inline script
             self.w.write(f"assets/{asset}", self.env.loader.get_source(self.env, f"site/{asset}")[0])  # type: ignore[union-attr]
 
     def downloads(self) -> None:
