@@ -229,3 +229,28 @@ def test_the_daemons_site_job_publishes_after_each_build(demo_db: Path, tmp_path
     (tmp_path / "queries.yaml").write_text(off)
     summary = jobs.scheduled(load_config(tmp_path / "queries.yaml"), db)["site"]()
     assert "published" not in summary and not (tmp_path / "www" / "watch").exists()
+
+
+def test_watcher_run_publishes_after_the_site_and_no_publish_skips_it(
+    replay, write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_poll_e2e import awards_from, base_rows
+
+    monkeypatch.setenv("WATCHER_USASPENDING_URL", replay.url)
+    replay.set_awards(awards_from(base_rows()))
+    cfg = write_config()
+    cfg.write_text(cfg.read_text().replace("settings:\n", "settings:\n  publish:\n    rsync: {dest: www/watch}\n", 1))
+    (tmp_path / "www").mkdir()
+    db, site_dir, dest = tmp_path / "w.db", tmp_path / "site", tmp_path / "www" / "watch"
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--config", str(cfg), "--db", str(db), "run", "--site", str(site_dir), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    out = run()
+    assert out.index("full build") < out.index("published to") and "files sent or deleted" in out
+    assert site_files(dest) == site_files(site_dir)
+    shutil.rmtree(dest)
+    out = run("--no-publish")
+    assert "published" not in out and not dest.exists()

@@ -1,7 +1,8 @@
 """The static site's pages, Atom feeds and downloads, rendered from the database (``site_build`` runs builds).
 
 Layout: ``index.html``, ``awards/<id>.html``, ``vendors/<key>.html``, ``agencies/<key>.html``,
-``watches/<name>.html``, ``about.html``, ``search.html``; an Atom feed next to each
+``watches/<name>.html``, ``notices.html``, ``notices/<id>.html`` (``notices.py``), ``about.html``,
+``search.html``; an Atom feed next to each
 listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes in
 ``pagefind-<n>/`` and ``pagefind-recent/``.
 """
