@@ -73,12 +73,15 @@ def stats(root: Path) -> dict[str, tuple[int, int, int]]:
     }
 
 
-def test_git_publish_commits_the_site_as_the_branch_and_twice_changes_nothing(built, tmp_path: Path) -> None:
+def test_git_publish_commits_the_site_as_the_branch_and_twice_changes_nothing(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, site_dir = built
     subprocess.run(["git", "init", "--quiet", "--bare", str(tmp_path / "pages.git")], check=True)
-    # A relative repository is relative to queries.yaml's folder, like the site folder.
+    # A relative repository is relative to queries.yaml's folder, like the site folder; --site relative to here.
     cfg = config(tmp_path, "    git:\n      repo: pages.git\n      branch: gh-pages\n      message: Site update\n")
-    out = publish(cfg, site_dir)
+    monkeypatch.chdir(site_dir.parent)
+    out = publish(cfg, Path(site_dir.name))
     assert "commit" in out and "gh-pages" in out
     repo = tmp_path / "pages.git"
     head = git(repo, "rev-parse", "gh-pages")
@@ -89,7 +92,7 @@ def test_git_publish_commits_the_site_as_the_branch_and_twice_changes_nothing(bu
     assert git(repo, "log", "-1", "--format=%s|%an", "gh-pages") == "Site update|watcher"
 
     # The same build again: no commit, the branch where it was.
-    assert "unchanged (no new commit)" in publish(cfg, site_dir)
+    assert "unchanged (no new commit)" in publish(cfg, Path(site_dir.name))
     assert git(repo, "rev-parse", "gh-pages") == head
     assert git(repo, "rev-list", "--count", "gh-pages") == "1"
 

@@ -70,7 +70,7 @@ def is_local(dest: str) -> bool:
 def resolve(dest: str, root: Path) -> str:
     """A relative local destination is relative to queries.yaml's folder (as the site folder is)."""
     if is_local(dest) and not dest.startswith("file://") and not Path(dest).is_absolute():
-        return str(root / dest)
+        return str((root / dest).absolute())
     return dest
 
 
@@ -92,7 +92,7 @@ def publish(site: Path, settings: PublishSettings, root: Path) -> PublishResult:
     if settings.rsync is not None:
         return _rsync(src, settings.rsync, root)
     assert settings.git is not None  # the settings require one of the two
-    return _git_publish(src, settings.git, root, site.parent / f".{site.name}-publish.git")
+    return _git_publish(src, settings.git, root, site.absolute().parent / f".{site.name}-publish.git")
 
 
 # ---------------------------------------------------------------- rsync
