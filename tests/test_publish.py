@@ -257,3 +257,30 @@ def test_watcher_run_publishes_after_the_site_and_no_publish_skips_it(
     shutil.rmtree(dest)
     out = run("--no-publish")
     assert "published" not in out and not dest.exists()
+
+
+@pytest.mark.parametrize(
+    ("dest", "local"),
+    [
+        ("/var/www/watch", True),
+        ("www/watch", True),
+        ("deploy@host:/var/www", False),
+        ("host:www", False),
+        ("rsync://host/module", False),
+        ("https://github.com/o/r.git", False),
+        ("git@github.com:o/r.git", False),
+        ("./a:b", True),  # a colon after a slash is part of a local name
+    ],
+)
+def test_local_or_remote_as_rsync_and_git_read_it(dest: str, local: bool, tmp_path: Path) -> None:
+    from watcher.site.publish import is_local, resolve
+
+    assert is_local(dest) is local
+    assert resolve(dest, tmp_path) == (str(tmp_path / dest) if local and not dest.startswith("/") else dest)
+
+
+def test_redact_hides_credentials_in_any_url() -> None:
+    from watcher.site.publish import redact
+
+    said = "fatal: unable to access 'https://x-access-token:ghp_abc123@github.com/o/r.git/': 403; ssh://me:pw@h/x"
+    assert redact(said) == "fatal: unable to access 'https://***@github.com/o/r.git/': 403; ssh://***@h/x"

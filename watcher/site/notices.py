@@ -147,7 +147,8 @@ def write_pages(site: Any, notice_ids: list[str] | None = None) -> int:
     with_pages = set(site._agencies())
     award_keys = [k for k in {index.rows[k].get("award_key") for k in wanted} if k]
     awards = rows_by_key(site.db, "awards", "award_key", award_keys)
-    held = {r[0] for r in site.db.execute("SELECT DISTINCT entity_key FROM matches")}
+    marks = ",".join("?" * len(award_keys))
+    held = {r[0] for r in site.db.execute(f"SELECT entity_key FROM matches WHERE entity_key IN ({marks})", award_keys)}
     matches: dict[str, list[dict[str, Any]]] = {}
     changes: dict[str, list[dict[str, Any]]] = {}
     for i in range(0, len(wanted), 500):

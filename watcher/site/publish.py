@@ -47,11 +47,9 @@ class PublishResult:
             if self.commit is None:
                 return f"published to {self.target}: unchanged (no new commit)"
             return f"published to {self.target}: commit {self.commit[:12]}, {self.changed} files changed"
-        return (
-            f"published to {self.target}: {self.changed} files sent or deleted"
-            if self.changed
-            else (f"published to {self.target}: unchanged")
-        )
+        if not self.changed:
+            return f"published to {self.target}: unchanged"
+        return f"published to {self.target}: {self.changed} files sent or deleted"
 
 
 def redact(text: str) -> str:
@@ -61,15 +59,15 @@ def redact(text: str) -> str:
 
 def is_local(dest: str) -> bool:
     """Whether rsync and git read ``dest`` as a local path: no ``scheme://`` and no ``host:`` before a slash."""
-    if "://" in dest:
-        return dest.startswith("file://")
+    if "://" in dest:  # rsync://, ssh://, https://, file:// (left to git as written)
+        return False
     head = dest.split("/", 1)[0]
     return ":" not in head
 
 
 def resolve(dest: str, root: Path) -> str:
     """A relative local destination is relative to queries.yaml's folder (as the site folder is)."""
-    if is_local(dest) and not dest.startswith("file://") and not Path(dest).is_absolute():
+    if is_local(dest) and not Path(dest).is_absolute():
         return str((root / dest).absolute())
     return dest
 
