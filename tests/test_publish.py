@@ -284,3 +284,11 @@ def test_redact_hides_credentials_in_any_url() -> None:
 
     said = "fatal: unable to access 'https://x-access-token:ghp_abc123@github.com/o/r.git/': 403; ssh://me:pw@h/x"
     assert redact(said) == "fatal: unable to access 'https://***@github.com/o/r.git/': 403; ssh://***@h/x"
+
+
+def test_check_says_where_the_site_goes_without_the_credential(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "    git: {repo: 'https://deploy:s3cr3t@example.org/site.git', branch: pages}\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    assert "publish: git branch pages of https://***@example.org/site.git, after each site build" in result.output
+    assert "s3cr3t" not in result.output and "settings.site_url is not set" in result.output

@@ -165,6 +165,20 @@ def publish_site(config: Config, site: Path) -> site_publish.PublishResult:
         return site_publish.publish(site, config.settings.publish, config.root)
 
 
+def describe_publish(config: Config) -> str:
+    """The line `watcher check` prints for settings.publish: where the site goes, credentials hidden."""
+    p = config.settings.publish
+    assert p is not None
+    where = "nowhere"
+    if p.rsync is not None:
+        where = f"rsync to {site_publish.redact(site_publish.resolve(p.rsync.dest, config.root))}"
+    elif p.git is not None:
+        where = f"git branch {p.git.branch} of {site_publish.redact(site_publish.resolve(p.git.repo, config.root))}"
+    after = "after each site build and " if p.after_build else ""
+    warn = "" if config.settings.site_url else " (settings.site_url is not set: pages will have no canonical URL)"
+    return f"publish: {where}, {after}on `watcher publish`{warn}"
+
+
 def publishes_after_build(config: Config) -> bool:
     """Whether `watcher run` and the daemon publish after each site build."""
     return config.settings.publish is not None and config.settings.publish.after_build

@@ -52,6 +52,8 @@ def check(state: State, live: bool, record: Path | None) -> None:
         click.echo(f"  {w.name}: {agencies} x {', '.join(w.vendors) or '-'}; keywords: {', '.join(w.keywords) or '-'}")
     for line in registry.describe(config):
         click.echo(line)
+    if config.settings.publish is not None:
+        click.echo(jobs.describe_publish(config))
     if live:
         findings = jobs.live_check(config, state.db_path, record)
         click.echo("\n".join(["", *(f.line() for f in findings), "", livecheck.WHAT_TO_SEND]))
