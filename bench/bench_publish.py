@@ -73,8 +73,8 @@ def main() -> None:
         result["incremental_build_files"] = inc.files
         for name, settings in ways.items():
             result[f"{name}_after_10_changes"] = timed(site, settings, tmp)
-    print(json.dumps(result, indent=2))
-    (ROOT / "bench" / "publish_last_run.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        (ROOT / "bench" / "publish_last_run.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

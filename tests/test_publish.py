@@ -95,6 +95,8 @@ def test_git_publish_commits_the_site_as_the_branch_and_twice_changes_nothing(
     assert "unchanged (no new commit)" in publish(cfg, Path(site_dir.name))
     assert git(repo, "rev-parse", "gh-pages") == head
     assert git(repo, "rev-list", "--count", "gh-pages") == "1"
+    # The commit is made in a scratch repository beside the site, whose housekeeping never outlives a publish.
+    assert git(site_dir.parent / ".site-publish.git", "config", "gc.autoDetach") == "false"
 
 
 def test_git_publish_after_a_rebuild_adds_one_commit_on_top(demo_db: Path, tmp_path: Path) -> None:

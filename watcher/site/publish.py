@@ -165,6 +165,9 @@ def _git_publish(src: Path, cfg: GitPublish, root: Path, scratch: Path) -> Publi
     where = f"{shown} (branch {cfg.branch})"
     if not (scratch / "HEAD").exists():
         _run(["git", "init", "--bare", "--quiet", "--", str(scratch)], "git init (the publishing scratch repository)")
+        # git packs the loose objects `git add` leaves from time to time (gc --auto): in the foreground, so no
+        # process outlives the publish (and a daemon's next publish never meets one still writing).
+        _run(["git", "--git-dir", str(scratch), "config", "gc.autoDetach", "false"], "git config")
     (scratch / "info").mkdir(exist_ok=True)
     (scratch / "info" / "exclude").write_text(f"{HIDDEN}\n")
     env = _git_env(scratch, cfg)
