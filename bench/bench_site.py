@@ -38,7 +38,7 @@ RECIPIENTS = {
 }
 
 
-def make_db(path: Path, n_awards: int, n_changes: int, seed: int = 11) -> None:
+def make_db(path: Path, n_awards: int, n_changes: int, seed: int = 11, n_notices: int = 0) -> None:
     rng = random.Random(seed)
     descriptions = [
         r["Transaction Description"]
@@ -105,9 +105,36 @@ def make_db(path: Path, n_awards: int, n_changes: int, seed: int = 11) -> None:
         " VALUES (?,?,?,?,?,?,?,?)",
         changes,
     )
+    notices(conn, keys, n_notices, rng)
     conn.execute("COMMIT")
     store.index_awards_fts(db)
     db.conn.close()
+
+
+def notices(conn: sqlite3.Connection, keys: list[str], n: int, rng: random.Random) -> None:
+    """SAM.gov notices at the watched offices, a quarter of them award notices linked to an award; each gets a page."""
+    path = "HOMELAND SECURITY, DEPARTMENT OF.US IMMIGRATION AND CUSTOMS ENFORCEMENT.ICE-CONTRACTING"
+    for i in range(n):
+        nid = f"{i:032x}"
+        vendor = rng.choice(list(RECIPIENTS))
+        award = keys[rng.randrange(len(keys))] if i % 4 == 0 and keys else None
+        conn.execute(
+            "INSERT INTO notices (notice_id, type, title, solicitation_number, agency_path, agency_code, posted_date,"
+            " award_number, award_amount, awardee_name, award_key, first_seen_at, last_seen_at)"
+            " VALUES (?, ?, ?, ?, ?, '070.7012.70CDCT', '2026-08-01', ?, ?, ?, ?, ?, ?)",
+            [nid, "Award Notice" if award else "Sources Sought", f"{vendor.upper()} SOFTWARE SUPPORT {i}",
+             f"70CDCT26R{i:08d}", path, award and award[9:26], 1000.0 if award else None,
+             RECIPIENTS[vendor][0] if award else None, award, "2026-08-01T12:00:00Z", "2026-08-01T12:00:00Z"],
+        )  # fmt: skip
+        conn.execute(
+            "INSERT INTO matches VALUES ('dhs-big-tech', ?, ?, 'mention', 'mentions it', '2026-08-01T12:00:00Z')",
+            [nid, vendor],
+        )
+        conn.execute(
+            "INSERT INTO changes (run_id, detected_at, kind, entity_key, award_key, diff, amount_delta, source)"
+            " VALUES (1, '2026-08-01T12:00:00Z', 'new_notice', ?, ?, '{}', NULL, 'sam_opportunities')",
+            [nid, award],
+        )
 
 
 def touch(path: Path, n: int, round_: int) -> None:
@@ -129,12 +156,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--awards", type=int, default=100_000)
     ap.add_argument("--changes", type=int, default=500_000)
+    ap.add_argument("--notices", type=int, default=2_000, help="SAM.gov notices (each gets a page)")
     args = ap.parse_args()
     config = load_config(ROOT / "queries.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         t = time.monotonic()
-        make_db(path, args.awards, args.changes)
+        make_db(path, args.awards, args.changes, n_notices=args.notices)
         generated = time.monotonic() - t
         db = store.open_db(path)
         out = Path(tmp) / "site"
@@ -149,6 +177,7 @@ def main() -> None:
         result = {
             "awards": args.awards,
             "changes": args.changes,
+            "notices": args.notices,
             "generate_seconds": round(generated, 1),
             "full_build_seconds": round(full.seconds, 1),
             "full_build_files": full.files,

@@ -228,4 +228,6 @@ def test_deletions_and_notices_in_plain_words() -> None:
     assert item.kind == "notice"
     assert item.headline == "US IMMIGRATION AND CUSTOMS ENFORCEMENT: new Sources Sought “Case management platform <b>”"
     assert "solicitation 70CDCR26I00000001" in item.facts and "posted 2026-07-01" in item.facts
-    assert item.official_url == "https://sam.gov/opp/abc123/view"
+    assert item.official_url == "https://sam.gov/opp/abc123/view" and item.page_url is None
+    on_site = notice_item("abc123", [change(2, "new_notice", "abc123")], notice, [], "P", "https://w.example.org")
+    assert on_site.page_url == "https://w.example.org/notices/abc123.html"  # every notice has its page

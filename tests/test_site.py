@@ -347,11 +347,14 @@ def test_sam_notices_get_a_page_and_a_feed_and_deletions_read_as_words(demo_db: 
     site(db, out, "--full")
     page = (out / "notices.html").read_text()
     assert "Award Notice" in page and "Sources Sought" in page and "<script>window" not in page
-    assert f'href="awards/{PALANTIR_ICM}.html"' in page and 'href="https://sam.gov/opp/abc123/view"' in page
+    assert 'href="notices/abc123.html"' in page and 'href="https://sam.gov/opp/abc123/view"' in page
+    notice = (out / "notices/abc123.html").read_text()  # its own page, linked to the award it announces
+    assert f'href="../awards/{PALANTIR_ICM}.html"' in notice and "<script>window" not in notice
+    assert "Case system" in (out / "notices/def456.html").read_text()
     assert 'href="notices.html"' in (out / "index.html").read_text()
     feed = feedparser.parse((out / "notices.xml").read_bytes())
     assert feed.bozo == 0 and len(feed.entries) == 2
-    assert {e.link for e in feed.entries} >= {"https://sam.gov/opp/def456/view"}
+    assert {e.link for e in feed.entries} == {"notices/abc123.html", "notices/def456.html"}  # every notice has a page
     assert "New notice" not in (out / "index.html").read_text()  # notices have their own page
     award_page = (out / f"awards/{PALANTIR_ICM}.html").read_text()
     assert "deleted from the official record" in award_page and "had obligated $" in award_page

@@ -31,6 +31,7 @@ from watcher.ops.daemon import next_runs
 from watcher.ops.lock import writer_lock
 from watcher.settings import email_address
 from watcher.site import build as site_build
+from watcher.site import publish as site_publish
 from watcher.sources import Clients, PollRequest, RunResult, registry
 from watcher.sources.sam.client import budget_report, sam_client_for
 from watcher.sources.usaspending.backfill import BackfillResult, Progress, run_backfill
@@ -153,6 +154,36 @@ def build_site(config: Config, db_path: Path, out: Path, *, full: bool = False) 
         return site_build.build(store.open_db(db_path), config, out, now=iso_utc(datetime.now(UTC)), full=full)
 
 
+def publish_site(config: Config, site: Path) -> site_publish.PublishResult:
+    """Send the built site where settings.publish says, under the site's lock (never a build half written)."""
+    if config.settings.publish is None:
+        raise ConfigError(
+            f"{config.path}: settings.publish is not set; add publish: {{rsync: {{dest: ...}}}}"
+            " or publish: {git: {repo: ..., branch: gh-pages}} (see the README)"
+        )
+    with writer_lock(site.parent / site.name, "site"):
+        return site_publish.publish(site, config.settings.publish, config.root)
+
+
+def describe_publish(config: Config) -> str:
+    """The line `watcher check` prints for settings.publish: where the site goes, credentials hidden."""
+    p = config.settings.publish
+    assert p is not None
+    where = "nowhere"
+    if p.rsync is not None:
+        where = f"rsync to {site_publish.redact(site_publish.resolve(p.rsync.dest, config.root))}"
+    elif p.git is not None:
+        where = f"git branch {p.git.branch} of {site_publish.redact(site_publish.resolve(p.git.repo, config.root))}"
+    after = "after each site build and " if p.after_build else ""
+    warn = "" if config.settings.site_url else " (settings.site_url is not set: pages will have no canonical URL)"
+    return f"publish: {where}, {after}on `watcher publish`{warn}"
+
+
+def publishes_after_build(config: Config) -> bool:
+    """Whether `watcher run` and the daemon publish after each site build."""
+    return config.settings.publish is not None and config.settings.publish.after_build
+
+
 def send_digests(
     config: Config,
     db_path: Path,
@@ -243,7 +274,10 @@ def scheduled(config: Config, db_path: Path) -> dict[str, Callable[[], str]]:
     def site_job(full: bool) -> Callable[[], str]:
         def run() -> str:
             r = build_site(config, db_path, config.site_dir(), full=full)
-            return f"{'full' if r.full else 'incremental'} build, {r.files} files, {r.seconds:.1f} s"
+            line = f"{'full' if r.full else 'incremental'} build, {r.files} files, {r.seconds:.1f} s"
+            if publishes_after_build(config):
+                line += "; " + publish_site(config, config.site_dir()).line()
+            return line
 
         return run
 

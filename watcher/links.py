@@ -28,6 +28,10 @@ def award_page(site_url: str | None, award_key: str) -> str | None:
     return f"{site_url}/awards/{safe_name(award_key)}.html" if site_url else None
 
 
+def notice_page(site_url: str | None, notice_id: str) -> str | None:
+    return f"{site_url}/notices/{safe_name(notice_id)}.html" if site_url else None
+
+
 def usaspending_award(award_key: str) -> str:
     """The award's page on usaspending.gov (its generated id is the award key)."""
     return f"https://www.usaspending.gov/award/{quote(award_key, safe='')}"

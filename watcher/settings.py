@@ -14,7 +14,7 @@ from email.utils import parseaddr
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from watcher.fpds import ModificationKind
 from watcher.models import ChangeKind
@@ -275,6 +275,68 @@ class ScheduleSettings(Strict):
     poll_deadline_seconds: int | None = Field(default=3600, ge=1)
 
 
+# ---------------------------------------------------------------- publishing the site
+
+
+def _destination(value: str) -> str:
+    """Where rsync or git sends the site: one starting with ``-`` would be read as an option of theirs."""
+    _path(value)
+    if not value.strip():
+        raise ValueError("give a folder (/var/www/watch, user@host:/var/www/watch) or a repository")
+    if value.lstrip().startswith("-"):
+        raise ValueError(f"{value!r}: cannot start with '-' (rsync and git would read it as an option)")
+    return value.strip()
+
+
+def _branch(value: str) -> str:
+    """A branch name git accepts (git-check-ref-format), checked here so a typo fails at `watcher check`."""
+    bad = (
+        not re.fullmatch(r"[A-Za-z0-9._/-]+", value)
+        or value.startswith(("-", "/", "."))
+        or value.endswith(("/", ".", ".lock"))
+        or ".." in value
+        or "//" in value
+        or "/." in value
+    )
+    if bad:
+        raise ValueError(f"{value!r} is not a branch name git accepts; use one like gh-pages")
+    return value
+
+
+Destination = Annotated[str, AfterValidator(_destination)]
+
+
+class RsyncPublish(Strict):
+    """A plain folder served by a web server: local (/var/www/watch) or remote (user@host:/var/www/watch)."""
+
+    dest: Destination
+    # The remote shell rsync runs (its -e), like "ssh -p 2222 -i /home/watch/.ssh/deploy"; default plain ssh.
+    ssh: Annotated[str, AfterValidator(_path)] | None = None
+
+
+class GitPublish(Strict):
+    """A gh-pages-style branch: each publish commits the built site as the branch's only content and pushes."""
+
+    repo: Destination  # a URL or a path; credentials belong in ssh keys or a git credential helper
+    branch: Annotated[str, AfterValidator(_branch)] = "gh-pages"
+    message: Annotated[str, AfterValidator(_path)] = "Publish the watcher site"
+    author: Annotated[str, AfterValidator(_from_address)] = "watcher <watcher@localhost>"
+
+
+class PublishSettings(Strict):
+    """`watcher publish`: exactly one of rsync or git; `after_build` publishes after each site build too."""
+
+    rsync: RsyncPublish | None = None
+    git: GitPublish | None = None
+    after_build: bool = True  # `watcher run` and the daemon publish after each site build
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PublishSettings:
+        if (self.rsync is None) == (self.git is None):
+            raise ValueError("give exactly one of rsync: {dest: ...} or git: {repo: ..., branch: ...}")
+        return self
+
+
 class Settings(Strict):
     usaspending: UsaspendingSettings = UsaspendingSettings()
     sam: SamSettings = SamSettings()
@@ -288,5 +350,6 @@ class Settings(Strict):
     # content): a record that changes at every poll keeps this many, not one per poll. At least 1.
     raw_versions_kept: int = Field(default=3, ge=1, le=1000)
     site_url: Annotated[str, AfterValidator(_site_url)] | None = None
+    publish: PublishSettings | None = None  # where `watcher publish` sends the built site (rsync or git)
     templates_dir: PathText | None = None  # user templates (email/digest.html ...); default ./templates
     email: EmailSettings = EmailSettings()

@@ -338,8 +338,7 @@ def notice_item(
         facts=[clean(f, 400) for f in facts],
         why=why,
         description="",
-        # The site has no notice pages: a notice links to the page of the award it announces, if any.
-        page_url=links.award_page(site_url, n["award_key"]) if n.get("award_key") else None,
+        page_url=links.notice_page(site_url, key),  # its page links on to the award it announced, if any
         official_url=links.sam_notice(key),
         official_label="sam.gov",
         amount=amount or Decimal(0),

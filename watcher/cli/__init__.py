@@ -9,7 +9,7 @@ registers one family of commands on that group when imported here.
 
 from __future__ import annotations
 
-from watcher.cli import pipeline, reading, vendors  # noqa: F401  (importing registers their commands)
+from watcher.cli import pipeline, publish, reading, vendors  # noqa: F401  (importing registers their commands)
 from watcher.cli.base import cli
 
 __all__ = ["cli"]

@@ -55,6 +55,8 @@ def check(state: State, live: bool, record: Path | None) -> None:
         click.echo(line)
     for line in registry.describe(config):
         click.echo(line)
+    if config.settings.publish is not None:
+        click.echo(jobs.describe_publish(config))
     if live:
         findings = jobs.live_check(config, state.db_path, record)
         click.echo("\n".join(["", *(f.line() for f in findings), "", livecheck.WHAT_TO_SEND]))
@@ -178,12 +180,18 @@ def _site(state: State, config: Config, out: Path, full: bool) -> int:
     return 0
 
 
+def _publish(config: Config, site: Path) -> int:
+    click.echo(jobs.publish_site(config, site).line())
+    return 0
+
+
 @cli.command()
 @_site_dir("--site", "site_out", "Where to build the site.")
-@click.option("--no-site", is_flag=True, help="Skip the site.")
+@click.option("--no-site", is_flag=True, help="Skip the site (and publishing it).")
+@click.option("--no-publish", is_flag=True, help="Build the site but do not publish it (settings.publish).")
 @click.pass_obj
-def run(state: State, site_out: Path, no_site: bool) -> None:
-    """One full pass for cron: poll every watch, update the site, send the digests that are due.
+def run(state: State, site_out: Path, no_site: bool, no_publish: bool) -> None:
+    """One full pass for cron: poll every watch, update the site (and publish it), send the digests that are due.
 
     A failing step does not stop the next ones (the site and digests work from what is
     stored); the exit code is 1 if any of them failed.
@@ -192,6 +200,8 @@ def run(state: State, site_out: Path, no_site: bool) -> None:
     steps: list[tuple[str, Callable[[], int]]] = [("poll", lambda: _poll(state, config))]
     if not no_site:
         steps.append(("site", lambda: _site(state, config, site_out, False)))
+        if jobs.publishes_after_build(config) and not no_publish:
+            steps.append(("publish", lambda: _publish(config, site_out)))
     steps.append(("digest", lambda: _digests(state, config, None)))
     sys.exit(1 if jobs.run_steps(steps, lambda line: click.echo(line, err=True)) else 0)
 

@@ -32,6 +32,8 @@ from sqlite_utils import Database
 from watcher import links
 from watcher.config import Config
 from watcher.site import coming_up as coming_up_page
+from watcher.site import front
+from watcher.site import notices as notice_pages
 from watcher.site.files import SiteError, Writer
 from watcher.site.pages import Site
 from watcher.templating import environment
@@ -144,13 +146,14 @@ def _full_build(
         site = Site(db, config, env, w, now)
         for vendor in [r[0] for r in db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != ''")]:
             site.vendor_page(vendor)
-        for agency in site._agencies():
+        for agency in site.held_agencies():
             site.agency_page_write(agency)
         for name in config.watches:
             site.watch_page(name)
-        site.home()
+        front.write_home(site)
         site.notices_page()
         coming_up_page.write(site)
+        notice_pages.write_pages(site)
         log.info("site: listings written after %.1f s", time.monotonic() - started)
         site.downloads()
         log.info("site: downloads written after %.1f s", time.monotonic() - started)
@@ -355,9 +358,15 @@ def _incremental(
         coming_up_page.write(Site(db, config, env, coming, now))
         manifest["coming_up_day"] = now[:10]
         coming.write(MANIFEST, json.dumps(manifest))
-    if not keys:
+    notice_ids = notice_pages.touched(db, manifest["last_change"])
+    if not keys and not notice_ids:
         result.search = "unchanged"
         return result
+    index = notice_pages.Notices(db, config)  # a changed notice's vendor and agency pages list it
+    notice_vendors, notice_agencies = index.affected(notice_ids)
+    held = "SELECT DISTINCT awarding_subagency FROM awards WHERE award_key IN (SELECT entity_key FROM matches)"
+    agencies |= notice_agencies & {r[0] for r in db.execute(held)}  # only agencies a full build gives a page
+    vendors |= notice_vendors
     # The listing pages are the slow part at scale (each reads thousands of awards): agencies and
     # watches are written by a forked worker while this process writes the rest.
     ctx = multiprocessing.get_context("fork")
@@ -376,6 +385,7 @@ def _incremental(
     worker.start()
     w = Writer(current, atomic=True)
     site = Site(db, config, env, w, now)
+    site.notices = index
     result.awards = site.award_pages(keys)
     changed = set(manifest.get("recent", [])) | set(keys)
     watched = _watched(db, changed)
@@ -383,7 +393,8 @@ def _incremental(
         (current / "awards" / f"{links.safe_name(key)}.html").unlink(missing_ok=True)
     for vendor in sorted(vendors):
         site.vendor_page(vendor)
-    site.home()
+    notice_pages.write_pages(site, notice_ids)
+    front.write_home(site)
     site.notices_page()
     recent_keys = sorted(changed & watched)
     recent = recent_keys

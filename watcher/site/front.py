@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from watcher import ahead, links
 from watcher.site.charts import stacked_bars
 from watcher.site.money import PATH_WORDS, YearSplit, path_series
+from watcher.site.pages import FEED_ENTRIES, Site
 from watcher.store import coming_up
 from watcher.words import SOURCE_LABELS, clean, when
 
@@ -148,3 +149,44 @@ def freshness(db: Database, watches: list[str], now: str) -> list[dict[str, Any]
             }
         )
     return out
+
+
+def write_home(site: Site) -> None:
+    """The front page: money per vendor this and last fiscal year, biggest recent changes, freshness, links."""
+    changes = site.changes_for("1=1", [])
+    site.feed("feed.xml", "watcher: every change", "index.html", changes[:FEED_ENTRIES])
+    vendors = [r[0] for r in site.db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != '' ORDER BY 1")]
+    agencies = site.held_agencies()
+    counts = dict(site.db.execute("SELECT vendor, count(DISTINCT entity_key) FROM matches GROUP BY vendor"))
+    watches = [(n, f"watches/{links.safe_name(n)}.html", w.description) for n, w in site.config.watches.items()]
+    vendor_links = [
+        (site.vendor_names.get(v, v), f"vendors/{links.safe_name(v)}.html", f"{counts.get(v, 0)} awards")
+        for v in vendors
+    ]
+    (notices,) = site.db.execute("SELECT count(*) FROM notices").fetchone()
+    nav = [
+        ("Watches", watches),
+        *(
+            [("SAM.gov notices", [("Coming buys and award notices", "notices.html", f"{notices} notices")])]
+            if notices
+            else []
+        ),
+        ("Vendors", vendor_links),
+        ("Agencies", [(clean(a), site.agency_page(a), "") for a in agencies]),
+    ]
+    years = {v: site.vendor_years(v) for v in vendors}
+    site.render(
+        "index.html",
+        "front.html",
+        title="DHS contracts with big tech: what changed",
+        intro="New awards and every change to them, for the vendors and agencies watched here.",
+        feed="feed.xml",
+        headline=headline(years, site.vendor_names, site.now),
+        chart=vendor_chart(years, site.vendor_names, site.now),
+        biggest=site.entries(biggest_changes(site.db, site.now), ""),
+        recent_days=RECENT_DAYS,
+        coming=coming(site.db, site.now, site.abbr, site.config.settings.site_url, site.vendor_names),
+        freshness=freshness(site.db, list(site.config.watches), site.now),
+        links=nav,
+        changes=site.entries(changes, ""),
+    )

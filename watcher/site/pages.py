@@ -1,7 +1,8 @@
 """The static site's pages, Atom feeds and downloads, rendered from the database (``site_build`` runs builds).
 
 Layout: ``index.html``, ``awards/<id>.html``, ``vendors/<key>.html``, ``agencies/<key>.html``,
-``watches/<name>.html``, ``about.html``, ``search.html``; an Atom feed next to each
+``watches/<name>.html``, ``notices.html``, ``notices/<id>.html`` (``notices.py``), ``about.html``,
+``search.html``; an Atom feed next to each
 listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes in
 ``pagefind-<n>/`` and ``pagefind-recent/``.
 """
@@ -18,7 +19,8 @@ from watcher import links, words
 from watcher.ahead import ending_item
 from watcher.config import Config
 from watcher.models import ChangeKind
-from watcher.site import award_view, competition, export, front, money
+from watcher.site import award_view, competition, export, money
+from watcher.site import notices as notice_pages
 from watcher.site import subawards as subaward_pages
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
@@ -48,6 +50,7 @@ class Site:
         self.agency_keys = {a.name: k for k, a in config.agencies.items()}
         self.freshness = data_as_of(db, list(config.watches), now)
         self._years: dict[str, list[money.YearSplit]] = {}
+        self.notices = notice_pages.Notices(db, config)
         self.templates = {
             n: env.get_template(f"site/{n}") for n in ("award.html", "listing.html", "feed.xml", "stub.html")
         }
@@ -60,7 +63,11 @@ class Site:
     def render(self, rel: str, template: str, **ctx: Any) -> None:
         root = "../" * rel.count("/")
         tpl = self.templates.get(template) or self.env.get_template(f"site/{template}")
-        self.w.write(rel, tpl.render(root=root, built_at=self.now, feed=ctx.pop("feed", None), **ctx))
+        share = {  # the canonical URL and the line shared links show (Open Graph, Twitter cards)
+            "canonical": f"{self.site_url}/{rel}" if self.site_url else None,
+            "summary": ctx.pop("summary", None) or ctx.get("intro") or ctx.get("title", ""),
+        }
+        self.w.write(rel, tpl.render(root=root, built_at=self.now, feed=ctx.pop("feed", None), **share, **ctx))
 
     # ------------------------------------------------------------ changes as words
 
@@ -170,6 +177,7 @@ class Site:
                 rel,
                 "award.html",
                 title=f"{a['piid'] or key} · {a['recipient_name'] or ''}",
+                summary=f"{header[1]} to {header[0]}: {words.usd(header[2])} obligated.",
                 a=view,
                 matches=matches,
                 vendor_names=_vendor_list(matches),
@@ -194,7 +202,7 @@ class Site:
             out.append(a)
         return out, count
 
-    def _changes_for(self, where: str, args: list[Any], limit: int = TIMELINE) -> list[dict[str, Any]]:
+    def changes_for(self, where: str, args: list[Any], limit: int = TIMELINE) -> list[dict[str, Any]]:
         """The latest changes to awards (SAM notices without an award get pages with the SAM source)."""
         return list(
             self.db.query(
@@ -218,7 +226,7 @@ class Site:
         """A vendor, agency or watch page with its feed and its awards as CSV."""
         awards, count = self._awards_for(where, args)
         change_where = f"c.award_key IN (SELECT a.award_key FROM awards a WHERE {where})"
-        changes = self._changes_for(change_where, args)
+        changes = self.changes_for(change_where, args)
         feed_rel = rel.replace(".html", ".xml")
         self.feed(feed_rel, f"{title}: changes", rel, changes[:FEED_ENTRIES])
         who = self.vendor_names.get(vendor, vendor) if vendor else None
@@ -256,7 +264,7 @@ class Site:
                 "resellers": resellers,
                 "resellers_svg": money.resellers_chart(resellers, name),
                 "facts": competition.listing_counts(self.db, VENDOR_WHERE, [vendor]),
-                "links": [],
+                "links": notice_pages.listed(self.notices.of_vendor(vendor), "../"),
             },
             vendor=vendor,
         )
@@ -269,7 +277,11 @@ class Site:
             agency_where,
             [agency],
             intro=f"Watched awards made by {clean(agency)}.",
-            extra={"resellers": [], "facts": competition.listing_counts(self.db, agency_where, [agency]), "links": []},
+            extra={
+                "resellers": [],
+                "facts": competition.listing_counts(self.db, agency_where, [agency]),
+                "links": notice_pages.listed(self.notices.of_agency(agency), "../"),
+            },
         )
 
     def watch_page(self, name: str) -> None:
@@ -288,46 +300,6 @@ class Site:
             [name],
             intro=w.description if w else "",
             extra={"resellers": [], "facts": facts, "links": []},
-        )
-
-    def home(self) -> None:
-        """The front page: money per vendor this and last fiscal year, biggest recent changes, freshness, links."""
-        changes = self._changes_for("1=1", [])
-        self.feed("feed.xml", "watcher: every change", "index.html", changes[:FEED_ENTRIES])
-        vendors = [r[0] for r in self.db.execute("SELECT DISTINCT vendor FROM matches WHERE vendor != '' ORDER BY 1")]
-        agencies = self._agencies()
-        counts = dict(self.db.execute("SELECT vendor, count(DISTINCT entity_key) FROM matches GROUP BY vendor"))
-        watches = [(n, f"watches/{links.safe_name(n)}.html", w.description) for n, w in self.config.watches.items()]
-        vendor_links = [
-            (self.vendor_names.get(v, v), f"vendors/{links.safe_name(v)}.html", f"{counts.get(v, 0)} awards")
-            for v in vendors
-        ]
-        (notices,) = self.db.execute("SELECT count(*) FROM notices").fetchone()
-        nav = [
-            ("Watches", watches),
-            *(
-                [("SAM.gov notices", [("Coming buys and award notices", "notices.html", f"{notices} notices")])]
-                if notices
-                else []
-            ),
-            ("Vendors", vendor_links),
-            ("Agencies", [(clean(a), self.agency_page(a), "") for a in agencies]),
-        ]
-        years = {v: self.vendor_years(v) for v in vendors}
-        self.render(
-            "index.html",
-            "front.html",
-            title="DHS contracts with big tech: what changed",
-            intro="New awards and every change to them, for the vendors and agencies watched here.",
-            feed="feed.xml",
-            headline=front.headline(years, self.vendor_names, self.now),
-            chart=front.vendor_chart(years, self.vendor_names, self.now),
-            biggest=self.entries(front.biggest_changes(self.db, self.now), ""),
-            recent_days=front.RECENT_DAYS,
-            coming=front.coming(self.db, self.now, self.abbr, self.config.settings.site_url, self.vendor_names),
-            freshness=front.freshness(self.db, list(self.config.watches), self.now),
-            links=nav,
-            changes=self.entries(changes, ""),
         )
 
     def vendor_years(self, vendor: str) -> list[money.YearSplit]:
@@ -377,7 +349,7 @@ class Site:
         for c in changes:
             n = notices.get(c["entity_key"])
             item = notice_item(c["entity_key"], [c], n, [], "", None)
-            page = f"awards/{links.safe_name(n['award_key'])}.html" if n and n.get("award_key") else None
+            page = notice_pages.page_of(c["entity_key"]) if n else None  # its page links to the award it announces
             url = (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url
             entries.append(_entry(c, item, page, item.official_url, url))
         self.w.write(
@@ -400,7 +372,7 @@ class Site:
             entries,
         )
 
-    def _agencies(self) -> list[str]:
+    def held_agencies(self) -> list[str]:
         return [
             r[0]
             for r in self.db.execute(
@@ -414,7 +386,7 @@ class Site:
         downloads.append(("watcher.db (the SQLite database)", "downloads/watcher.db"))
         self.render("about.html", "about.html", title="About the data", freshness=self.freshness, downloads=downloads)
         self.render("search.html", "search.html", title="Search", bundles=bundles)
-        for asset in ("style.css", "search.js"):  # files, not inline: the pages' CSP runs no inline script
+        for asset in ("style.css", "print.css", "search.js"):  # files, not inline: the pages' CSP runs no inline script
             self.w.write(f"assets/{asset}", self.env.loader.get_source(self.env, f"site/{asset}")[0])  # type: ignore[union-attr]
 
     def downloads(self) -> None:
