@@ -156,3 +156,18 @@ def test_freshness_says_when_each_source_last_answered_and_why_its_last_poll_fai
         "failed": False,
         "error": "",
     }
+
+
+def test_money_over_time_is_drawn_only_when_there_is_a_story_over_time() -> None:
+    """One action and no ceiling: nothing to draw (the contract actions table has it); two actions, or a ceiling,
+    draw the steps, with a table row per dated action."""
+    money_over_time = award_view.money_over_time
+    base = {"action_date": "2021-06-21", "modification_number": "0", "obligation": 100.0}
+    mod = {"action_date": "2022-01-05", "modification_number": "P00001", "obligation": 50.0}
+    award = {"award_key": "CONT_AWD_X", "piid": "X", "potential_value": None}
+    assert money_over_time(award, [base]) is None
+    assert money_over_time(award, []) is None
+    two = money_over_time(award, [mod, base])
+    assert two is not None and [r[3] for r in two["rows"]] == [100, 150] and "<svg" in str(two["svg"])
+    capped = money_over_time({**award, "potential_value": 400.0}, [base])
+    assert capped is not None and capped["ceiling"] == 400 and len(capped["rows"]) == 1

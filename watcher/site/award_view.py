@@ -47,8 +47,9 @@ def money_over_time(a: dict[str, Any], transactions: list[dict[str, Any]]) -> di
         (t for t in transactions if t.get("action_date") and finite_amount(t.get("obligation")) is not None),
         key=lambda t: (t["action_date"], t.get("modification_number") or ""),
     )
-    if not dated:
-        return None
+    ceiling = finite_amount(a.get("potential_value"))
+    if not dated or (len(dated) == 1 and ceiling is None):
+        return None  # one action and no ceiling: no story over time (the contract actions table has it)
     steps, total = [], Decimal(0)
     for t in dated:
         amount = finite_amount(t["obligation"]) or Decimal(0)
@@ -57,7 +58,6 @@ def money_over_time(a: dict[str, Any], transactions: list[dict[str, Any]]) -> di
         steps.append(
             Step(date.fromisoformat(t["action_date"][:10]), label if label not in ("", "0") else "base", amount, total)
         )
-    ceiling = finite_amount(a.get("potential_value"))
     name = a.get("piid") or a["award_key"]
     return {
         "svg": step_chart(
