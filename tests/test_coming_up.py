@@ -20,7 +20,7 @@ from watcher.digest import render
 from watcher.errors import ConfigError
 from watcher.site import build as site_build
 from watcher.site import export
-from watcher.store.coming_up import record_ending_soon, upcoming
+from watcher.store.coming_up import count_upcoming, record_ending_soon, upcoming
 from watcher.templating import environment
 
 HOSTILE = 'ACME <script>alert(1)</script>, "QUOTED"; LLC\\ & CO'
@@ -91,6 +91,10 @@ def test_the_view_has_one_row_per_award_kind_and_date_by_the_documented_rules(me
         ("2026-09-18", "next_option"),
     ]
     assert soon[0]["vendors"] == "palantir" and soon[0]["watches"] == "w"
+    # the site reads only what it shows: the soonest rows, and a count of all of them
+    assert upcoming(memory_db, DAY1, 30, limit=2) == soon[:2]
+    assert count_upcoming(memory_db, DAY1, 30) == 3 and count_upcoming(memory_db, DAY1, 365 * 5) == 7
+    assert count_upcoming(memory_db, DAY1, 30, kinds=["end"]) == 1
 
 
 def ending(db: Any) -> list[tuple[str, str, str]]:

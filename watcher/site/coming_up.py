@@ -44,18 +44,23 @@ PRODID = "-//watcher//Coming up//EN"
 
 
 def write(site: Site) -> None:
-    """Write ``coming-up.html``, ``coming-up.xml`` and ``coming-up.ics`` into the build."""
+    """Write ``coming-up.html``, ``coming-up.xml`` and ``coming-up.ics`` into the build.
+
+    Each reads only the rows it shows (the soonest, with a LIMIT) and counts the rest: at 100k
+    awards, reading a year of dates as rows cost 1.6 s of the page's 3.6 s (bench/RESULTS.md).
+    """
     today = site.now[:10]
     root_url = site.config.settings.site_url
-    rows = coming_up.upcoming(site.db, today, PAGE_DAYS)
 
     def words(rows: list[dict[str, Any]]) -> list[ahead.Coming]:  # only the rows shown are worded
         return [ahead.coming(r, site.abbr, root_url, today, site.vendor_names) for r in rows]
 
+    day = date.fromisoformat(today)
     bands = []
-    for lo, hi, label in BANDS:
-        band = [r for r in rows if lo <= ahead.days_between(today, r["date"]) <= hi]
-        bands.append((label, [_row(c) for c in words(band[:BAND_ROWS])], len(band)))
+    for lo, hi, label in BANDS:  # the soonest rows of each band, and how many it holds in all
+        start = (day + timedelta(days=lo)).isoformat()
+        band = coming_up.upcoming(site.db, start, hi - lo, limit=BAND_ROWS)
+        bands.append((label, [_row(c) for c in words(band)], coming_up.count_upcoming(site.db, start, hi - lo)))
     site.render(
         "coming-up.html",
         "coming_up.html",
@@ -66,10 +71,10 @@ def write(site: Site) -> None:
         feed="coming-up.xml",
         ics="coming-up.ics",
     )
-    soon = [r for r in rows if ahead.days_between(today, r["date"]) <= FEED_DAYS]
-    site.w.write("coming-up.xml", _atom(site, words(soon[:FEED_ENTRIES])))
-    start = (date.fromisoformat(today) - timedelta(days=ICS_PAST_DAYS)).isoformat()
-    events = words(coming_up.upcoming(site.db, start, ICS_PAST_DAYS + ICS_DAYS)[:ICS_EVENTS])
+    soon = coming_up.upcoming(site.db, today, FEED_DAYS, limit=FEED_ENTRIES)
+    site.w.write("coming-up.xml", _atom(site, words(soon)))
+    start = (day - timedelta(days=ICS_PAST_DAYS)).isoformat()
+    events = words(coming_up.upcoming(site.db, start, ICS_PAST_DAYS + ICS_DAYS, limit=ICS_EVENTS))
     site.w.write("coming-up.ics", calendar(events, site.now, root_url))
 
 

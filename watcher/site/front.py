@@ -116,12 +116,12 @@ def biggest_changes(db: Database, now: str, days: int = RECENT_DAYS, limit: int 
 
 def coming(db: Database, now: str, abbr: dict[str, str], site_url: str | None, names: dict[str, str]) -> dict[str, Any]:
     """The soonest dates of the next ``AHEAD_DAYS`` (the ``coming_up`` view, worded as the Coming up page does)."""
-    rows = coming_up.upcoming(db, now[:10], AHEAD_DAYS)
-    shown = [ahead.coming(r, abbr, site_url, now[:10], names) for r in rows[:AHEAD]]
+    rows = coming_up.upcoming(db, now[:10], AHEAD_DAYS, limit=AHEAD)
+    shown = [ahead.coming(r, abbr, site_url, now[:10], names) for r in rows]
     return {
         "days": AHEAD_DAYS,
         "rows": [{**c.__dict__, "local_page": f"awards/{links.safe_name(c.award_key)}.html"} for c in shown],
-        "more": max(0, len(rows) - AHEAD),
+        "more": max(0, coming_up.count_upcoming(db, now[:10], AHEAD_DAYS) - len(rows)),
     }
 
 

@@ -72,12 +72,11 @@ def window(today: str, days: int) -> tuple[str, str]:
     return start.isoformat(), (start + timedelta(days=days)).isoformat()
 
 
-def upcoming(
-    db: Database, today: str, days: int, watches: Sequence[str] | None = None, kinds: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
-    """The ``coming_up`` rows dated from ``today`` to ``days`` later, soonest first, for some watches only."""
+def _where(
+    today: str, days: int, watches: Sequence[str] | None, kinds: Sequence[str] | None
+) -> tuple[str, list[Any]]:
     start, end = window(today, days)
-    sql = "SELECT * FROM coming_up c WHERE c.date >= ? AND c.date <= ?"
+    sql = "c.date >= ? AND c.date <= ?"
     args: list[Any] = [start, end]
     if watches is not None:
         held = f"SELECT 1 FROM matches m WHERE m.entity_key = c.award_key AND m.watch IN ({_marks(watches)})"
@@ -86,7 +85,37 @@ def upcoming(
     if kinds is not None:
         sql += f" AND c.date_kind IN ({_marks(kinds)})"
         args += list(kinds)
-    return list(db.query(sql + " ORDER BY c.date, c.award_key, c.date_kind", args))
+    return sql, args
+
+
+def upcoming(
+    db: Database,
+    today: str,
+    days: int,
+    watches: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The ``coming_up`` rows dated from ``today`` to ``days`` later, soonest first, for some watches only.
+
+    ``limit``: only the soonest rows (the site's page and feeds show a bounded number; reading
+    every row of a year at 100k awards costs seconds, most of it building row dicts).
+    """
+    where, args = _where(today, days, watches, kinds)
+    sql = f"SELECT * FROM coming_up c WHERE {where} ORDER BY c.date, c.award_key, c.date_kind"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return list(db.query(sql, args))
+
+
+def count_upcoming(
+    db: Database, today: str, days: int, watches: Sequence[str] | None = None, kinds: Sequence[str] | None = None
+) -> int:
+    """How many ``coming_up`` rows :func:`upcoming` would return without a limit."""
+    where, args = _where(today, days, watches, kinds)
+    (n,) = db.execute(f"SELECT count(*) FROM coming_up c WHERE {where}", args).fetchone()
+    return int(n)
 
 
 def told_until(db: Database, subscriber: str) -> str | None:
