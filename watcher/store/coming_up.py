@@ -72,9 +72,7 @@ def window(today: str, days: int) -> tuple[str, str]:
     return start.isoformat(), (start + timedelta(days=days)).isoformat()
 
 
-def _where(
-    today: str, days: int, watches: Sequence[str] | None, kinds: Sequence[str] | None
-) -> tuple[str, list[Any]]:
+def _where(today: str, days: int, watches: Sequence[str] | None, kinds: Sequence[str] | None) -> tuple[str, list[Any]]:
     start, end = window(today, days)
     sql = "c.date >= ? AND c.date <= ?"
     args: list[Any] = [start, end]
