@@ -265,6 +265,12 @@ def _listings_part(
         site.watch_page(name)
 
 
+def _coming_up_part(db_path: str, config: Config, target: Path, now: str) -> None:
+    """The Coming up page and its feeds, in a worker of their own (a new day's incremental build rewrites them)."""
+    db = Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
+    coming_up_page.write(Site(db, config, environment(config.templates_dir()), Writer(target, atomic=True), now))
+
+
 def _exit(code: int) -> None:
     """End a forked worker at once: its work is on disk, and the interpreter's normal shutdown can
     fail in a child forked from a thread (the daemon runs builds in its worker thread)."""
@@ -353,13 +359,15 @@ def _incremental(
 ) -> BuildResult:
     keys, vendors, agencies, watches = _touched(db, manifest["last_change"])
     result = BuildResult(out, False, touched=keys)
-    if manifest.get("coming_up_day") != now[:10] or coming_up_page.dates_changed(db, manifest["last_change"]):
-        coming = Writer(current, atomic=True)  # its dates count from today: rewritten once a day, or when they move
-        coming_up_page.write(Site(db, config, env, coming, now))
-        manifest["coming_up_day"] = now[:10]
-        coming.write(MANIFEST, json.dumps(manifest))
+    # The Coming up page's dates count from today: rewritten on a new day's first build, or when they move.
+    coming_due = manifest.get("coming_up_day") != now[:10] or coming_up_page.dates_changed(db, manifest["last_change"])
     notice_ids = notice_pages.touched(db, manifest["last_change"])
     if not keys and not notice_ids:
+        if coming_due:
+            coming = Writer(current, atomic=True)
+            coming_up_page.write(Site(db, config, env, coming, now))
+            manifest["coming_up_day"] = now[:10]
+            coming.write(MANIFEST, json.dumps(manifest))
         result.search = "unchanged"
         return result
     index = notice_pages.Notices(db, config)  # a changed notice's vendor and agency pages list it
@@ -383,6 +391,10 @@ def _incremental(
         ),
     )
     worker.start()
+    coming_worker = None
+    if coming_due:  # in parallel too: at 100k awards it is about a second (bench/RESULTS.md)
+        coming_worker = ctx.Process(target=_worker, args=(_coming_up_part, _db_path(db), config, current, now))
+        coming_worker.start()
     w = Writer(current, atomic=True)
     site = Site(db, config, env, w, now)
     site.notices = index
@@ -418,9 +430,14 @@ def _incremental(
     site.static_pages(bundles=[*manifest.get("bundles", []), *recent_bundle] if search else [])
     if search and not recent_bundle:  # the pages no longer name it: an index of nothing goes (pagefind makes none)
         shutil.rmtree(current / "pagefind-recent", ignore_errors=True)
-    worker.join()
-    if worker.exitcode != 0:
-        raise SiteError(f"a site worker failed (exit code {worker.exitcode}); run `watcher site --full`")
+    for proc in (worker, coming_worker):
+        if proc is None:
+            continue
+        proc.join()
+        if proc.exitcode != 0:
+            raise SiteError(f"a site worker failed (exit code {proc.exitcode}); run `watcher site --full`")
+    if coming_worker is not None:
+        manifest["coming_up_day"] = now[:10]
     manifest.update(last_change=last_change, recent=recent, built_at=now)
     w.write(MANIFEST, json.dumps(manifest))
     result.files = w.count
