@@ -15,6 +15,7 @@ from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import axe_playwright_python
 import pytest
 
 from tests.conftest import CHROMIUM_ARGS
@@ -27,7 +28,8 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed"),
 ]
-AXE = Path(__file__).parent / "fixtures" / "axe" / "axe.min.js"
+#: axe-core's axe.min.js as the axe-playwright-python package ships it (a test dependency, so pip installs it).
+AXE = Path(axe_playwright_python.__file__).parent / "axe.min.js"
 #: The demo's clock (its site is built "now" = the last replayed poll): FY2026 is the current year.
 DEMO_FY = 2026
 WORDS_PATH = {v: k for k, v in PATH_WORDS.items()}
@@ -321,7 +323,7 @@ def _page_types(demo_db: Path) -> list[str]:
 def test_axe_finds_no_serious_or_critical_violation_on_any_page_type(
     page, demo_site: str, demo_db: Path, width: int
 ) -> None:
-    """axe-core (vendored from npm, tests/fixtures/axe) in chromium, on each kind of page at phone and desk width."""
+    """axe-core (from the axe-playwright-python package) in chromium, on each page type at phone and desk width."""
     page.set_viewport_size({"width": width, "height": 900})
     found = {}
     for rel in _page_types(demo_db):
