@@ -273,3 +273,24 @@ def test_export_coming_up_filters_on_the_date(memory_db: Any) -> None:
     lines = buf.getvalue().splitlines()
     assert lines[0].startswith("award_key,date_kind,date,piid")
     assert {line.split(",")[2] for line in lines[1:]} == {"2026-09-05", "2026-09-10", "2026-09-18"}
+
+
+def test_an_incremental_build_rewrites_the_calendar_only_when_an_event_changes(tmp_path: Path) -> None:
+    """A new day's build leaves an unchanged .ics as it is (same bytes, DTSTAMP included: the time it was
+    written); a moved date rewrites it, with the new event and a new digest of what the events say."""
+    out = build_site(tmp_path, DAY1)
+    ics = out / "coming-up.ics"
+    before, stat = ics.read_bytes(), ics.stat()
+    assert b"X-WATCHER-EVENTS:" in before
+    out = build_site(tmp_path, DAY2, full=False)  # the next day, nothing changed
+    assert ics.read_bytes() == before and ics.stat().st_ino == stat.st_ino
+    db = store.open_db(tmp_path / "w.db")
+    db.execute("UPDATE awards SET end_date = '2026-09-12', potential_end_date = '2026-09-12'"
+               " WHERE award_key = ?", [ENDS])  # fmt: skip
+    db.execute("INSERT INTO changes (detected_at, kind, entity_key, award_key, diff) VALUES (?, 'award_changed', ?, ?,"
+               " '{\"end_date\": [\"2026-09-10\", \"2026-09-12\"]}')", [DAY2, ENDS, ENDS])  # fmt: skip
+    build_site(tmp_path, "2026-08-21T14:00:00Z", full=False)
+    after = ics.read_bytes()
+    assert after != before and "2026-09-12" in {e.decoded("dtstart").isoformat() for e in events(after).values()}
+    digest = [line for line in after.decode().replace("\r\n ", "").splitlines() if line.startswith("X-WATCHER-")]
+    assert len(digest) == 1 and digest[0] not in before.decode().replace("\r\n ", "")
