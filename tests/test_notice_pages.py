@@ -172,7 +172,11 @@ def test_an_incremental_build_writes_the_changed_notice_and_the_pages_listing_it
     assert {f"notices/{'2' * 32}.html", f"notices/{'4' * 32}.html", "vendors/amazon.html"} <= rewritten
     assert {"vendors/microsoft.html", "agencies/ice.html", "notices.html"} <= rewritten
     assert f"notices/{'1' * 32}.html" not in rewritten and f"awards/{PALANTIR_ICM}.html" not in rewritten
-    assert "(AMENDED)" in (out / f"notices/{'2' * 32}.html").read_text()
+    amended = (out / f"notices/{'2' * 32}.html").read_text()
+    assert "(AMENDED)" in amended
+    # its timeline: both of its changes, newest first, worded as the digests word them
+    assert "Notice changed" in amended and "New notice" in amended
+    assert amended.index("Notice changed") < amended.index("New notice")
     assert "MICROSOFT AZURE GOVERNMENT" in (out / "vendors/microsoft.html").read_text()
 
 

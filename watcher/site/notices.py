@@ -17,10 +17,11 @@ from sqlite_utils import Database
 
 from watcher import links, words
 from watcher.config import Config
+from watcher.site.entries import timeline_entry
 from watcher.sources.sam.opportunities import agency_of
 from watcher.store import rows_by_key
 from watcher.values import finite_amount
-from watcher.words import KIND_LABELS, clean, notice_item, usd
+from watcher.words import clean, notice_item, usd
 
 NOTICE_KINDS = ("new_notice", "notice_changed")
 
@@ -182,7 +183,10 @@ def write_pages(site: Any, notice_ids: list[str] | None = None) -> int:
             ],
             agency=(clean(agency), f"../{site.agency_page(agency)}") if agency and agency in with_pages else None,
             matches=matches.get(nid, []),
-            changes=[_entry(c, n) for c in changes.get(nid, [])],
+            changes=[
+                timeline_entry(c, notice_item(nid, [c], n, [], "", None), None, None, None)
+                for c in changes.get(nid, [])
+            ],
         )
     return len(wanted)
 
@@ -192,17 +196,3 @@ def _award_link(a: dict[str, Any]) -> tuple[str, str]:
         f"{clean(a.get('piid'), 60) or a['award_key']}: {clean(a.get('recipient_name'), 120) or 'unknown recipient'}"
     )
     return label, f"../awards/{links.safe_name(a['award_key'])}.html"
-
-
-def _entry(c: dict[str, Any], n: dict[str, Any]) -> dict[str, Any]:
-    item = notice_item(c["entity_key"], [c], n, [], "", None)
-    return {
-        "id": c["id"],
-        "detected_at": c["detected_at"],
-        "kind": c["kind"],
-        "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
-        "headline": item.headline,
-        "facts": item.facts,
-        "page": None,
-        "official": None,
-    }

@@ -9,7 +9,6 @@ listing (``feed.xml``, ``vendors/<key>.xml``...); ``downloads/``; search indexes
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from jinja2 import Environment
@@ -22,19 +21,16 @@ from watcher.models import ChangeKind
 from watcher.site import award_view, competition, export, money
 from watcher.site import notices as notice_pages
 from watcher.site import subawards as subaward_pages
+from watcher.site.entries import feed_uuid, timeline_entry
 from watcher.site.files import Writer, grouped, public_copy
 from watcher.store import rows_by_key
 from watcher.store.runs import data_as_of
-from watcher.words import KIND_LABELS, award_header, award_item, award_type_words, clean, notice_item
+from watcher.words import award_header, award_item, award_type_words, clean, notice_item
 
 FEED_ENTRIES = 50
 LIST_AWARDS = 500
 TIMELINE = 50
 VENDOR_WHERE = "a.award_key IN (SELECT entity_key FROM matches WHERE vendor = ?)"
-
-
-def _uuid(*parts: Any) -> str:
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'watcher:' + ':'.join(str(p) for p in parts))}"
 
 
 class Site:
@@ -97,7 +93,7 @@ class Site:
             item = award_item(c["award_key"], [c], award, txs, [], "", self.abbr, None, header=header)
             page = f"awards/{links.safe_name(c['award_key'])}.html"
         url = (f"{self.site_url}/{page}" if self.site_url else f"{root}{page}") if page else item.official_url
-        return _entry(c, item, page, None, url)
+        return timeline_entry(c, item, page, None, url)
 
     def feed(self, rel: str, title: str, page: str, changes: list[dict[str, Any]]) -> None:
         root = "../" * rel.count("/")
@@ -106,7 +102,7 @@ class Site:
             rel,
             self.templates["feed.xml"].render(
                 title=title,
-                feed_id=_uuid("feed", rel),
+                feed_id=feed_uuid("feed", rel),
                 updated=entries[0]["detected_at"] if entries else self.now,
                 self_url=f"{self.site_url}/{rel}" if self.site_url else rel.rsplit("/", 1)[-1],
                 page_url=f"{self.site_url}/{page}" if self.site_url else page.rsplit("/", 1)[-1],
@@ -351,12 +347,12 @@ class Site:
             item = notice_item(c["entity_key"], [c], n, [], "", None)
             page = notice_pages.page_of(c["entity_key"]) if n else None  # its page links to the award it announces
             url = (f"{self.site_url}/{page}" if self.site_url else page) if page else item.official_url
-            entries.append(_entry(c, item, page, item.official_url, url))
+            entries.append(timeline_entry(c, item, page, item.official_url, url))
         self.w.write(
             "notices.xml",
             self.templates["feed.xml"].render(
                 title="watcher: SAM.gov notices",
-                feed_id=_uuid("feed", "notices.xml"),
+                feed_id=feed_uuid("feed", "notices.xml"),
                 updated=entries[0]["detected_at"] if entries else self.now,
                 self_url=f"{self.site_url}/notices.xml" if self.site_url else "notices.xml",
                 page_url=f"{self.site_url}/notices.html" if self.site_url else "notices.html",
@@ -399,23 +395,6 @@ class Site:
             ):
                 export.write_table(self.db, what, csv_out, json_out)
         public_copy(self.db, d / "watcher.db")
-
-
-def _entry(c: dict[str, Any], item: Any, page: str | None, official: str | None, url: str) -> dict[str, Any]:
-    """A timeline and feed entry for one change, worded by the digest's item."""
-    return {
-        "id": c["id"],
-        "detected_at": c["detected_at"],
-        "kind": c["kind"],
-        "kind_label": KIND_LABELS.get(c["kind"], c["kind"]),
-        "headline": item.headline,
-        "facts": item.facts,
-        "page": page,
-        "official": official,
-        "url": url,
-        "atom_id": _uuid("change", c["id"], c["entity_key"], c["detected_at"]),
-        "summary": "; ".join(item.facts) or item.headline,
-    }
 
 
 def _vendor_list(matches: list[dict[str, Any]]) -> str:
